@@ -1,0 +1,1 @@
+//! memkind-rs: placeholder
