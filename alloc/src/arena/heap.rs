@@ -1,0 +1,142 @@
+//! Heap operations of the arena layer, for every kind: jemalloc `mallocx`/`dallocx`/`rallocx`
+//! with the thread's flags for the kind. DEFAULT is forwarded to `kind::default`.
+//!
+//! The owner of a pointer is always taken from the extent map, never trusted from the caller:
+//! a pointer we never handed out is refused without being dereferenced.
+#![allow(unsafe_code, reason = "calls into jemalloc with pointers the extent map vouches for")]
+
+use core::ffi::c_void;
+
+use tikv_jemalloc_sys as je;
+
+use super::thread;
+use crate::extent_map::MAP;
+use crate::kind::{default, Kind, KINDS};
+use crate::sys::set_errno;
+
+/// Who owns a pointer.
+#[derive(Clone, Copy)]
+pub enum Owner {
+    /// Not memory we handed out.
+    Foreign,
+    /// A live kind.
+    Kind(&'static Kind),
+}
+
+/// The kind owning `p` according to the extent map.
+#[inline(always)]
+pub fn owner(p: *const c_void) -> Owner {
+    match MAP.lookup(p as usize) {
+        Some(id) => Owner::Kind(&KINDS[id as usize]),
+        None => Owner::Foreign,
+    }
+}
+
+#[inline(always)]
+fn enomem(p: *mut c_void) -> *mut c_void {
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p
+}
+
+/// malloc from `kind` (`size` > 0).
+#[inline(always)]
+pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
+    if kind.is_default() {
+        return default::malloc(size);
+    }
+    match thread::flags(kind) {
+        // SAFETY: size > 0; flags name an arena and tcache of `kind`.
+        Ok(f) => enomem(unsafe { je::mallocx(size, f) }),
+        Err(_) => enomem(core::ptr::null_mut()),
+    }
+}
+
+/// calloc from `kind`: NULL + ENOMEM on `num * size` overflow (memkind 1.14 does not check).
+pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
+    let Some(total) = num.checked_mul(size) else {
+        return enomem(core::ptr::null_mut());
+    };
+    if total == 0 {
+        return core::ptr::null_mut();
+    }
+    if kind.is_default() {
+        return default::calloc(total);
+    }
+    match thread::flags(kind) {
+        // SAFETY: total > 0.
+        Ok(f) => enomem(unsafe { je::mallocx(total, f | je::MALLOCX_ZERO) }),
+        Err(_) => enomem(core::ptr::null_mut()),
+    }
+}
+
+/// Aligned allocation from `kind` (`align` a power of two, `size` > 0). Does not touch errno.
+pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
+    if kind.is_default() {
+        return default::aligned(size, align);
+    }
+    match thread::flags(kind) {
+        // SAFETY: size > 0, align a power of two.
+        Ok(f) => unsafe { je::mallocx(size, f | je::MALLOCX_ALIGN(align)) },
+        Err(_) => core::ptr::null_mut(),
+    }
+}
+
+/// free: the owner's cache gets the pointer; a foreign pointer is left alone.
+#[inline(always)]
+pub fn free(p: *mut c_void) {
+    match owner(p) {
+        Owner::Kind(k) if k.is_default() => default::free(p),
+        // SAFETY: the extent map says `p` lies in memory of kind `k`; the flags select k's cache.
+        Owner::Kind(k) => unsafe { je::dallocx(p, thread::free_flags(k)) },
+        Owner::Foreign => foreign("free", p),
+    }
+}
+
+#[cold]
+fn foreign(what: &str, p: *const c_void) {
+    crate::env::debug_log!("{what}: {p:p} was not allocated by memkind; ignored");
+}
+
+/// Usable size of `p`, 0 for a foreign pointer.
+pub fn usable_size(p: *const c_void) -> usize {
+    match owner(p) {
+        // SAFETY: `p` lies in our memory (see `free`).
+        Owner::Kind(_) => unsafe { je::sallocx(p, 0) },
+        Owner::Foreign => {
+            foreign("malloc_usable_size", p);
+            0
+        }
+    }
+}
+
+/// realloc a live, non-null `p` to `size` > 0, into `target` (the owner when `None`).
+/// A foreign pointer gives NULL + EINVAL and is left untouched.
+pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *mut c_void {
+    let Owner::Kind(owner) = owner(p) else {
+        foreign("realloc", p);
+        set_errno(libc::EINVAL);
+        return core::ptr::null_mut();
+    };
+    let target = target.unwrap_or(owner);
+    if target.id() != owner.id() {
+        // Moving between kinds: allocate in the target, copy, free from the owner.
+        let q = malloc(target, size);
+        if !q.is_null() {
+            let n = usable_size(p).min(size);
+            // SAFETY: both regions are live and at least `n` bytes; they are distinct allocations.
+            unsafe { core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, n) };
+            free(p);
+        }
+        return q;
+    }
+    if owner.is_default() {
+        return default::realloc(p, size);
+    }
+    match thread::flags(owner) {
+        // SAFETY: `p` is memory of `owner`; flags select owner's arena and cache.
+        Ok(f) => enomem(unsafe { je::rallocx(p, size, f) }),
+        Err(_) => enomem(core::ptr::null_mut()),
+    }
+}

@@ -1,0 +1,191 @@
+//! The arena layer (memkind_arena(3)): a kind's jemalloc arenas, the thread → arena choice and
+//! the per-thread, per-kind explicit thread caches.
+//!
+//! Every kind but DEFAULT gets its own explicit jemalloc tcache in every thread that uses it.
+//! jemalloc's tcache bins do not know arenas, so a cache must only ever hold memory of one kind:
+//! we fill it only through that kind's arenas, and a free goes to the cache of the kind that owns
+//! the pointer (found in the extent map), whatever kind the caller named. DEFAULT alone uses
+//! jemalloc's automatic tcache.
+//!
+//! The per-thread state is one thread-local array, indexed by kind id, of
+//! `generation << 32 | mallocx flags` (arena + tcache). A dynamic kind that is destroyed and whose
+//! slot is reused gets a new generation, so stale entries are never used. Caches are destroyed at
+//! thread exit (a pthread key destructor) or when their kind is destroyed, exactly once, arbitrated
+//! by [`TCACHE_OWNER`].
+
+pub mod heap;
+pub mod thread;
+
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+
+use crate::error::Error;
+use crate::jemalloc::{self, ExtentHooks};
+use crate::kind::{ArenaCount, Kind, Placement, KINDS};
+
+/// jemalloc's limit on arena indices (MALLOCX_ARENA_LIMIT).
+pub const ARENA_LIMIT: usize = 4095;
+/// memkind's cap on arenas per kind.
+pub const MAX_ARENAS_PER_KIND: u32 = 256;
+/// jemalloc's limit on explicit tcaches (MALLOCX_TCACHE_MAX + 1).
+pub const TCACHE_LIMIT: usize = 4096;
+
+/// arena index → kind id + 1 (0: not ours).
+static ARENA_KIND: [AtomicU16; ARENA_LIMIT + 1] = [const { AtomicU16::new(0) }; ARENA_LIMIT + 1];
+/// Kind id + 1 of the kind whose arenas are being created right now (under `INIT_LOCK`): jemalloc
+/// calls our alloc hook for the new arena's metadata before `arenas.create` returns its index.
+static PENDING: AtomicU16 = AtomicU16::new(0);
+/// tcache index → `(kind id + 1) << 32 | generation` of the kind it caches, 0 when free.
+pub(crate) static TCACHE_OWNER: [AtomicU64; TCACHE_LIMIT] = [const { AtomicU64::new(0) }; TCACHE_LIMIT];
+
+/// `get_kind_by_arena`: the kind owning jemalloc arena `ind`.
+pub fn kind_of_arena(ind: u32) -> Option<&'static Kind> {
+    let v = ARENA_KIND.get(ind as usize)?.load(Ordering::Acquire);
+    (v != 0).then(|| &KINDS[(v - 1) as usize])
+}
+
+/// As [`kind_of_arena`], also answering for an arena under construction (hooks only).
+pub(crate) fn kind_of_arena_for_hook(ind: u32) -> Option<&'static Kind> {
+    kind_of_arena(ind).or_else(|| {
+        let v = PENDING.load(Ordering::Acquire);
+        (v != 0).then(|| &KINDS[(v - 1) as usize])
+    })
+}
+
+fn set_arena_kind(ind: u32, kind: Option<&Kind>) {
+    if let Some(slot) = ARENA_KIND.get(ind as usize) {
+        slot.store(kind.map_or(0, |k| k.id() + 1), Ordering::Release);
+    }
+}
+
+/// Default number of arenas per kind: 4 per CPU, a power of two, at most 256 (memkind 1.14).
+pub fn default_arenas_per_kind() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    (cpus.saturating_mul(4)).next_power_of_two().min(MAX_ARENAS_PER_KIND)
+}
+
+/// Create the arenas of `kind` (caller holds `INIT_LOCK`). DEFAULT uses the automatic arenas,
+/// hooked at start-up, and gets none.
+pub(crate) fn create_arenas(
+    kind: &'static Kind,
+    placement: &Placement,
+    hooks: &'static ExtentHooks,
+) -> Result<Box<[u32]>, Error> {
+    let n = match placement.arenas {
+        ArenaCount::Automatic => return Ok(Box::new([])),
+        ArenaCount::Single => 1,
+        ArenaCount::PerThread => {
+            crate::env::get().arenas_per_kind.clone()?.unwrap_or_else(default_arenas_per_kind)
+        }
+    };
+    let mut out = Vec::with_capacity(n as usize);
+    PENDING.store(kind.id() + 1, Ordering::Release);
+    let result = (|| {
+        for _ in 0..n {
+            let ind = jemalloc::arena_create(hooks).map_err(|_| Error::ArenasCreate)?;
+            set_arena_kind(ind, Some(kind));
+            out.push(ind);
+        }
+        Ok(())
+    })();
+    PENDING.store(0, Ordering::Release);
+    if let Err(e) = result {
+        for &ind in &out {
+            let _ = jemalloc::arena_destroy(ind);
+            set_arena_kind(ind, None);
+        }
+        return Err(e);
+    }
+    Ok(out.into_boxed_slice())
+}
+
+/// Install our hooks on jemalloc's automatic arenas (DEFAULT) at start-up.
+pub(crate) fn hook_automatic_arenas(default: &'static Kind) -> Result<(), Error> {
+    let n = jemalloc::narenas_auto().map_err(|_| Error::Runtime)?;
+    for ind in 0..n {
+        set_arena_kind(ind, Some(default));
+        jemalloc::arena_set_hooks(ind, &crate::hooks::anon::HOOKS).map_err(|_| Error::Runtime)?;
+    }
+    seal_arena0_prefix();
+    Ok(())
+}
+
+/// jemalloc's very first allocation in the process (the calling thread's tcache stack, made
+/// while jemalloc initialises, before any hook can be installed) grows arena 0 by one region
+/// through jemalloc's default hooks. What is left of that region sits in arena 0's retained set
+/// and would later be carved into DEFAULT allocations the extent map cannot see. Take all of it
+/// now and keep it (virtual memory only, never touched): large allocations for the bulk, then
+/// 8-byte objects (one-page slabs) for a tail smaller than the smallest large class, until an
+/// allocation comes from our own hook.
+fn seal_arena0_prefix() {
+    use crate::extent_map::MAP;
+    const LARGE_MIN: usize = 16 * 1024;
+    let flags = jemalloc::ARENA0_UNCACHED;
+    for _ in 0..64 {
+        let retained = jemalloc::refresh_stats()
+            .and_then(|()| jemalloc::read_size(c"stats.arenas.0.retained"))
+            .unwrap_or(0);
+        if retained < LARGE_MIN {
+            break;
+        }
+        let mut s = retained & !(crate::sys::PAGE_SIZE - 1);
+        while s >= LARGE_MIN && jemalloc::nallocx(s, flags) > retained {
+            s -= crate::sys::PAGE_SIZE;
+        }
+        if s < LARGE_MIN {
+            break;
+        }
+        let Some(p) = jemalloc::mallocx(s, flags) else { return };
+        if MAP.lookup(p as usize).is_some() {
+            jemalloc::dallocx(p, flags);
+            return;
+        }
+    }
+    // The tail: one-page slabs until a slab comes from our hook (bounded).
+    for _ in 0..(64 * 512) {
+        let Some(p) = jemalloc::mallocx(8, flags) else { return };
+        if MAP.lookup(p as usize).is_some() {
+            jemalloc::dallocx(p, flags);
+            return;
+        }
+    }
+}
+
+/// Destroy the arenas of a dynamic kind: flush and destroy every thread's cache of it first, so
+/// no cache keeps pointers into a destroyed arena.
+pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
+    let me = owner_tag(kind);
+    for (t, owner) in TCACHE_OWNER.iter().enumerate() {
+        if owner.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            let _ = jemalloc::tcache_destroy(t as u32);
+        }
+    }
+    let mut result = Ok(());
+    for &ind in arenas {
+        if jemalloc::arena_destroy(ind).is_err() {
+            result = Err(Error::OperationFailed);
+        }
+        set_arena_kind(ind, None);
+    }
+    result
+}
+
+pub(crate) fn owner_tag(kind: &Kind) -> u64 {
+    ((kind.id() as u64 + 1) << 32) | kind.generation() as u64
+}
+
+/// `memkind_thread_get_arena`: the arena of `kind` for this thread (hash of the thread).
+pub fn thread_arena(kind: &'static Kind) -> Result<u32, Error> {
+    let flags = thread::flags(kind)?;
+    Ok(arena_of_flags(flags).unwrap_or(0))
+}
+
+/// `memkind_bijective_get_arena`: the kind's first (for bijective kinds, only) arena.
+pub fn bijective_arena(kind: &'static Kind) -> Result<u32, Error> {
+    kind.runtime()?.arenas.first().copied().ok_or(Error::Unavailable)
+}
+
+/// The arena index encoded in mallocx flags.
+pub fn arena_of_flags(flags: i32) -> Option<u32> {
+    let a = (flags as u32) >> 20;
+    (a != 0).then(|| a - 1)
+}

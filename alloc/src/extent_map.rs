@@ -1,0 +1,197 @@
+//! Address → kind map for every byte our extent hooks hand to jemalloc.
+//!
+//! The user address space (47 bits on x86_64) is cut into 2 MiB granules. Our hooks only ever
+//! map whole, 2 MiB-aligned granules, so a granule belongs to at most one kind. A two-level radix
+//! table (8192 top slots × leaves of 8192 granules) answers "which kind owns this address" with two
+//! dependent loads and never reads outside its own tables, whatever pointer it is given: a pointer
+//! we never handed out finds an empty slot and yields `None`.
+//!
+//! Each leaf entry packs `kind_id + 1` (low 16 bits, 0 = not ours) and the number of live 4 KiB
+//! pages jemalloc holds in the granule (high 16 bits). When the last live page of a granule is
+//! destroyed, the whole granule is unmapped, so a granule is never half-reused by someone else.
+//! Leaves come straight from mmap: this module runs inside extent hooks and must not allocate
+//! through jemalloc.
+
+#![allow(unsafe_code, reason = "leaves are raw mmap'd tables")]
+
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use crate::sys::{Backing, Os, HUGE_2M, PAGE_SIZE};
+
+/// log2 of the granule size (2 MiB).
+pub const GRANULE_SHIFT: u32 = 21;
+const LEAF_BITS: u32 = 13;
+const TOP_BITS: u32 = 47 - GRANULE_SHIFT - LEAF_BITS;
+const LEAF_LEN: usize = 1 << LEAF_BITS;
+const TOP_LEN: usize = 1 << TOP_BITS;
+const COUNT_SHIFT: u32 = 16;
+
+#[repr(C)]
+struct Leaf {
+    slots: [AtomicU32; LEAF_LEN],
+}
+
+/// The table. One instance per process ([`MAP`]); tests make their own.
+pub struct ExtentMap {
+    top: [AtomicPtr<Leaf>; TOP_LEN],
+}
+
+/// The process's map.
+pub static MAP: ExtentMap = ExtentMap::new();
+
+#[inline(always)]
+fn split(addr: usize) -> Option<(usize, usize)> {
+    let g = addr >> GRANULE_SHIFT;
+    let top = g >> LEAF_BITS;
+    (top < TOP_LEN).then_some((top, g & (LEAF_LEN - 1)))
+}
+
+impl ExtentMap {
+    /// An empty map.
+    pub const fn new() -> Self {
+        ExtentMap { top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN] }
+    }
+
+    /// The kind id owning `addr`, or `None` for an address we never mapped.
+    #[inline(always)]
+    pub fn lookup(&self, addr: usize) -> Option<u16> {
+        let (t, l) = split(addr)?;
+        let leaf = self.top[t].load(Ordering::Acquire);
+        if leaf.is_null() {
+            return None;
+        }
+        // SAFETY: non-null top entries point to leaves that are never freed (see `leaf_for`).
+        let v = unsafe { &*leaf }.slots[l].load(Ordering::Relaxed) & 0xffff;
+        if v == 0 {
+            None
+        } else {
+            Some((v - 1) as u16)
+        }
+    }
+
+    fn slot(&self, addr: usize, os: &impl Os) -> Option<&AtomicU32> {
+        let (t, l) = split(addr)?;
+        let mut leaf = self.top[t].load(Ordering::Acquire);
+        if leaf.is_null() {
+            let fresh = os.map(core::mem::size_of::<Leaf>(), Backing::Anon).ok()?.as_ptr() as *mut Leaf;
+            // Zeroed anonymous memory is a valid Leaf (all AtomicU32 zero).
+            match self.top[t].compare_exchange(
+                core::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => leaf = fresh,
+                Err(winner) => {
+                    let _ = os.unmap(fresh.cast(), core::mem::size_of::<Leaf>());
+                    leaf = winner;
+                }
+            }
+        }
+        // SAFETY: leaves are mapped once and never unmapped, so the reference stays valid.
+        Some(&unsafe { &*leaf }.slots[l])
+    }
+
+    /// Record that `[addr, addr+len)` (granule-aligned start) now belongs to `kind`.
+    /// Returns false if the range is outside the table or a leaf could not be mapped.
+    pub fn register(&self, addr: usize, len: usize, kind: u16, os: &impl Os) -> bool {
+        debug_assert_eq!(addr % HUGE_2M, 0);
+        let mut g = addr;
+        let end = addr + len;
+        while g < end {
+            let pages = ((end.min(g + HUGE_2M) - g) / PAGE_SIZE) as u32;
+            let Some(slot) = self.slot(g, os) else {
+                // Roll back what we registered.
+                self.clear(addr, g - addr);
+                return false;
+            };
+            slot.store((kind as u32 + 1) | (pages << COUNT_SHIFT), Ordering::Release);
+            g += HUGE_2M;
+        }
+        true
+    }
+
+    fn clear(&self, addr: usize, len: usize) {
+        let mut g = addr;
+        while g < addr + len {
+            if let Some(s) = self.existing_slot(g) {
+                s.store(0, Ordering::Release);
+            }
+            g += HUGE_2M;
+        }
+    }
+
+    fn existing_slot(&self, addr: usize) -> Option<&AtomicU32> {
+        let (t, l) = split(addr)?;
+        let leaf = self.top[t].load(Ordering::Acquire);
+        // SAFETY: as in `lookup`.
+        (!leaf.is_null()).then(|| &unsafe { &*leaf }.slots[l])
+    }
+
+    /// jemalloc destroyed `[addr, addr+len)` (page aligned, anywhere inside our granules).
+    /// Calls `release(granule_addr)` for every granule whose last live page this was; the caller
+    /// unmaps it. The slot is cleared before `release` runs.
+    pub fn retire(&self, addr: usize, len: usize, mut release: impl FnMut(usize)) {
+        let end = addr + len;
+        let mut p = addr;
+        while p < end {
+            let g = p & !(HUGE_2M - 1);
+            let chunk_end = end.min(g + HUGE_2M);
+            let pages = ((chunk_end - p) / PAGE_SIZE) as u32;
+            if let Some(slot) = self.existing_slot(g) {
+                let old = slot.fetch_sub(pages << COUNT_SHIFT, Ordering::AcqRel);
+                if old >> COUNT_SHIFT == pages {
+                    slot.store(0, Ordering::Release);
+                    release(g);
+                }
+            }
+            p = chunk_end;
+        }
+    }
+}
+
+impl Default for ExtentMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Linux;
+
+    #[test]
+    fn unknown_addresses_are_none() {
+        let m = Box::new(ExtentMap::new());
+        assert_eq!(m.lookup(0), None);
+        assert_eq!(m.lookup(usize::MAX), None);
+        assert_eq!(m.lookup(0x7fff_ffff_f000), None);
+        let x = 5u8;
+        assert_eq!(m.lookup(&x as *const u8 as usize), None);
+    }
+
+    #[test]
+    fn register_lookup_retire() {
+        let m = Box::new(ExtentMap::new());
+        let base = 0x7f00_0000_0000usize; // granule aligned
+        // 2 granules + 3 pages.
+        let len = 2 * HUGE_2M + 3 * PAGE_SIZE;
+        assert!(m.register(base, len, 7, &Linux));
+        assert_eq!(m.lookup(base), Some(7));
+        assert_eq!(m.lookup(base + HUGE_2M + 5), Some(7));
+        assert_eq!(m.lookup(base + 2 * HUGE_2M + 3 * PAGE_SIZE + 100), Some(7)); // padding
+        assert_eq!(m.lookup(base + 3 * HUGE_2M), None);
+        let mut released = Vec::new();
+        // Destroy the first granule in two pieces, not aligned to the granule.
+        m.retire(base, 4096 * 10, |g| released.push(g));
+        assert!(released.is_empty());
+        m.retire(base + 4096 * 10, HUGE_2M - 4096 * 10, |g| released.push(g));
+        assert_eq!(released, vec![base]);
+        assert_eq!(m.lookup(base), None);
+        // A piece straddling granule 2 and the 3-page tail.
+        m.retire(base + HUGE_2M, HUGE_2M + 3 * PAGE_SIZE, |g| released.push(g));
+        assert_eq!(released, vec![base, base + HUGE_2M, base + 2 * HUGE_2M]);
+        assert_eq!(m.lookup(base + 2 * HUGE_2M), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! memkind.h (and the deprecated `memkind_get_kind_by_partition`).
+
+use core::ffi::{c_char, c_int, c_void};
+
+use super::arena as ar;
+use super::{kind_arg, MemkindT};
+use crate::arena::heap;
+use crate::error::code;
+use crate::kind::{default_kind, Kind, KINDS, STATIC_KINDS};
+
+/// memkind 1.14.0.
+pub const VERSION: c_int = 1_014_000;
+
+/// `memkind_malloc(kind, size)`: NULL for size 0; NULL + ENOMEM for an unavailable kind.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
+    if core::ptr::eq(kind, default_kind()) {
+        if size == 0 {
+            return core::ptr::null_mut();
+        }
+        return crate::kind::default::malloc(size);
+    }
+    ar::memkind_arena_malloc(kind, size)
+}
+
+/// `memkind_calloc(kind, num, size)`: NULL + ENOMEM on overflow.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void {
+    if core::ptr::eq(kind, default_kind()) {
+        return heap::calloc(default_kind(), num, size);
+    }
+    ar::memkind_arena_calloc(kind, num, size)
+}
+
+/// `memkind_posix_memalign(kind, memptr, alignment, size)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_posix_memalign(
+    kind: MemkindT,
+    memptr: *mut *mut c_void,
+    alignment: usize,
+    size: usize,
+) -> c_int {
+    ar::memkind_arena_posix_memalign(kind, memptr, alignment, size)
+}
+
+/// `memkind_realloc(kind, ptr, size)`; a NULL kind means "the kind of ptr".
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize) -> *mut c_void {
+    if kind.is_null() {
+        return ar::memkind_arena_realloc_with_kind_detect(ptr, size);
+    }
+    ar::memkind_arena_realloc(kind, ptr, size)
+}
+
+/// `memkind_free(kind, ptr)`: the owner is taken from the pointer whatever `kind` says.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
+    if ptr.is_null() {
+        return;
+    }
+    match heap::owner(ptr) {
+        heap::Owner::Kind(k) if k.is_default() => crate::kind::default::free(ptr),
+        heap::Owner::Kind(k) => ar::memkind_arena_free(k, ptr),
+        heap::Owner::Foreign => ar::memkind_arena_free(kind, ptr),
+    }
+}
+
+/// `memkind_malloc_usable_size(kind, ptr)`: 0 for NULL and foreign pointers.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_malloc_usable_size(_kind: MemkindT, ptr: *mut c_void) -> usize {
+    ar::memkind_arena_malloc_usable_size(ptr)
+}
+
+/// `memkind_detect_kind(ptr)`: MEMKIND_DEFAULT for pointers we did not hand out.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_detect_kind(ptr: *mut c_void) -> MemkindT {
+    ar::memkind_arena_detect_kind(ptr)
+}
+
+/// `memkind_check_available(kind)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_check_available(kind: MemkindT) -> c_int {
+    match kind_arg(kind) {
+        Some(k) => k.check_available().map_or_else(|e| e.code(), |()| 0),
+        None => code::INVALID,
+    }
+}
+
+/// `memkind_get_capacity(kind)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_get_capacity(kind: MemkindT) -> isize {
+    kind_arg(kind).map_or(-1, Kind::capacity)
+}
+
+/// `memkind_get_version()`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_get_version() -> c_int {
+    VERSION
+}
+
+/// `memkind_error_message(err, msg, size)`: 1.14's text, truncated to `size` and NUL
+/// terminated. Fixed messages zero-fill the rest of the buffer (strncpy), formatted ones do not
+/// (snprintf), as 1.14.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_error_message(err: c_int, msg: *mut c_char, size: usize) {
+    if msg.is_null() || size == 0 {
+        return;
+    }
+    // SAFETY: the caller provides `size` writable bytes at `msg` (memkind.h contract).
+    let out = unsafe { core::slice::from_raw_parts_mut(msg.cast::<u8>(), size) };
+    let mut w = Truncating { buf: out, len: 0 };
+    let _ = crate::error::message(err, &mut w);
+    let len = w.len.min(size - 1);
+    let formatted = err == code::TOOMANY || crate::error::is_unknown(err);
+    if formatted {
+        out[len] = 0;
+    } else {
+        out[len..].fill(0);
+    }
+    out[size - 1] = 0;
+}
+
+struct Truncating<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl core::fmt::Write for Truncating<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+            }
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// `memkind_create_kind(memtype, policy, flags, &kind)`: maps onto a static kind (1.14's table).
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_create_kind(memtype: c_int, policy: c_int, flags: c_int, kind: *mut MemkindT) -> c_int {
+    if kind.is_null() {
+        return code::INVALID;
+    }
+    match crate::kind::create_kind(memtype as u32, policy, flags as u32) {
+        Ok(k) => {
+            // SAFETY: non-null out pointer per memkind.h.
+            unsafe { *kind = k };
+            0
+        }
+        Err(e) => e.code(),
+    }
+}
+
+/// `memkind_destroy_kind(kind)`: static kinds stay usable (returns 0, as 1.14).
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_destroy_kind(kind: MemkindT) -> c_int {
+    match kind_arg(kind) {
+        Some(k) => crate::kind::destroy_kind(k).map_or_else(|e| e.code(), |()| 0),
+        None => code::INVALID,
+    }
+}
+
+/// `memkind_get_kind_by_partition(partition, &kind)` (deprecated): -1 and NULL outside 0..26
+/// and free slots.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_get_kind_by_partition(partition: c_int, kind: *mut MemkindT) -> c_int {
+    if kind.is_null() {
+        return code::INVALID;
+    }
+    let found = usize::try_from(partition)
+        .ok()
+        .and_then(|p| KINDS.get(p))
+        .and_then(|k| Kind::from_ptr(k));
+    // SAFETY: non-null out pointer.
+    unsafe { *kind = found.map_or(core::ptr::null(), |k| k as *const Kind) };
+    if found.is_some() {
+        0
+    } else {
+        code::UNAVAILABLE
+    }
+}
+
+const _: () = assert!(STATIC_KINDS == 26);
+
+/// `memkind_update_cached_stats()`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_update_cached_stats() -> c_int {
+    match crate::jemalloc::refresh_stats() {
+        Ok(()) => 0,
+        Err(_) => code::OPERATION_FAILED,
+    }
+}

@@ -1,0 +1,22 @@
+//! The C ABI: memkind 1.14's exported names with its semantics, as thin shims over the kind and
+//! arena layers. No logic lives here beyond argument checks and error-code mapping.
+//!
+//! No panic can cross into C: the library is built with `panic = "abort"`, and `extern "C"`
+//! functions abort rather than unwind in any case.
+#![allow(unsafe_code, reason = "C ABI entry points")]
+
+pub mod arena;
+pub mod globals;
+pub mod hbw;
+pub mod memkind;
+
+use crate::kind::Kind;
+
+/// `memkind_t`.
+pub type MemkindT = *const Kind;
+
+/// A kind argument from C: `None` for NULL or for a pointer that is not one of our kinds.
+#[inline(always)]
+pub(crate) fn kind_arg(k: MemkindT) -> Option<&'static Kind> {
+    Kind::from_ptr(k)
+}

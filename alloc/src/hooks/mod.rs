@@ -1,0 +1,167 @@
+//! Extent hooks: where jemalloc gets memory for every arena of ours.
+//!
+//! One static `extent_hooks_t` table per backing ([`anon::HOOKS`] for anonymous memory with an
+//! optional mbind policy, [`hugetlb::HOOKS`] for MAP_HUGETLB kinds). The hook functions are thin
+//! `extern "C"` shims over the generic logic in this module, written against [`Os`] so it can be
+//! tested with a recording fake.
+//!
+//! jemalloc's contract for every hook (jemalloc(3), "arena.<i>.extent_hooks"): hooks may be
+//! called from any thread, concurrently, and while jemalloc holds internal locks, so they must not
+//! allocate through jemalloc, must not panic (a panic would unwind into C), and must not take a
+//! lock that an allocation path could hold. Everything here uses only atomics, stack buffers and
+//! raw syscalls.
+
+pub mod anon;
+pub mod hugetlb;
+
+use core::ffi::c_void;
+
+use crate::extent_map::{ExtentMap, MAP};
+use crate::kind::{Kind, Placement};
+use crate::sys::{Backing, Linux, Os, HUGE_2M};
+
+/// Find the kind and its placement for `arena_ind`.
+#[inline]
+pub(crate) fn placement_of(arena_ind: u32) -> Option<(&'static Kind, &'static Placement)> {
+    let kind = crate::arena::kind_of_arena_for_hook(arena_ind)?;
+    Some((kind, kind.placement()?))
+}
+
+fn round_up(v: usize, to: usize) -> Option<usize> {
+    v.checked_add(to - 1).map(|x| x & !(to - 1))
+}
+
+/// Map `len` bytes (a multiple of `granule`) aligned to `align` (a power of two ≥ granule).
+pub(crate) fn map_aligned(os: &impl Os, len: usize, align: usize, backing: Backing) -> Option<usize> {
+    let natural = backing.page_size().max(crate::sys::PAGE_SIZE);
+    if align <= natural {
+        // Hugetlb mappings come naturally aligned to their page size.
+        let p = os.map(len, backing).ok()?.as_ptr() as usize;
+        if p % align == 0 {
+            return Some(p);
+        }
+        let _ = os.unmap(p as *mut c_void, len);
+    }
+    // Over-map and trim head and tail (both multiples of the page size of the backing).
+    let total = len.checked_add(align)?.checked_sub(natural)?;
+    let raw = os.map(total, backing).ok()?.as_ptr() as usize;
+    let start = round_up(raw, align)?;
+    let head = start - raw;
+    let tail = raw + total - (start + len);
+    if head > 0 {
+        let _ = os.unmap(raw as *mut c_void, head);
+    }
+    if tail > 0 {
+        let _ = os.unmap((start + len) as *mut c_void, tail);
+    }
+    Some(start)
+}
+
+/// The alloc hook's logic: map fresh memory for `kind` and record it in `map`.
+///
+/// Returns the address or null. Never honours `new_addr` (jemalloc then falls back to a
+/// fresh address, as the contract allows).
+pub(crate) fn extent_alloc(
+    os: &impl Os,
+    map: &ExtentMap,
+    kind: &Kind,
+    placement: &Placement,
+    new_addr: *mut c_void,
+    size: usize,
+    alignment: usize,
+) -> *mut c_void {
+    if !new_addr.is_null() || size == 0 {
+        return core::ptr::null_mut();
+    }
+    let backing = placement.backing;
+    let granule = backing.page_size().max(HUGE_2M);
+    let Some(len) = round_up(size, granule) else {
+        return core::ptr::null_mut();
+    };
+    let align = alignment.max(granule).next_power_of_two();
+    let Some(p) = map_aligned(os, len, align, backing) else {
+        return core::ptr::null_mut();
+    };
+    if let Some(policy) = &placement.mbind {
+        let node = os.current_node();
+        let mask = policy.nodes.for_cpu_node(node);
+        if os.mbind(p as *mut c_void, len, policy.mode, mask.as_words()).is_err() {
+            let _ = os.unmap(p as *mut c_void, len);
+            return core::ptr::null_mut();
+        }
+    }
+    if placement.nohugepage {
+        let _ = os.advise(p as *mut c_void, len, libc::MADV_NOHUGEPAGE);
+    }
+    // Register the whole mapping for 1 GiB pages (it can only go back whole); otherwise only
+    // the bytes jemalloc owns, so the granule is unmapped when they are all destroyed.
+    let registered = if granule > HUGE_2M { len } else { size };
+    if !map.register(p, registered, kind.id(), os) {
+        let _ = os.unmap(p as *mut c_void, len);
+        return core::ptr::null_mut();
+    }
+    p as *mut c_void
+}
+
+/// The destroy hook's logic: forget `[addr, addr+size)` and unmap granules that died.
+pub(crate) fn extent_destroy(os: &impl Os, map: &ExtentMap, placement: Option<&Placement>, addr: *mut c_void, size: usize) {
+    let granule = placement.map_or(HUGE_2M, |p| p.backing.page_size().max(HUGE_2M));
+    map.retire(addr as usize, size, |g| {
+        if granule == HUGE_2M {
+            let _ = os.unmap(g as *mut c_void, HUGE_2M);
+        }
+    });
+}
+
+/// Shared hook bodies used by the per-backing tables.
+pub(crate) mod shims {
+    use super::*;
+
+    /// Common alloc body.
+    pub(crate) fn alloc(
+        new_addr: *mut c_void,
+        size: usize,
+        alignment: usize,
+        zero: *mut bool,
+        commit: *mut bool,
+        arena_ind: u32,
+    ) -> *mut c_void {
+        let Some((kind, placement)) = placement_of(arena_ind) else {
+            return core::ptr::null_mut();
+        };
+        let p = extent_alloc(&Linux, &MAP, kind, placement, new_addr, size, alignment);
+        if !p.is_null() {
+            #[allow(unsafe_code, reason = "jemalloc passes valid out-pointers")]
+            // SAFETY: jemalloc passes valid, writable `bool` out-parameters to the alloc hook.
+            unsafe {
+                if !zero.is_null() {
+                    *zero = true;
+                }
+                if !commit.is_null() {
+                    *commit = true;
+                }
+            }
+        }
+        p
+    }
+
+    /// Common destroy body.
+    pub(crate) fn destroy(addr: *mut c_void, size: usize, arena_ind: u32) {
+        let placement = placement_of(arena_ind).map(|(_, p)| p);
+        extent_destroy(&Linux, &MAP, placement, addr, size);
+    }
+
+    /// Purge with `advice` unless the kind hogs memory; `false` means purged (jemalloc's sense).
+    pub(crate) fn purge(addr: *mut c_void, offset: usize, length: usize, arena_ind: u32, advice: i32) -> bool {
+        let hog = placement_of(arena_ind).is_none_or(|(_, p)| p.hog);
+        if hog {
+            return true;
+        }
+        // SAFETY-free: pointer arithmetic only; the range is inside the extent jemalloc gave.
+        let start = (addr as usize).wrapping_add(offset) as *mut c_void;
+        Linux.advise(start, length, advice).is_err()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,259 @@
+//! Thin, checked wrappers around jemalloc's `mallctl` namespace (tikv-jemalloc-sys, `_rjem_`
+//! prefixed and statically linked, so the host process's malloc is untouched).
+#![allow(unsafe_code, reason = "mallctl is a C interface over untyped pointers")]
+
+use core::ffi::{c_char, c_void, CStr};
+use core::mem::{size_of, MaybeUninit};
+
+use tikv_jemalloc_sys as je;
+
+pub use je::extent_hooks_t as ExtentHooks;
+
+/// Read a value of type `T` from `name`.
+///
+/// # Safety
+/// `T` must be the exact type jemalloc documents for `name` (jemalloc(3), MALLCTL NAMESPACE).
+pub unsafe fn read<T: Copy>(name: &CStr) -> Result<T, i32> {
+    let mut v = MaybeUninit::<T>::uninit();
+    let mut len = size_of::<T>();
+    // SAFETY: jemalloc writes at most `len` bytes into `v`, which has room for a `T`; the caller
+    // guarantees `T` is the control's type so the written bytes form a valid `T`.
+    let r = unsafe {
+        je::mallctl(name.as_ptr(), v.as_mut_ptr().cast(), &mut len, core::ptr::null_mut(), 0)
+    };
+    if r != 0 {
+        return Err(r);
+    }
+    // SAFETY: mallctl returned success, so it wrote a full `T` (len == size_of::<T>()).
+    Ok(unsafe { v.assume_init() })
+}
+
+/// Write `value` to `name`.
+///
+/// # Safety
+/// `T` must be the exact type jemalloc documents for `name`.
+pub unsafe fn write<T: Copy>(name: &CStr, value: T) -> Result<(), i32> {
+    let mut v = value;
+    // SAFETY: jemalloc reads `size_of::<T>()` bytes from `v`.
+    let r = unsafe {
+        je::mallctl(name.as_ptr(), core::ptr::null_mut(), core::ptr::null_mut(), (&mut v as *mut T).cast(), size_of::<T>())
+    };
+    if r != 0 {
+        Err(r)
+    } else {
+        Ok(())
+    }
+}
+
+/// Write `new` to `name` and read the result of type `R` (e.g. `arenas.create`).
+///
+/// # Safety
+/// `W` and `R` must be the types jemalloc documents for `name`.
+pub unsafe fn write_read<W: Copy, R: Copy>(name: &CStr, new: W) -> Result<R, i32> {
+    let mut out = MaybeUninit::<R>::uninit();
+    let mut len = size_of::<R>();
+    let mut w = new;
+    // SAFETY: jemalloc reads size_of::<W>() bytes from `w` and writes at most `len` into `out`.
+    let r = unsafe {
+        je::mallctl(name.as_ptr(), out.as_mut_ptr().cast(), &mut len, (&mut w as *mut W).cast(), size_of::<W>())
+    };
+    if r != 0 {
+        return Err(r);
+    }
+    // SAFETY: success means a full R was written.
+    Ok(unsafe { out.assume_init() })
+}
+
+/// Run a control that takes no value (e.g. `arena.<i>.destroy`, `epoch` nudges).
+pub fn run(name: &CStr) -> Result<(), i32> {
+    // SAFETY: no buffers are passed.
+    let r = unsafe {
+        je::mallctl(name.as_ptr(), core::ptr::null_mut(), core::ptr::null_mut(), core::ptr::null_mut(), 0)
+    };
+    if r != 0 {
+        Err(r)
+    } else {
+        Ok(())
+    }
+}
+
+/// A small stack buffer to format control names such as `arena.12.extent_hooks` without
+/// allocating (usable inside extent hooks).
+pub struct Name {
+    buf: [u8; 96],
+}
+
+impl Name {
+    /// `prefix` + decimal `n` + `suffix`, NUL terminated.
+    pub fn indexed(prefix: &str, n: u64, suffix: &str) -> Name {
+        let mut buf = [0u8; 96];
+        let mut i = 0;
+        let mut push = |b: u8, i: &mut usize| {
+            if *i < buf.len() - 1 {
+                buf[*i] = b;
+                *i += 1;
+            }
+        };
+        for &b in prefix.as_bytes() {
+            push(b, &mut i);
+        }
+        let mut digits = [0u8; 20];
+        let mut d = 0;
+        let mut v = n;
+        loop {
+            digits[d] = b'0' + (v % 10) as u8;
+            d += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        while d > 0 {
+            d -= 1;
+            push(digits[d], &mut i);
+        }
+        for &b in suffix.as_bytes() {
+            push(b, &mut i);
+        }
+        Name { buf }
+    }
+
+    /// As a C string.
+    pub fn as_cstr(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"")
+    }
+}
+
+/// mallocx flags: arena 0, no thread cache.
+pub const ARENA0_UNCACHED: i32 = je::MALLOCX_ARENA(0) | je::MALLOCX_TCACHE_NONE;
+
+/// `mallocx` for internal use (size > 0).
+pub fn mallocx(size: usize, flags: i32) -> Option<*mut c_void> {
+    if size == 0 {
+        return None;
+    }
+    // SAFETY: size > 0; flags are valid mallocx flags built from jemalloc's macros.
+    let p = unsafe { je::mallocx(size, flags) };
+    (!p.is_null()).then_some(p)
+}
+
+/// `dallocx` of a pointer returned by [`mallocx`] with the same flags.
+pub fn dallocx(p: *mut c_void, flags: i32) {
+    // SAFETY: `p` came from `mallocx` (contract of this internal helper).
+    unsafe { je::dallocx(p, flags) }
+}
+
+/// `nallocx`: the usable size a request would get.
+pub fn nallocx(size: usize, flags: i32) -> usize {
+    // SAFETY: nallocx only computes.
+    unsafe { je::nallocx(size, flags) }
+}
+
+/// Create a manual arena with `hooks`; returns its index.
+pub fn arena_create(hooks: &'static ExtentHooks) -> Result<u32, i32> {
+    let p: *const ExtentHooks = hooks;
+    // SAFETY: `arenas.create` takes an `extent_hooks_t *` and returns an `unsigned`.
+    unsafe { write_read::<*const ExtentHooks, u32>(c"arenas.create", p) }
+}
+
+/// Install `hooks` on arena `ind` (initialising it if it is an automatic arena not yet in use).
+pub fn arena_set_hooks(ind: u32, hooks: &'static ExtentHooks) -> Result<(), i32> {
+    let name = Name::indexed("arena.", ind as u64, ".extent_hooks");
+    let p: *const ExtentHooks = hooks;
+    // SAFETY: `arena.<i>.extent_hooks` is an `extent_hooks_t *`.
+    unsafe { write(name.as_cstr(), p) }
+}
+
+/// Set `arena.<i>.dirty_decay_ms` / `muzzy_decay_ms`.
+pub fn arena_set_decay(ind: u32, dirty_ms: isize, muzzy_ms: isize) -> Result<(), i32> {
+    let d = Name::indexed("arena.", ind as u64, ".dirty_decay_ms");
+    let m = Name::indexed("arena.", ind as u64, ".muzzy_decay_ms");
+    // SAFETY: both controls are `ssize_t`.
+    unsafe {
+        write(d.as_cstr(), dirty_ms)?;
+        write(m.as_cstr(), muzzy_ms)
+    }
+}
+
+/// `arena.<i>.destroy`.
+pub fn arena_destroy(ind: u32) -> Result<(), i32> {
+    run(Name::indexed("arena.", ind as u64, ".destroy").as_cstr())
+}
+
+/// `arena.<i>.purge`.
+pub fn arena_purge(ind: u32) -> Result<(), i32> {
+    run(Name::indexed("arena.", ind as u64, ".purge").as_cstr())
+}
+
+/// `tcache.create`: a new explicit thread cache index.
+pub fn tcache_create() -> Result<u32, i32> {
+    // SAFETY: `tcache.create` returns an `unsigned`.
+    unsafe { read::<u32>(c"tcache.create") }
+}
+
+/// `tcache.flush` of an explicit cache.
+pub fn tcache_flush(ind: u32) -> Result<(), i32> {
+    // SAFETY: `tcache.flush` takes an `unsigned`.
+    unsafe { write(c"tcache.flush", ind) }
+}
+
+/// `tcache.destroy` of an explicit cache.
+pub fn tcache_destroy(ind: u32) -> Result<(), i32> {
+    // SAFETY: `tcache.destroy` takes an `unsigned`.
+    unsafe { write(c"tcache.destroy", ind) }
+}
+
+/// Number of automatic arenas (`opt.narenas`).
+pub fn narenas_auto() -> Result<u32, i32> {
+    // SAFETY: `opt.narenas` is an `unsigned`.
+    unsafe { read::<u32>(c"opt.narenas") }
+}
+
+/// `opt.oversize_threshold`.
+pub fn oversize_threshold() -> Result<usize, i32> {
+    // SAFETY: `opt.oversize_threshold` is a `size_t`.
+    unsafe { read::<usize>(c"opt.oversize_threshold") }
+}
+
+/// Bump the statistics epoch so `stats.*` reads are fresh.
+pub fn refresh_stats() -> Result<(), i32> {
+    // SAFETY: `epoch` is a `uint64_t`, written to refresh and read back.
+    unsafe { write_read::<u64, u64>(c"epoch", 1).map(drop) }
+}
+
+/// Read a `size_t` statistic such as `stats.arenas.<i>.resident`.
+pub fn read_size(name: &CStr) -> Result<usize, i32> {
+    // SAFETY: callers pass `size_t` controls only.
+    unsafe { read::<usize>(name) }
+}
+
+/// `malloc_stats_print` with a callback.
+///
+/// # Safety
+/// `cb` must be safe to call with `opaque` and a NUL-terminated string, from this thread.
+pub unsafe fn stats_print(
+    cb: Option<unsafe extern "C" fn(*mut c_void, *const c_char)>,
+    opaque: *mut c_void,
+    opts: &CStr,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { je::malloc_stats_print(cb, opaque, opts.as_ptr()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_format() {
+        assert_eq!(Name::indexed("arena.", 0, ".destroy").as_cstr(), c"arena.0.destroy");
+        assert_eq!(Name::indexed("arena.", 4095, ".purge").as_cstr(), c"arena.4095.purge");
+        assert_eq!(Name::indexed("stats.arenas.", 12, ".resident").as_cstr(), c"stats.arenas.12.resident");
+    }
+
+    #[test]
+    fn reads_options() {
+        assert!(narenas_auto().unwrap() >= 1);
+        assert!(oversize_threshold().is_ok());
+    }
+}

@@ -1,0 +1,62 @@
+//! The high-bandwidth family: HBW, HBW_ALL, HBW_PREFERRED, their HUGETLB and GBTLB variants, and
+//! HBW_INTERLEAVE. HBW nodes come from MEMKIND_HBW_NODES or HMAT bandwidth (see
+//! `topology::Rule::Hbw`); "closest" variants bind to the HBW nodes nearest the CPU that grows
+//! the arena, `_ALL` variants to every HBW node.
+
+use super::{node_bound, Family, Kind, Placement, Rule};
+use crate::error::Error;
+use crate::sys::{Backing, MpolMode};
+
+/// Variants.
+pub const HBW: u8 = 0;
+/// HBW on 2 MiB pages.
+pub const HBW_HUGETLB: u8 = 1;
+/// Preferred (falls back to other nodes).
+pub const HBW_PREFERRED: u8 = 2;
+/// Preferred on 2 MiB pages.
+pub const HBW_PREFERRED_HUGETLB: u8 = 3;
+/// HBW on 1 GiB pages (deprecated).
+pub const HBW_GBTLB: u8 = 4;
+/// Preferred on 1 GiB pages (deprecated).
+pub const HBW_PREFERRED_GBTLB: u8 = 5;
+/// Interleave over all HBW nodes.
+pub const HBW_INTERLEAVE: u8 = 6;
+/// Bind to all HBW nodes.
+pub const HBW_ALL: u8 = 7;
+/// Bind to all HBW nodes, 2 MiB pages.
+pub const HBW_ALL_HUGETLB: u8 = 8;
+
+fn spec(v: u8) -> (Rule, MpolMode, Backing) {
+    match v {
+        HBW_HUGETLB => (Rule::Hbw, MpolMode::Bind, Backing::Huge2M),
+        HBW_PREFERRED => (Rule::Hbw, MpolMode::Preferred, Backing::Anon),
+        HBW_PREFERRED_HUGETLB => (Rule::Hbw, MpolMode::Preferred, Backing::Huge2M),
+        HBW_GBTLB => (Rule::Hbw, MpolMode::Bind, Backing::Huge1G),
+        HBW_PREFERRED_GBTLB => (Rule::Hbw, MpolMode::Preferred, Backing::Huge1G),
+        HBW_INTERLEAVE => (Rule::HbwAll, MpolMode::Interleave, Backing::Anon),
+        HBW_ALL => (Rule::HbwAll, MpolMode::Bind, Backing::Anon),
+        HBW_ALL_HUGETLB => (Rule::HbwAll, MpolMode::Bind, Backing::Huge2M),
+        _ => (Rule::Hbw, MpolMode::Bind, Backing::Anon),
+    }
+}
+
+fn placement(k: &Kind) -> Result<Placement, Error> {
+    let (rule, mode, backing) = spec(k.variant());
+    node_bound(rule, mode, backing, k.variant() == HBW_INTERLEAVE)
+}
+
+fn capacity(k: &Kind) -> isize {
+    let (rule, mode, _) = spec(k.variant());
+    if mode == MpolMode::Preferred {
+        return -1;
+    }
+    crate::topology::capacity(rule)
+}
+
+/// The HBW family.
+pub static FAMILY: Family =
+    Family { name: "hbw", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+
+/// The HBW family on hugetlb pages uses the hugetlb hooks.
+pub static FAMILY_HUGETLB: Family =
+    Family { name: "hbw_hugetlb", placement, capacity, hooks: &crate::hooks::hugetlb::HOOKS };

@@ -1,0 +1,450 @@
+//! Kinds: the registry, the per-family operations table, and kind initialisation.
+//!
+//! A kind is a slot in one static table ([`KINDS`]). Static kinds occupy slots 0..26 in
+//! memkind's partition order (so `memkind_get_kind_by_partition` is an index); dynamic kinds
+//! (PMEM, fixed) take free slots above. A `memkind_t` handed to C is the address of a slot, so
+//! validating a pointer from C is a range check ([`Kind::from_ptr`]).
+//!
+//! Each family fills one [`Family`] table in its own file. Initialisation runs in two published
+//! steps: first the [`Placement`] (what the extent hooks need: backing, mbind policy), then the
+//! arenas, because jemalloc calls our hooks while it creates an arena.
+
+pub mod dax_kmem;
+pub mod default;
+pub mod hbw;
+pub mod hugetlb;
+pub mod interleave;
+pub mod memattr;
+pub mod regular;
+
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::jemalloc::ExtentHooks;
+use crate::sys::{Backing, MpolMode};
+use crate::topology::NodeSets;
+
+/// memkind.h's `MEMKIND_MAX_KIND` (used in the TOOMANY message, as 1.14 prints it).
+pub const MEMKIND_MAX_KIND: usize = 512;
+/// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
+pub const STATIC_KINDS: usize = 26;
+/// Slots in the registry: the static kinds plus room for 1030 dynamic kinds at once (memkind
+/// 1.14 allows 512 in all and in practice stops at 14-29 PMEM kinds).
+pub const MAX_KINDS: usize = 1056;
+
+/// How many arenas a kind uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArenaCount {
+    /// jemalloc's automatic arenas (DEFAULT).
+    Automatic,
+    /// Several arenas, chosen by a hash of the thread (`memkind_thread_get_arena`).
+    PerThread,
+    /// One arena (`memkind_bijective_get_arena`).
+    Single,
+}
+
+/// An mbind policy: a mode and, per CPU node, the target nodes.
+#[derive(Debug, Clone)]
+pub struct MbindPolicy {
+    /// MPOL_* mode.
+    pub mode: MpolMode,
+    /// Target nodes for a thread on each CPU node.
+    pub nodes: NodeSets,
+}
+
+/// Where a kind's memory comes from. Published before the kind's arenas exist; read by hooks.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// mmap flavour.
+    pub backing: Backing,
+    /// mbind after mmap, if any.
+    pub mbind: Option<MbindPolicy>,
+    /// madvise(MADV_NOHUGEPAGE) (interleave kinds, as 1.14).
+    pub nohugepage: bool,
+    /// MEMKIND_HOG_MEMORY: never purge.
+    pub hog: bool,
+    /// Arena layout.
+    pub arenas: ArenaCount,
+}
+
+impl Placement {
+    /// Anonymous memory, no policy, per-thread arenas.
+    pub fn anon() -> Placement {
+        Placement {
+            backing: Backing::Anon,
+            mbind: None,
+            nohugepage: false,
+            hog: crate::env::get().hog_memory,
+            arenas: ArenaCount::PerThread,
+        }
+    }
+}
+
+/// A family's operations table (memkind's `memkind_ops`, reduced to what differs per family:
+/// the heap operations themselves are the shared arena layer).
+pub struct Family {
+    /// Family name, for logs.
+    pub name: &'static str,
+    /// `check_available` + the placement the kind's hooks use. Errors are 1.14's codes.
+    pub placement: fn(&Kind) -> Result<Placement, Error>,
+    /// `memkind_get_capacity`.
+    pub capacity: fn(&Kind) -> isize,
+    /// The extent hook table for the family's backing.
+    pub hooks: &'static ExtentHooks,
+}
+
+/// Arenas of an initialised kind.
+#[derive(Debug)]
+pub struct Runtime {
+    /// jemalloc arena indices (empty for automatic).
+    pub arenas: Box<[u32]>,
+}
+
+/// One memory kind. `memkind_t` in C is a pointer to one of these.
+pub struct Kind {
+    id: u16,
+    family: &'static Family,
+    variant: u8,
+    name: &'static str,
+    /// Bumped every time a dynamic slot is reused, so stale per-thread caches are noticed.
+    generation: AtomicU32,
+    live: AtomicBool,
+    placement: AtomicPtr<Placement>,
+    runtime: AtomicPtr<Runtime>,
+}
+
+const fn static_kind(id: u16, family: &'static Family, variant: u8, name: &'static str) -> Kind {
+    Kind {
+        id,
+        family,
+        variant,
+        name,
+        generation: AtomicU32::new(1),
+        live: AtomicBool::new(true),
+        placement: AtomicPtr::new(core::ptr::null_mut()),
+        runtime: AtomicPtr::new(core::ptr::null_mut()),
+    }
+}
+
+/// The static kinds in partition order: (family, variant, name).
+const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [
+    (&default::FAMILY, 0, "memkind_default"),
+    (&hbw::FAMILY, hbw::HBW, "memkind_hbw"),
+    (&hbw::FAMILY_HUGETLB, hbw::HBW_HUGETLB, "memkind_hbw_hugetlb"),
+    (&hbw::FAMILY, hbw::HBW_PREFERRED, "memkind_hbw_preferred"),
+    (&hbw::FAMILY_HUGETLB, hbw::HBW_PREFERRED_HUGETLB, "memkind_hbw_preferred_hugetlb"),
+    (&hugetlb::FAMILY, hugetlb::HUGETLB, "memkind_hugetlb"),
+    (&hbw::FAMILY_HUGETLB, hbw::HBW_GBTLB, "memkind_hbw_gbtlb"),
+    (&hbw::FAMILY_HUGETLB, hbw::HBW_PREFERRED_GBTLB, "memkind_hbw_preferred_gbtlb"),
+    (&hugetlb::FAMILY, hugetlb::GBTLB, "memkind_gbtlb"),
+    (&hbw::FAMILY, hbw::HBW_INTERLEAVE, "memkind_hbw_interleave"),
+    (&interleave::FAMILY, 0, "memkind_interleave"),
+    (&regular::FAMILY, 0, "memkind_regular"),
+    (&hbw::FAMILY, hbw::HBW_ALL, "memkind_hbw_all"),
+    (&hbw::FAMILY_HUGETLB, hbw::HBW_ALL_HUGETLB, "memkind_hbw_all_hugetlb"),
+    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM, "memkind_dax_kmem"),
+    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM_ALL, "memkind_dax_kmem_all"),
+    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM_PREFERRED, "memkind_dax_kmem_preferred"),
+    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM_INTERLEAVE, "memkind_dax_kmem_interleave"),
+    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY, "memkind_highest_capacity"),
+    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY_PREFERRED, "memkind_highest_capacity_preferred"),
+    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY_LOCAL, "memkind_highest_capacity_local"),
+    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY_LOCAL_PREFERRED, "memkind_highest_capacity_local_preferred"),
+    (&memattr::FAMILY, memattr::LOWEST_LATENCY_LOCAL, "memkind_lowest_latency_local"),
+    (&memattr::FAMILY, memattr::LOWEST_LATENCY_LOCAL_PREFERRED, "memkind_lowest_latency_local_preferred"),
+    (&memattr::FAMILY, memattr::HIGHEST_BANDWIDTH_LOCAL, "memkind_highest_bandwidth_local"),
+    (&memattr::FAMILY, memattr::HIGHEST_BANDWIDTH_LOCAL_PREFERRED, "memkind_highest_bandwidth_local_preferred"),
+];
+
+/// Placeholder family of free dynamic slots: never available.
+static FREE_SLOT: Family = Family {
+    name: "free",
+    placement: |_| Err(Error::Unavailable),
+    capacity: |_| -1,
+    hooks: &crate::hooks::anon::HOOKS,
+};
+
+const fn build_table() -> [Kind; MAX_KINDS] {
+    let mut t = [const { static_kind(0, &FREE_SLOT, 0, "") }; MAX_KINDS];
+    let mut i = 0;
+    while i < MAX_KINDS {
+        if i < STATIC_KINDS {
+            let (f, v, n) = STATIC_TABLE[i];
+            t[i] = static_kind(i as u16, f, v, n);
+        } else {
+            t[i] = static_kind(i as u16, &FREE_SLOT, 0, "");
+            t[i].live = AtomicBool::new(false);
+        }
+        i += 1;
+    }
+    t
+}
+
+/// The registry.
+pub static KINDS: [Kind; MAX_KINDS] = build_table();
+
+/// Serialises kind initialisation and creation (never taken on the allocation fast path and
+/// never from an extent hook).
+pub(crate) static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Partition numbers of the static kinds (memkind_deprecated.h).
+#[allow(missing_docs, reason = "names are memkind's")]
+pub mod partition {
+    pub const DEFAULT: usize = 0;
+    pub const HBW: usize = 1;
+    pub const HBW_HUGETLB: usize = 2;
+    pub const HBW_PREFERRED: usize = 3;
+    pub const HBW_PREFERRED_HUGETLB: usize = 4;
+    pub const HUGETLB: usize = 5;
+    pub const HBW_GBTLB: usize = 6;
+    pub const HBW_PREFERRED_GBTLB: usize = 7;
+    pub const GBTLB: usize = 8;
+    pub const HBW_INTERLEAVE: usize = 9;
+    pub const INTERLEAVE: usize = 10;
+    pub const REGULAR: usize = 11;
+    pub const HBW_ALL: usize = 12;
+    pub const HBW_ALL_HUGETLB: usize = 13;
+    pub const DAX_KMEM: usize = 14;
+    pub const DAX_KMEM_ALL: usize = 15;
+    pub const DAX_KMEM_PREFERRED: usize = 16;
+    pub const DAX_KMEM_INTERLEAVE: usize = 17;
+    pub const HIGHEST_CAPACITY: usize = 18;
+    pub const HIGHEST_CAPACITY_PREFERRED: usize = 19;
+    pub const HIGHEST_CAPACITY_LOCAL: usize = 20;
+    pub const HIGHEST_CAPACITY_LOCAL_PREFERRED: usize = 21;
+    pub const LOWEST_LATENCY_LOCAL: usize = 22;
+    pub const LOWEST_LATENCY_LOCAL_PREFERRED: usize = 23;
+    pub const HIGHEST_BANDWIDTH_LOCAL: usize = 24;
+    pub const HIGHEST_BANDWIDTH_LOCAL_PREFERRED: usize = 25;
+}
+
+/// MEMKIND_DEFAULT.
+pub fn default_kind() -> &'static Kind {
+    &KINDS[partition::DEFAULT]
+}
+
+impl Kind {
+    /// Validate a `memkind_t` from C: `Some` only for the address of a live slot.
+    #[inline(always)]
+    pub fn from_ptr(p: *const Kind) -> Option<&'static Kind> {
+        let base = KINDS.as_ptr() as usize;
+        let off = (p as usize).wrapping_sub(base);
+        let sz = core::mem::size_of::<Kind>();
+        if off < MAX_KINDS * sz && off % sz == 0 {
+            let k = &KINDS[off / sz];
+            // Static slots are always live; the load is only needed for dynamic ones.
+            (k.id < STATIC_KINDS as u16 || k.live.load(Ordering::Acquire)).then_some(k)
+        } else {
+            None
+        }
+    }
+
+    /// Slot index (also the partition of static kinds).
+    #[inline(always)]
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Kind name (memkind's, e.g. `memkind_hbw`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Family-specific variant number.
+    pub fn variant(&self) -> u8 {
+        self.variant
+    }
+
+    /// Current generation of the slot.
+    #[inline(always)]
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// True for MEMKIND_DEFAULT.
+    #[inline(always)]
+    pub fn is_default(&self) -> bool {
+        self.id == partition::DEFAULT as u16
+    }
+
+    /// The published placement, if the kind has been initialised this far.
+    #[inline]
+    pub fn placement(&self) -> Option<&'static Placement> {
+        let p = self.placement.load(Ordering::Acquire);
+        // SAFETY: placements are leaked boxes, published once and only replaced when a dynamic
+        // slot is recycled (after its arenas are destroyed, so no hook can still run for it).
+        #[allow(unsafe_code, reason = "published pointer")]
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// `memkind_check_available`: 0 or the 1.14 error code. Not cached, so reserving hugepages
+    /// later makes HUGETLB available, as in 1.14.
+    pub fn check_available(&self) -> Result<(), Error> {
+        if self.runtime.load(Ordering::Acquire).is_null() {
+            (self.family.placement)(self).map(drop)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `memkind_get_capacity`.
+    pub fn capacity(&self) -> isize {
+        (self.family.capacity)(self)
+    }
+
+    /// The initialised kind's arenas, initialising on first use.
+    #[inline]
+    pub fn runtime(&'static self) -> Result<&'static Runtime, Error> {
+        let r = self.runtime.load(Ordering::Acquire);
+        if !r.is_null() {
+            // SAFETY: as for `placement`.
+            #[allow(unsafe_code, reason = "published pointer")]
+            return Ok(unsafe { &*r });
+        }
+        self.init_slow()
+    }
+
+    #[cold]
+    fn init_slow(&'static self) -> Result<&'static Runtime, Error> {
+        crate::init::ensure();
+        let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self.runtime.load(Ordering::Acquire);
+        if !r.is_null() {
+            #[allow(unsafe_code, reason = "published pointer")]
+            // SAFETY: as for `placement`.
+            return Ok(unsafe { &*r });
+        }
+        let placement = match self.placement() {
+            Some(p) => p,
+            None => {
+                let p = (self.family.placement)(self)?;
+                let p: &'static Placement = Box::leak(Box::new(p));
+                self.placement.store(p as *const _ as *mut _, Ordering::Release);
+                p
+            }
+        };
+        let arenas = crate::arena::create_arenas(self, placement, self.family.hooks)?;
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime { arenas }));
+        self.runtime.store(rt as *const _ as *mut _, Ordering::Release);
+        crate::env::debug_log!("kind {} ready with {} arenas", self.name, rt.arenas.len());
+        Ok(rt)
+    }
+}
+
+/// Map a nodeset computation result (the rules live in `topology`) into a placement.
+pub(crate) fn bound(
+    mode: MpolMode,
+    nodes: NodeSets,
+    backing: Backing,
+    nohugepage: bool,
+) -> Placement {
+    Placement { backing, mbind: Some(MbindPolicy { mode, nodes }), nohugepage, ..Placement::anon() }
+}
+
+/// Which nodes a node-bound kind targets; the rules themselves live in [`crate::topology`].
+pub use crate::topology::Rule;
+
+/// Placement for a kind bound to `rule`'s nodes with `mode`, on `backing` pages.
+pub(crate) fn node_bound(rule: Rule, mode: MpolMode, backing: Backing, nohugepage: bool) -> Result<Placement, Error> {
+    let nodes = crate::topology::node_sets(rule)?;
+    if backing != Backing::Anon {
+        crate::topology::hugepages_available(backing.page_size())?;
+    }
+    Ok(bound(mode, nodes, backing, nohugepage))
+}
+
+impl Kind {
+    /// Publish a ready-made placement and runtime (DEFAULT at start-up).
+    pub(crate) fn publish(&self, placement: Placement, runtime: Runtime) {
+        let p: &'static Placement = Box::leak(Box::new(placement));
+        self.placement.store(p as *const _ as *mut _, Ordering::Release);
+        let r: &'static Runtime = Box::leak(Box::new(runtime));
+        self.runtime.store(r as *const _ as *mut _, Ordering::Release);
+    }
+}
+
+/// memkind.h's memtype bits.
+const MEMTYPE_DEFAULT: u32 = 1;
+const MEMTYPE_HIGH_BANDWIDTH: u32 = 2;
+/// `MEMKIND_MASK_PAGE_SIZE_2MB` (a value, not a bit, in 1.14).
+const PAGE_SIZE_2MB: u32 = 21;
+/// memkind.h's policies.
+const BIND_LOCAL: i32 = 0;
+const BIND_ALL: i32 = 1;
+const PREFERRED_LOCAL: i32 = 2;
+const INTERLEAVE_ALL: i32 = 4;
+const POLICY_MAX: i32 = 5;
+
+/// `memkind_create_kind`: the ten (memtype, policy, flags) triples 1.14 supports, each a static
+/// kind. Unavailable: MEMKIND_DEFAULT for PREFERRED_LOCAL, else MEMTYPE_NOT_AVAILABLE.
+pub fn create_kind(memtype: u32, policy: i32, flags: u32) -> Result<&'static Kind, Error> {
+    use partition as p;
+    if memtype == 0 || memtype & !(MEMTYPE_DEFAULT | MEMTYPE_HIGH_BANDWIDTH) != 0 {
+        return Err(Error::Invalid);
+    }
+    if flags & !PAGE_SIZE_2MB != 0 || !(0..POLICY_MAX).contains(&policy) {
+        return Err(Error::Invalid);
+    }
+    const HBW: u32 = MEMTYPE_HIGH_BANDWIDTH;
+    const DEF: u32 = MEMTYPE_DEFAULT;
+    let part = match (memtype, policy, flags) {
+        (HBW, BIND_LOCAL, 0) => p::HBW,
+        (HBW, BIND_LOCAL, PAGE_SIZE_2MB) => p::HBW_HUGETLB,
+        (HBW, BIND_ALL, 0) => p::HBW_ALL,
+        (HBW, BIND_ALL, PAGE_SIZE_2MB) => p::HBW_ALL_HUGETLB,
+        (HBW, PREFERRED_LOCAL, 0) => p::HBW_PREFERRED,
+        (HBW, PREFERRED_LOCAL, PAGE_SIZE_2MB) => p::HBW_PREFERRED_HUGETLB,
+        (HBW, INTERLEAVE_ALL, 0) => p::HBW_INTERLEAVE,
+        (DEF, PREFERRED_LOCAL, 0) => p::DEFAULT,
+        (DEF, PREFERRED_LOCAL, PAGE_SIZE_2MB) => p::HUGETLB,
+        (m, INTERLEAVE_ALL, 0) if m == HBW | DEF => p::INTERLEAVE,
+        _ => return Err(Error::Invalid),
+    };
+    let k = &KINDS[part];
+    match k.check_available() {
+        Ok(()) => Ok(k),
+        Err(_) if policy == PREFERRED_LOCAL => Ok(default_kind()),
+        Err(_) => Err(Error::MemtypeNotAvailable),
+    }
+}
+
+/// `memkind_destroy_kind`: static kinds are left as they are (0, as 1.14).
+pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
+    if (k.id() as usize) < STATIC_KINDS {
+        return Ok(());
+    }
+    destroy_arenas_of(k)
+}
+
+/// `memkind_arena_destroy`: static kinds keep their arenas.
+pub fn destroy_arenas_of(k: &'static Kind) -> Result<(), Error> {
+    if (k.id() as usize) < STATIC_KINDS {
+        return Ok(());
+    }
+    let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let r = k.runtime.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if r.is_null() {
+        return Ok(());
+    }
+    // SAFETY: `r` was published by `init_slow` as a leaked box and is now unpublished; callers
+    // must not use the kind concurrently with its destruction (memkind's contract).
+    #[allow(unsafe_code, reason = "reclaiming the leaked runtime box")]
+    let rt = unsafe { Box::from_raw(r) };
+    crate::arena::destroy_arenas(k, &rt.arenas)
+}
+
+/// memkind_mem_usage_policy: DEFAULT keeps freed pages for jemalloc's default decay (10 s),
+/// CONSERVATIVE returns them at once.
+pub fn set_usage_policy(k: &'static Kind, policy: i32) -> Result<(), Error> {
+    let ms: isize = match policy {
+        0 => 10_000,
+        1 => 0,
+        _ => return Err(Error::Invalid),
+    };
+    let rt = k.runtime()?;
+    for &a in rt.arenas.iter() {
+        crate::jemalloc::arena_set_decay(a, ms, ms.min(0)).map_err(|_| Error::OperationFailed)?;
+    }
+    Ok(())
+}
