@@ -1,1 +1,5 @@
 //! memkind-rs: placeholder
+#![deny(unsafe_code)]
+
+pub mod nodemask;
+pub mod topology;
