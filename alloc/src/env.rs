@@ -1,4 +1,5 @@
-//! The `MEMKIND_*` environment variables, read once with `secure_getenv`.
+//! The `MEMKIND_*` environment variables that steer the allocator, read once with
+//! `secure_getenv` (the node-selection ones are parsed by `topology::EnvConfig`).
 //!
 //! Parsing is pure ([`Env::parse`] takes a lookup function) so tests need no process
 //! environment. A malformed value is kept as an error and reported as `MEMKIND_ERROR_ENVIRON` by
@@ -18,18 +19,10 @@ pub struct Env {
     pub hog_memory: bool,
     /// `MEMKIND_DEBUG=1`: log to stderr.
     pub debug: bool,
-    /// `MEMKIND_HBW_NODES` (raw node list, parsed by the topology layer).
-    pub hbw_nodes: Option<String>,
-    /// `MEMKIND_DAX_KMEM_NODES` (raw node list).
-    pub dax_kmem_nodes: Option<String>,
-    /// `MEMKIND_HBW_THRESHOLD` in MB/s (default 204800).
-    pub hbw_threshold: Result<u64, Error>,
     /// `MEMKIND_BACKGROUND_THREAD_LIMIT`.
     pub background_thread_limit: Result<Option<u32>, Error>,
 }
 
-/// Default HBW bandwidth threshold (MB/s), memkind 1.14's `MEMKIND_HBW_THRESHOLD_DEFAULT`.
-pub const HBW_THRESHOLD_DEFAULT: u64 = 204_800;
 
 fn parse_u64(s: &str) -> Option<u64> {
     let t = s.trim();
@@ -52,10 +45,6 @@ impl Env {
             },
         };
         let flag = |name: &str| get(name).is_some_and(|v| v.trim() == "1");
-        let hbw_threshold = match get("MEMKIND_HBW_THRESHOLD") {
-            None => Ok(HBW_THRESHOLD_DEFAULT),
-            Some(v) => parse_u64(&v).ok_or(Error::Environ),
-        };
         let background_thread_limit = match get("MEMKIND_BACKGROUND_THREAD_LIMIT") {
             None => Ok(None),
             Some(v) => parse_u64(&v)
@@ -67,9 +56,6 @@ impl Env {
             arenas_per_kind,
             hog_memory: flag("MEMKIND_HOG_MEMORY"),
             debug: flag("MEMKIND_DEBUG"),
-            hbw_nodes: get("MEMKIND_HBW_NODES"),
-            dax_kmem_nodes: get("MEMKIND_DAX_KMEM_NODES"),
-            hbw_threshold,
             background_thread_limit,
         }
     }
@@ -125,7 +111,6 @@ mod tests {
         let e = env(&[]);
         assert_eq!(e.arenas_per_kind, Ok(None));
         assert!(!e.hog_memory && !e.debug);
-        assert_eq!(e.hbw_threshold, Ok(HBW_THRESHOLD_DEFAULT));
     }
 
     #[test]
@@ -143,8 +128,7 @@ mod tests {
 
     #[test]
     fn flags_and_threshold() {
-        let e = env(&[("MEMKIND_HOG_MEMORY", "1"), ("MEMKIND_HBW_THRESHOLD", "x")]);
+        let e = env(&[("MEMKIND_HOG_MEMORY", "1")]);
         assert!(e.hog_memory);
-        assert_eq!(e.hbw_threshold, Err(Error::Environ));
     }
 }

@@ -16,7 +16,7 @@
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use crate::sys::{Backing, Os, HUGE_2M, PAGE_SIZE};
+use crate::sys::{Backing, Linux, Os, HUGE_2M, PAGE_SIZE};
 
 /// log2 of the granule size (2 MiB).
 pub const GRANULE_SHIFT: u32 = 21;
@@ -69,11 +69,12 @@ impl ExtentMap {
         }
     }
 
-    fn slot(&self, addr: usize, os: &impl Os) -> Option<&AtomicU32> {
+    fn slot(&self, addr: usize) -> Option<&AtomicU32> {
         let (t, l) = split(addr)?;
         let mut leaf = self.top[t].load(Ordering::Acquire);
         if leaf.is_null() {
-            let fresh = os.map(core::mem::size_of::<Leaf>(), Backing::Anon).ok()?.as_ptr() as *mut Leaf;
+            // Leaves are always real memory, whatever OS seam the caller tests with.
+            let fresh = Linux.map(core::mem::size_of::<Leaf>(), Backing::Anon).ok()?.as_ptr() as *mut Leaf;
             // Zeroed anonymous memory is a valid Leaf (all AtomicU32 zero).
             match self.top[t].compare_exchange(
                 core::ptr::null_mut(),
@@ -83,7 +84,7 @@ impl ExtentMap {
             ) {
                 Ok(_) => leaf = fresh,
                 Err(winner) => {
-                    let _ = os.unmap(fresh.cast(), core::mem::size_of::<Leaf>());
+                    let _ = Linux.unmap(fresh.cast(), core::mem::size_of::<Leaf>());
                     leaf = winner;
                 }
             }
@@ -94,13 +95,13 @@ impl ExtentMap {
 
     /// Record that `[addr, addr+len)` (granule-aligned start) now belongs to `kind`.
     /// Returns false if the range is outside the table or a leaf could not be mapped.
-    pub fn register(&self, addr: usize, len: usize, kind: u16, os: &impl Os) -> bool {
+    pub fn register(&self, addr: usize, len: usize, kind: u16) -> bool {
         debug_assert_eq!(addr % HUGE_2M, 0);
         let mut g = addr;
         let end = addr + len;
         while g < end {
             let pages = ((end.min(g + HUGE_2M) - g) / PAGE_SIZE) as u32;
-            let Some(slot) = self.slot(g, os) else {
+            let Some(slot) = self.slot(g) else {
                 // Roll back what we registered.
                 self.clear(addr, g - addr);
                 return false;
@@ -159,7 +160,6 @@ impl Default for ExtentMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::Linux;
 
     #[test]
     fn unknown_addresses_are_none() {
@@ -177,7 +177,7 @@ mod tests {
         let base = 0x7f00_0000_0000usize; // granule aligned
         // 2 granules + 3 pages.
         let len = 2 * HUGE_2M + 3 * PAGE_SIZE;
-        assert!(m.register(base, len, 7, &Linux));
+        assert!(m.register(base, len, 7));
         assert_eq!(m.lookup(base), Some(7));
         assert_eq!(m.lookup(base + HUGE_2M + 5), Some(7));
         assert_eq!(m.lookup(base + 2 * HUGE_2M + 3 * PAGE_SIZE + 100), Some(7)); // padding

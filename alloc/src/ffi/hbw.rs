@@ -146,7 +146,7 @@ pub extern "C" fn hbw_verify_memory_region(addr: *mut c_void, size: usize, flags
     if addr.is_null() || size == 0 || flags & !TOUCH_PAGES != 0 {
         return libc::EINVAL;
     }
-    let Ok(hbw) = crate::topology::node_sets(crate::topology::Rule::HbwAll) else {
+    let Ok(hbw) = crate::kind::node_sets(crate::topology::Rule::HbwAll) else {
         return -1;
     };
     let start = addr as usize & !(PAGE_SIZE - 1);
@@ -166,7 +166,7 @@ pub extern "C" fn hbw_verify_memory_region(addr: *mut c_void, size: usize, flags
             return libc::EFAULT;
         }
         for &s in &status[..n] {
-            if s < 0 || !hbw.all().contains(s as u32) {
+            if s < 0 || !hbw.union().contains(s as u32) {
                 return -1;
             }
         }

@@ -96,7 +96,7 @@ pub(crate) fn extent_alloc(
     // Register the whole mapping for 1 GiB pages (it can only go back whole); otherwise only
     // the bytes jemalloc owns, so the granule is unmapped when they are all destroyed.
     let registered = if granule > HUGE_2M { len } else { size };
-    if !map.register(p, registered, kind.id(), os) {
+    if !map.register(p, registered, kind.id()) {
         let _ = os.unmap(p as *mut c_void, len);
         return core::ptr::null_mut();
     }

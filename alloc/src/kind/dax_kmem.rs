@@ -17,8 +17,8 @@ pub const DAX_KMEM_INTERLEAVE: u8 = 3;
 fn spec(v: u8) -> (Rule, MpolMode) {
     match v {
         DAX_KMEM_ALL => (Rule::DaxKmemAll, MpolMode::Bind),
-        DAX_KMEM_PREFERRED => (Rule::DaxKmem, MpolMode::Preferred),
-        DAX_KMEM_INTERLEAVE => (Rule::DaxKmemAll, MpolMode::Interleave),
+        DAX_KMEM_PREFERRED => (Rule::DaxKmemPreferred, MpolMode::Preferred),
+        DAX_KMEM_INTERLEAVE => (Rule::DaxKmemInterleave, MpolMode::Interleave),
         _ => (Rule::DaxKmem, MpolMode::Bind),
     }
 }
@@ -33,7 +33,7 @@ fn capacity(k: &Kind) -> isize {
     if mode == MpolMode::Preferred {
         return -1;
     }
-    crate::topology::capacity(rule)
+    super::capacity(rule)
 }
 
 /// The DAX_KMEM family.

@@ -10,7 +10,7 @@ fn placement(_k: &Kind) -> Result<Placement, Error> {
 }
 
 fn capacity(_k: &Kind) -> isize {
-    crate::topology::capacity(crate::topology::Rule::All)
+    super::capacity(crate::topology::Rule::Interleave)
 }
 
 /// The DEFAULT family.

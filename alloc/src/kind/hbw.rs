@@ -29,11 +29,11 @@ pub const HBW_ALL_HUGETLB: u8 = 8;
 fn spec(v: u8) -> (Rule, MpolMode, Backing) {
     match v {
         HBW_HUGETLB => (Rule::Hbw, MpolMode::Bind, Backing::Huge2M),
-        HBW_PREFERRED => (Rule::Hbw, MpolMode::Preferred, Backing::Anon),
-        HBW_PREFERRED_HUGETLB => (Rule::Hbw, MpolMode::Preferred, Backing::Huge2M),
+        HBW_PREFERRED => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Anon),
+        HBW_PREFERRED_HUGETLB => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Huge2M),
         HBW_GBTLB => (Rule::Hbw, MpolMode::Bind, Backing::Huge1G),
-        HBW_PREFERRED_GBTLB => (Rule::Hbw, MpolMode::Preferred, Backing::Huge1G),
-        HBW_INTERLEAVE => (Rule::HbwAll, MpolMode::Interleave, Backing::Anon),
+        HBW_PREFERRED_GBTLB => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Huge1G),
+        HBW_INTERLEAVE => (Rule::HbwInterleave, MpolMode::Interleave, Backing::Anon),
         HBW_ALL => (Rule::HbwAll, MpolMode::Bind, Backing::Anon),
         HBW_ALL_HUGETLB => (Rule::HbwAll, MpolMode::Bind, Backing::Huge2M),
         _ => (Rule::Hbw, MpolMode::Bind, Backing::Anon),
@@ -50,7 +50,7 @@ fn capacity(k: &Kind) -> isize {
     if mode == MpolMode::Preferred {
         return -1;
     }
-    crate::topology::capacity(rule)
+    super::capacity(rule)
 }
 
 /// The HBW family.

@@ -21,12 +21,12 @@ fn page(k: &Kind) -> (Backing, usize) {
 
 fn placement(k: &Kind) -> Result<Placement, Error> {
     let (backing, size) = page(k);
-    crate::topology::hugepages_available(size)?;
+    super::hugepages_available(size, None)?;
     Ok(Placement { backing, ..Placement::anon() })
 }
 
 fn capacity(k: &Kind) -> isize {
-    crate::topology::hugepage_capacity(page(k).1)
+    super::hugepage_capacity(page(k).1)
 }
 
 /// The HUGETLB / GBTLB family.

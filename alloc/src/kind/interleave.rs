@@ -6,11 +6,11 @@ use crate::error::Error;
 use crate::sys::{Backing, MpolMode};
 
 fn placement(_k: &Kind) -> Result<Placement, Error> {
-    node_bound(Rule::All, MpolMode::Interleave, Backing::Anon, true)
+    node_bound(Rule::Interleave, MpolMode::Interleave, Backing::Anon, true)
 }
 
 fn capacity(_k: &Kind) -> isize {
-    crate::topology::capacity(Rule::All)
+    super::capacity(Rule::Interleave)
 }
 
 /// The INTERLEAVE family.

@@ -22,10 +22,14 @@ pub use variants::*;
 fn spec(v: u8) -> (Rule, MpolMode) {
     let mode = if v % 2 == 1 { MpolMode::Preferred } else { MpolMode::Bind };
     let rule = match v {
-        HIGHEST_CAPACITY | HIGHEST_CAPACITY_PREFERRED => Rule::HighestCapacity,
-        HIGHEST_CAPACITY_LOCAL | HIGHEST_CAPACITY_LOCAL_PREFERRED => Rule::HighestCapacityLocal,
-        LOWEST_LATENCY_LOCAL | LOWEST_LATENCY_LOCAL_PREFERRED => Rule::LowestLatencyLocal,
-        _ => Rule::HighestBandwidthLocal,
+        HIGHEST_CAPACITY => Rule::HighestCapacity,
+        HIGHEST_CAPACITY_PREFERRED => Rule::HighestCapacityPreferred,
+        HIGHEST_CAPACITY_LOCAL => Rule::HighestCapacityLocal,
+        HIGHEST_CAPACITY_LOCAL_PREFERRED => Rule::HighestCapacityLocalPreferred,
+        LOWEST_LATENCY_LOCAL => Rule::LowestLatencyLocal,
+        LOWEST_LATENCY_LOCAL_PREFERRED => Rule::LowestLatencyLocalPreferred,
+        HIGHEST_BANDWIDTH_LOCAL => Rule::HighestBandwidthLocal,
+        _ => Rule::HighestBandwidthLocalPreferred,
     };
     (rule, mode)
 }
@@ -40,7 +44,7 @@ fn capacity(k: &Kind) -> isize {
     if mode == MpolMode::Preferred {
         return -1;
     }
-    crate::topology::capacity(rule)
+    super::capacity(rule)
 }
 
 /// The memory-attribute family.

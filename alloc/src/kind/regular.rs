@@ -10,7 +10,7 @@ fn placement(_k: &Kind) -> Result<Placement, Error> {
 }
 
 fn capacity(_k: &Kind) -> isize {
-    crate::topology::capacity(Rule::Regular)
+    super::capacity(Rule::Regular)
 }
 
 /// The REGULAR family.
