@@ -9,6 +9,7 @@
 //! * `MEMKIND_RS_DIFF_SELFTEST=1`: "ours" is the system 1.14 as well. This proves the harness and
 //!   the determinism of every program (two runs, identical output), and the `ours_only_*` tests
 //!   then assert that 1.14 FAILS them (they encode 1.14 bugs).
+//! * `MEMKIND_RS_DIFF_DUMP=<dir>`: also write each case's outputs to `<dir>/<test>.{ref,ours}.txt`.
 //! * Cases that reserve hugepages need root (`need(.., &[Feature::Hugetlb])`), restore the old
 //!   `nr_hugepages` on drop, and hold a process-wide write lock; every other case holds the read
 //!   lock, so the reference run and our run of a case always see the same hugepage pool.
@@ -350,6 +351,14 @@ fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], huge: 
             Huge::Empty => " (hugepage pool emptied)",
         }
     );
+    if let Ok(dir) = std::env::var("MEMKIND_RS_DIFF_DUMP") {
+        let dir = Path::new(&dir);
+        let _ = std::fs::create_dir_all(dir);
+        for (tag, o) in [("ref", &reference), ("ours", &ours)] {
+            let body = format!("# {what}\n# {}\n{}", o.status, o.stdout);
+            let _ = std::fs::write(dir.join(format!("{test}.{tag}.txt")), body);
+        }
+    }
     // The reference must be sane, or the case itself is broken.
     assert!(
         reference.status == "exit 0",
