@@ -493,6 +493,15 @@ diff!(threads_arena_num_1, "threads", [], [ARENAS => "1"], Huge::Host);
 diff!(threads_arena_num_3, "threads", [], [ARENAS => "3"], Huge::Host);
 diff!(threads_hugetlb, "threads", [], [HBW => "0"], Huge::Reserve);
 
+// --- stats, bg threads, DAX path check, PMEM and fixed kinds ----------------------------------
+#[test]
+fn misc_pmem_fixed_stats() {
+    let dir = work_dir().join("pmem-dir");
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case("misc_pmem_fixed_stats", "misc", &[&dir], &[], Huge::Host);
+}
+
 // --- ours only: where 1.14 is buggy ---------------------------------------------------------------
 ours_only!(ours_only_calloc_overflow, "ours_only_calloc_overflow", [], []);
 ours_only!(ours_only_calloc_overflow_hbw_nodes_0, "ours_only_calloc_overflow", [], [HBW => "0"]);
