@@ -10,9 +10,10 @@
 //!   the determinism of every program (two runs, identical output), and the `ours_only_*` tests
 //!   then assert that 1.14 FAILS them (they encode 1.14 bugs).
 //! * `MEMKIND_RS_DIFF_DUMP=<dir>`: also write each case's outputs to `<dir>/<test>.{ref,ours}.txt`.
-//! * Cases that reserve hugepages need root (`need(.., &[Feature::Hugetlb])`), restore the old
-//!   `nr_hugepages` on drop, and hold a process-wide write lock; every other case holds the read
-//!   lock, so the reference run and our run of a case always see the same hugepage pool.
+//! * Cases that reserve hugepages need root (`need(.., &[Feature::Hugetlb])`), grow the pool only
+//!   as needed, restore the old `nr_hugepages` on drop, and hold a process-wide write lock; every
+//!   other case holds the read lock. The pool is machine-wide, so a case whose outputs differ
+//!   while the pool changed under it (another process) is rerun, at most 3 times.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -53,7 +54,17 @@ fn c_dir() -> PathBuf {
 fn work_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("memkind-difftest-{}", std::process::id()));
+        // <target>/difftest-tmp/<pid>; directories of test processes that are gone are removed.
+        let root = target_dir().join("difftest-tmp");
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.parse::<u32>().is_ok() && !Path::new("/proc").join(&name).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let d = root.join(std::process::id().to_string());
         std::fs::create_dir_all(&d).expect("create temp dir");
         d
     })
@@ -128,7 +139,9 @@ fn ours_dir() -> Option<&'static Path> {
                     t.display()
                 )
             })?;
-        let so = so.canonicalize().map_err(|e| format!("{}: {e}", so.display()))?;
+        let so = so
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", so.display()))?;
         let dir = work_dir().join("ours-lib");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let link = dir.join(SYSTEM_LIB);
@@ -141,7 +154,9 @@ fn ours_dir() -> Option<&'static Path> {
             .output()
             .map_err(|e| e.to_string())?;
         let loaded = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        let loaded_canon = Path::new(&loaded).canonicalize().unwrap_or_else(|_| loaded.clone().into());
+        let loaded_canon = Path::new(&loaded)
+            .canonicalize()
+            .unwrap_or_else(|_| loaded.clone().into());
         if !o.status.success() || loaded_canon != so {
             return Err(format!(
                 "LD_LIBRARY_PATH={} did not load ours: memkind_malloc comes from `{loaded}` \
@@ -178,7 +193,10 @@ fn status_text(s: std::process::ExitStatus) -> String {
 
 fn run(bin: &Path, args: &[&str], env: &[(&str, &str)], lib: Lib) -> Outcome {
     let mut cmd = Command::new(bin);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for v in SCRUBBED_ENV {
         cmd.env_remove(v);
     }
@@ -190,7 +208,9 @@ fn run(bin: &Path, args: &[&str], env: &[(&str, &str)], lib: Lib) -> Outcome {
             cmd.env("LD_LIBRARY_PATH", dir);
         }
     }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
     // Drain the pipes on threads so a chatty child cannot block; enforce a timeout.
     let mut so = child.stdout.take().expect("stdout");
     let mut se = child.stderr.take().expect("stderr");
@@ -234,7 +254,11 @@ fn line_diff(a: &str, b: &str) -> String {
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let mut ops: Vec<(char, &str)> = Vec::new();
@@ -252,7 +276,12 @@ fn line_diff(a: &str, b: &str) -> String {
             i += 1;
         }
     }
-    let changed: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| o.0 != ' ').map(|(k, _)| k).collect();
+    let changed: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.0 != ' ')
+        .map(|(k, _)| k)
+        .collect();
     let mut out = String::new();
     let mut last_shown: Option<usize> = None;
     for (k, (c, l)) in ops.iter().enumerate() {
@@ -280,35 +309,76 @@ fn tail(s: &str, lines: usize) -> String {
 /// Hugepage pool state a case needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Huge {
-    /// Whatever the host has (read lock: nobody changes it during the case).
+    /// Whatever the host has (read lock: no case of ours changes it meanwhile).
     Host,
-    /// Reserve `HUGEPAGES` pages (root), restore afterwards.
+    /// At least `HUGEPAGES` free 2 MiB pages (root); the pool is grown if needed and restored.
     Reserve,
-    /// Force an empty pool (root), restore afterwards.
+    /// An empty pool (root). The pool is machine-wide and may be in use by other processes: the
+    /// case is skipped, not forced, when the pool is not already empty.
     Empty,
 }
 
 static HUGE_LOCK: RwLock<()> = RwLock::new(());
 const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+const NR_OVERCOMMIT: &str = "/proc/sys/vm/nr_overcommit_hugepages";
 
-/// Sets `nr_hugepages` and puts the previous count back on drop (also on panic).
+fn read_u64(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("parse {path}: {e}"))
+}
+
+fn meminfo(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// The machine-wide hugepage pool, as memkind can see it.
+fn hugepage_state() -> String {
+    format!(
+        "total {} free {} rsvd {} surp {} overcommit {}",
+        meminfo("HugePages_Total:"),
+        meminfo("HugePages_Free:"),
+        meminfo("HugePages_Rsvd:"),
+        meminfo("HugePages_Surp:"),
+        std::fs::read_to_string(NR_OVERCOMMIT)
+            .unwrap_or_default()
+            .trim()
+    )
+}
+
+/// Grows `nr_hugepages` so that `want` pages are free, and puts the previous count back on drop
+/// (also on panic). It never shrinks a pool someone else reserved.
 struct HugepageGuard {
-    old: u64,
+    old: Option<u64>,
 }
 
 impl HugepageGuard {
-    fn set(n: u64) -> HugepageGuard {
-        let old: u64 = std::fs::read_to_string(NR_HUGEPAGES)
-            .expect("read nr_hugepages")
-            .trim()
-            .parse()
-            .expect("parse nr_hugepages");
-        let g = HugepageGuard { old };
-        std::fs::write(NR_HUGEPAGES, n.to_string()).expect("write nr_hugepages");
-        let now: u64 = std::fs::read_to_string(NR_HUGEPAGES).unwrap().trim().parse().unwrap();
+    fn reserve(want: u64) -> HugepageGuard {
+        let old = read_u64(NR_HUGEPAGES);
+        let free = meminfo("HugePages_Free:").saturating_sub(meminfo("HugePages_Rsvd:"));
+        if free >= want {
+            return HugepageGuard { old: None };
+        }
+        let target = old + (want - free);
+        let g = HugepageGuard { old: Some(old) };
+        std::fs::write(NR_HUGEPAGES, target.to_string()).expect("write nr_hugepages");
+        let now = read_u64(NR_HUGEPAGES);
         assert!(
-            now == n,
-            "asked the kernel for {n} hugepages, got {now} (memory fragmented?); restored {old}"
+            now >= target,
+            "asked the kernel for {target} hugepages, got {now} (memory fragmented?); \
+             restoring {old}"
         );
         g
     }
@@ -316,8 +386,10 @@ impl HugepageGuard {
 
 impl Drop for HugepageGuard {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::write(NR_HUGEPAGES, self.old.to_string()) {
-            eprintln!("WARNING: could not restore nr_hugepages to {}: {e}", self.old);
+        if let Some(old) = self.old {
+            if let Err(e) = std::fs::write(NR_HUGEPAGES, old.to_string()) {
+                eprintln!("WARNING: could not restore nr_hugepages to {old}: {e}");
+            }
         }
     }
 }
@@ -334,21 +406,52 @@ fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], huge: 
     let (_r, _w, _g);
     match huge {
         Huge::Host => _r = HUGE_LOCK.read().unwrap_or_else(|e| e.into_inner()),
-        Huge::Reserve | Huge::Empty => {
+        Huge::Reserve => {
             _w = HUGE_LOCK.write().unwrap_or_else(|e| e.into_inner());
-            _g = HugepageGuard::set(if huge == Huge::Reserve { HUGEPAGES } else { 0 });
+            _g = HugepageGuard::reserve(HUGEPAGES);
+        }
+        Huge::Empty => {
+            _w = HUGE_LOCK.write().unwrap_or_else(|e| e.into_inner());
+            if meminfo("HugePages_Total:") != 0 || read_u64(NR_OVERCOMMIT) != 0 {
+                println!(
+                    "SKIP {test}: the machine-wide hugepage pool is not empty ({}); \
+                     not shrinking a pool other processes may use",
+                    hugepage_state()
+                );
+                return;
+            }
         }
     }
-    let reference = run(&bin, args, env, Lib::Reference);
-    let ours = run(&bin, args, env, Lib::Ours);
+    // The hugepage pool is machine-wide: another process may change it between our two runs.
+    // When that happened and the outputs differ, run the pair again (at most 3 times).
+    let (mut reference, mut ours);
+    let mut attempt = 0;
+    loop {
+        let before = hugepage_state();
+        reference = run(&bin, args, env, Lib::Reference);
+        ours = run(&bin, args, env, Lib::Ours);
+        let after = hugepage_state();
+        attempt += 1;
+        let same = reference.status == ours.status && reference.stdout == ours.stdout;
+        if same || before == after || attempt == 3 {
+            if !same && before != after {
+                eprintln!("{test}: the hugepage pool kept changing under the test");
+            }
+            break;
+        }
+        eprintln!("{test}: hugepage pool changed during the case ({before} -> {after}); retrying");
+    }
     let what = format!(
         "case {test}: {prog} {} env [{}]{}",
         args.join(" "),
-        env.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(" "),
+        env.iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         match huge {
             Huge::Host => "",
             Huge::Reserve => " (hugepages reserved)",
-            Huge::Empty => " (hugepage pool emptied)",
+            Huge::Empty => " (hugepage pool empty)",
         }
     );
     if let Ok(dir) = std::env::var("MEMKIND_RS_DIFF_DUMP") {
@@ -367,7 +470,11 @@ fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], huge: 
         tail(&reference.stdout, 10),
         tail(&reference.stderr, 10)
     );
-    let who = if selftest() { "second 1.14 run (selftest)" } else { "ours" };
+    let who = if selftest() {
+        "second 1.14 run (selftest)"
+    } else {
+        "ours"
+    };
     if reference.status != ours.status || reference.stdout != ours.stdout {
         panic!(
             "{what}: MISMATCH\n  1.14: {}\n  {who}: {}\n--- 1.14 stdout\n+++ {who} stdout\n{}\n{who} stderr tail:\n{}\n",
@@ -377,7 +484,11 @@ fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], huge: 
             tail(&ours.stderr, 20)
         );
     }
-    println!("{what}: identical ({} lines, {})", reference.stdout.lines().count(), reference.status);
+    println!(
+        "{what}: identical ({} lines, {})",
+        reference.stdout.lines().count(),
+        reference.status
+    );
 }
 
 /// Run an `ours_only_*` program: against ours it must exit 0; in selftest mode it runs against
@@ -385,7 +496,16 @@ fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], huge: 
 fn ours_only_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)]) {
     let bin = compiled(prog);
     let _r = HUGE_LOCK.read().unwrap_or_else(|e| e.into_inner());
-    let o = run(&bin, args, env, if selftest() { Lib::Reference } else { Lib::Ours });
+    let o = run(
+        &bin,
+        args,
+        env,
+        if selftest() {
+            Lib::Reference
+        } else {
+            Lib::Ours
+        },
+    );
     let what = format!("case {test}: {prog} {}", args.join(" "));
     if selftest() {
         assert!(
@@ -473,7 +593,13 @@ diff!(hbw_set_bind, "hbw", ["set", "1"], [], Huge::Host);
 diff!(hbw_set_preferred, "hbw", ["set", "2"], [], Huge::Host);
 diff!(hbw_set_interleave, "hbw", ["set", "3"], [], Huge::Host);
 diff!(hbw_set_bind_all, "hbw", ["set", "4"], [], Huge::Host);
-diff!(hbw_invalid_then_interleave, "hbw", ["invalid", "3"], [], Huge::Host);
+diff!(
+    hbw_invalid_then_interleave,
+    "hbw",
+    ["invalid", "3"],
+    [],
+    Huge::Host
+);
 diff!(hbw_nodes_0_default, "hbw", ["default"], [HBW => "0"], Huge::Host);
 diff!(hbw_nodes_0_set_bind, "hbw", ["set", "1"], [HBW => "0"], Huge::Host);
 diff!(hbw_nodes_0_set_preferred, "hbw", ["set", "2"], [HBW => "0"], Huge::Host);
@@ -491,23 +617,43 @@ diff!(threads_plain, "threads", [], [], Huge::Host);
 diff!(threads_hbw_nodes_0, "threads", [], [HBW => "0"], Huge::Host);
 diff!(threads_arena_num_1, "threads", [], [ARENAS => "1"], Huge::Host);
 diff!(threads_arena_num_3, "threads", [], [ARENAS => "3"], Huge::Host);
-diff!(threads_hugetlb, "threads", [], [HBW => "0"], Huge::Reserve);
+diff!(threads_hugetlb, "threads", ["hugetlb"], [HBW => "0"], Huge::Reserve);
 
 // --- stats, bg threads, DAX path check, PMEM and fixed kinds ----------------------------------
 #[test]
 fn misc_pmem_fixed_stats() {
-    let dir = work_dir().join("pmem-dir");
+    let dir = target_dir().join("difftest-tmp").join("pmem-dir");
     std::fs::create_dir_all(&dir).expect("create pmem dir");
     let dir = dir.to_str().expect("utf-8 temp path").to_string();
     diff_case("misc_pmem_fixed_stats", "misc", &[&dir], &[], Huge::Host);
 }
 
 // --- ours only: where 1.14 is buggy ---------------------------------------------------------------
-ours_only!(ours_only_calloc_overflow, "ours_only_calloc_overflow", [], []);
+ours_only!(
+    ours_only_calloc_overflow,
+    "ours_only_calloc_overflow",
+    [],
+    []
+);
 ours_only!(ours_only_calloc_overflow_hbw_nodes_0, "ours_only_calloc_overflow", [], [HBW => "0"]);
-ours_only!(ours_only_foreign_detect, "ours_only_foreign_ptr", ["detect"], []);
-ours_only!(ours_only_foreign_usable_size, "ours_only_foreign_ptr", ["usable"], []);
-ours_only!(ours_only_foreign_free, "ours_only_foreign_ptr", ["free"], []);
+ours_only!(
+    ours_only_foreign_detect,
+    "ours_only_foreign_ptr",
+    ["detect"],
+    []
+);
+ours_only!(
+    ours_only_foreign_usable_size,
+    "ours_only_foreign_ptr",
+    ["usable"],
+    []
+);
+ours_only!(
+    ours_only_foreign_free,
+    "ours_only_foreign_ptr",
+    ["free"],
+    []
+);
 
 /// The harness itself: the diff renders changes, the selftest switch is visible.
 #[test]
