@@ -113,23 +113,24 @@ pub(crate) fn hook_automatic_arenas(default: &'static Kind) -> Result<(), Error>
 /// while jemalloc initialises, before any hook can be installed) grows arena 0 by one region
 /// through jemalloc's default hooks. What is left of that region sits in arena 0's retained set
 /// and would later be carved into DEFAULT allocations the extent map cannot see. Take all of it
-/// now and keep it (virtual memory only, never touched): large allocations for the bulk, then
-/// 8-byte objects (one-page slabs) for a tail smaller than the smallest large class, until an
-/// allocation comes from our own hook.
+/// now and keep it (virtual memory only, never touched): large allocations for the bulk (each
+/// costs its size class plus one page, jemalloc's cache-oblivious offset), then 8-byte objects,
+/// whose slabs are one page, until an allocation comes from our own hook.
 fn seal_arena0_prefix() {
     use crate::extent_map::MAP;
+    use crate::sys::PAGE_SIZE;
     const LARGE_MIN: usize = 16 * 1024;
     let flags = jemalloc::ARENA0_UNCACHED;
-    for _ in 0..64 {
-        let retained = jemalloc::refresh_stats()
+    let retained = || {
+        jemalloc::refresh_stats()
             .and_then(|()| jemalloc::read_size(c"stats.arenas.0.retained"))
-            .unwrap_or(0);
-        if retained < LARGE_MIN {
-            break;
-        }
-        let mut s = retained & !(crate::sys::PAGE_SIZE - 1);
-        while s >= LARGE_MIN && jemalloc::nallocx(s, flags) > retained {
-            s -= crate::sys::PAGE_SIZE;
+            .unwrap_or(0)
+    };
+    for _ in 0..64 {
+        let r = retained();
+        let mut s = r.saturating_sub(PAGE_SIZE) & !(PAGE_SIZE - 1);
+        while s >= LARGE_MIN && jemalloc::nallocx(s, flags) + PAGE_SIZE > r {
+            s -= PAGE_SIZE;
         }
         if s < LARGE_MIN {
             break;
@@ -137,15 +138,14 @@ fn seal_arena0_prefix() {
         let Some(p) = jemalloc::mallocx(s, flags) else { return };
         if MAP.lookup(p as usize).is_some() {
             jemalloc::dallocx(p, flags);
-            return;
+            break;
         }
     }
-    // The tail: one-page slabs until a slab comes from our hook (bounded).
-    for _ in 0..(64 * 512) {
+    for _ in 0..(16 * 512) {
         let Some(p) = jemalloc::mallocx(8, flags) else { return };
         if MAP.lookup(p as usize).is_some() {
             jemalloc::dallocx(p, flags);
-            return;
+            break;
         }
     }
 }
