@@ -1,1 +1,303 @@
-//! Rust API (todo)
+//! The Rust API: a safe handle on a kind, usable as a `#[global_allocator]` and as an
+//! [`allocator_api2`] allocator.
+//!
+//! ```
+//! use memkind::Memkind;
+//!
+//! // Static kinds are constants; availability depends on the machine.
+//! assert!(Memkind::DEFAULT.check_available().is_ok());
+//! let kind = if Memkind::HBW.check_available().is_ok() { Memkind::HBW } else { Memkind::DEFAULT };
+//!
+//! // A collection whose buffer lives in that kind.
+//! let mut v = allocator_api2::vec::Vec::new_in(kind);
+//! v.extend_from_slice(&[1u64, 2, 3]);
+//! assert_eq!(Memkind::detect(v.as_ptr().cast()), Some(kind));
+//! ```
+//!
+//! Errors are [`Error`] values carrying memkind's codes:
+//!
+//! ```
+//! use memkind::{Error, Memkind};
+//! // With no high-bandwidth memory (and no MEMKIND_HBW_NODES), HBW is unavailable.
+//! if let Err(e) = Memkind::HBW.check_available() {
+//!     assert!(matches!(e, Error::MemtypeNotAvailable | Error::Environ));
+//!     assert!(e.code() < 0);
+//! }
+//! ```
+//!
+//! As the global allocator (the library's own bookkeeping then comes from the system allocator
+//! while a kind is being set up):
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static GLOBAL: memkind::Memkind = memkind::Memkind::REGULAR;
+//! fn main() {
+//!     let s = String::from("lives in MEMKIND_REGULAR");
+//!     assert_eq!(memkind::Memkind::detect(s.as_ptr()), Some(memkind::Memkind::REGULAR));
+//! }
+//! ```
+
+#![allow(unsafe_code, reason = "GlobalAlloc and Allocator are unsafe traits")]
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::c_void;
+use core::fmt;
+use core::ptr::NonNull;
+use std::alloc::System;
+
+use crate::arena::heap::{self, Owner};
+use crate::arena::thread;
+use crate::error::Error;
+use crate::kind::{partition as p, KINDS};
+
+/// A memory kind. Cheap to copy; static kinds are associated constants.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Memkind(u16);
+
+macro_rules! static_kinds {
+    ($($name:ident = $part:expr;)*) => {
+        impl Memkind {
+            $(
+                #[doc = concat!("`MEMKIND_", stringify!($name), "`")]
+                pub const $name: Memkind = Memkind($part as u16);
+            )*
+        }
+    };
+}
+
+static_kinds! {
+    DEFAULT = p::DEFAULT;
+    REGULAR = p::REGULAR;
+    HUGETLB = p::HUGETLB;
+    INTERLEAVE = p::INTERLEAVE;
+    HBW = p::HBW;
+    HBW_ALL = p::HBW_ALL;
+    HBW_PREFERRED = p::HBW_PREFERRED;
+    HBW_HUGETLB = p::HBW_HUGETLB;
+    HBW_ALL_HUGETLB = p::HBW_ALL_HUGETLB;
+    HBW_PREFERRED_HUGETLB = p::HBW_PREFERRED_HUGETLB;
+    HBW_INTERLEAVE = p::HBW_INTERLEAVE;
+    DAX_KMEM = p::DAX_KMEM;
+    DAX_KMEM_ALL = p::DAX_KMEM_ALL;
+    DAX_KMEM_PREFERRED = p::DAX_KMEM_PREFERRED;
+    DAX_KMEM_INTERLEAVE = p::DAX_KMEM_INTERLEAVE;
+    HIGHEST_CAPACITY = p::HIGHEST_CAPACITY;
+    HIGHEST_CAPACITY_PREFERRED = p::HIGHEST_CAPACITY_PREFERRED;
+    HIGHEST_CAPACITY_LOCAL = p::HIGHEST_CAPACITY_LOCAL;
+    HIGHEST_CAPACITY_LOCAL_PREFERRED = p::HIGHEST_CAPACITY_LOCAL_PREFERRED;
+    LOWEST_LATENCY_LOCAL = p::LOWEST_LATENCY_LOCAL;
+    LOWEST_LATENCY_LOCAL_PREFERRED = p::LOWEST_LATENCY_LOCAL_PREFERRED;
+    HIGHEST_BANDWIDTH_LOCAL = p::HIGHEST_BANDWIDTH_LOCAL;
+    HIGHEST_BANDWIDTH_LOCAL_PREFERRED = p::HIGHEST_BANDWIDTH_LOCAL_PREFERRED;
+    GBTLB = p::GBTLB;
+    HBW_GBTLB = p::HBW_GBTLB;
+    HBW_PREFERRED_GBTLB = p::HBW_PREFERRED_GBTLB;
+}
+
+impl Memkind {
+    /// Every static kind, in memkind's partition order.
+    pub fn all_static() -> impl Iterator<Item = Memkind> {
+        (0..crate::kind::STATIC_KINDS as u16).map(Memkind)
+    }
+
+    fn kind(self) -> &'static crate::kind::Kind {
+        &KINDS[self.0 as usize]
+    }
+
+    /// memkind's name of the kind, e.g. `memkind_hbw`.
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// `memkind_check_available`.
+    pub fn check_available(self) -> Result<(), Error> {
+        self.kind().check_available()
+    }
+
+    /// `memkind_get_capacity`: bytes of memory the kind can use, `None` when unknown.
+    pub fn capacity(self) -> Option<u64> {
+        u64::try_from(self.kind().capacity()).ok()
+    }
+
+    /// `memkind_create_kind`: the kind memkind 1.14 maps `(memtype, policy, flags)` onto.
+    pub fn create(memtype: u32, policy: i32, flags: u32) -> Result<Memkind, Error> {
+        crate::kind::create_kind(memtype, policy, flags).map(|k| Memkind(k.id()))
+    }
+
+    /// The kind that owns `ptr`, or `None` for memory this library did not hand out.
+    pub fn detect(ptr: *const u8) -> Option<Memkind> {
+        match heap::owner(ptr.cast()) {
+            Owner::Kind(k) => Some(Memkind(k.id())),
+            Owner::Foreign => None,
+        }
+    }
+
+    /// Allocate `layout` from this kind.
+    pub fn allocate_layout(self, layout: Layout) -> Result<NonNull<u8>, Error> {
+        if layout.size() == 0 {
+            return Err(Error::Invalid);
+        }
+        self.kind().check_available()?;
+        let p = raw_alloc(self, layout, false);
+        NonNull::new(p).ok_or(Error::Malloc)
+    }
+
+    /// Free memory from any kind of this library.
+    ///
+    /// # Safety
+    /// `ptr` must come from this library and not be used afterwards.
+    pub unsafe fn free(ptr: NonNull<u8>) {
+        raw_free(ptr.as_ptr())
+    }
+}
+
+impl fmt::Debug for Memkind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[inline]
+fn raw_alloc(kind: Memkind, layout: Layout, zero: bool) -> *mut u8 {
+    if thread::in_init() {
+        // The library is setting a kind up on this thread and needs memory itself.
+        // SAFETY: layout has a non-zero size (GlobalAlloc / Allocator contracts).
+        return unsafe {
+            if zero {
+                System.alloc_zeroed(layout)
+            } else {
+                System.alloc(layout)
+            }
+        };
+    }
+    let k = kind.kind();
+    let p = if layout.align() <= 16 && layout.align() <= layout.size() {
+        if zero {
+            heap::calloc(k, 1, layout.size())
+        } else {
+            heap::malloc(k, layout.size())
+        }
+    } else {
+        let p = heap::aligned(k, layout.size(), layout.align());
+        if zero && !p.is_null() {
+            // SAFETY: p points to at least layout.size() fresh bytes.
+            unsafe {
+                core::ptr::write_bytes(p as *mut u8, 0, layout.size())
+            };
+        }
+        p
+    };
+    p.cast()
+}
+
+#[inline]
+fn raw_free(p: *mut u8) {
+    match heap::owner(p as *const c_void) {
+        Owner::Kind(_) => heap::free(p.cast()),
+        // Not ours: it came from the system allocator while we were initialising.
+        // SAFETY: the only foreign pointers the Rust API hands out come from `System`, whose
+        // dealloc ignores the layout on Linux (it is libc free).
+        Owner::Foreign => unsafe { libc::free(p.cast()) },
+    }
+}
+
+// SAFETY: allocations are served by jemalloc through the kind's arenas (or the system allocator
+// during initialisation, see `raw_alloc`), honour size and alignment, and `dealloc` finds the
+// owner from the pointer itself.
+unsafe impl GlobalAlloc for Memkind {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        raw_alloc(*self, layout, false)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        raw_alloc(*self, layout, true)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        raw_free(ptr)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let owned = matches!(heap::owner(ptr as *const c_void), Owner::Kind(_));
+        if owned && layout.align() <= 16 && layout.align() <= new_size && !thread::in_init() {
+            return heap::realloc(Some(self.kind()), ptr.cast(), new_size).cast();
+        }
+        // SAFETY: new_size is non-zero and the layout is valid (GlobalAlloc::realloc contract).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let q = raw_alloc(*self, new_layout, false);
+        if !q.is_null() {
+            // SAFETY: both blocks are live, distinct and at least min(old, new) bytes long.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size))
+            };
+            raw_free(ptr);
+        }
+        q
+    }
+}
+
+// SAFETY: blocks stay valid until deallocated, any Memkind value can free any block (the owner is
+// found from the pointer), and copies of a Memkind are the same allocator.
+unsafe impl allocator_api2::alloc::Allocator for Memkind {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        if layout.size() == 0 {
+            // A dangling, well-aligned pointer for zero-sized requests.
+            let p = NonNull::new(layout.align() as *mut u8).ok_or(allocator_api2::alloc::AllocError)?;
+            return Ok(NonNull::slice_from_raw_parts(p, 0));
+        }
+        let p = NonNull::new(raw_alloc(*self, layout, false)).ok_or(allocator_api2::alloc::AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if layout.size() != 0 {
+            raw_free(ptr.as_ptr())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_in_each_available_kind() {
+        for k in Memkind::all_static() {
+            if k.check_available().is_err() {
+                continue;
+            }
+            let mut v = allocator_api2::vec::Vec::new_in(k);
+            v.extend(0..10_000u32);
+            assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
+            assert_eq!(Memkind::detect(v.as_ptr().cast()), Some(k), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn foreign_pointers_are_not_ours() {
+        let b = Box::new(5u8);
+        assert_eq!(Memkind::detect(&*b), None);
+        assert_eq!(Memkind::detect(core::ptr::null()), None);
+    }
+
+    #[test]
+    fn layout_alignment_is_honoured() {
+        for align in [1usize, 8, 64, 4096, 1 << 21] {
+            let l = Layout::from_size_align(100, align).unwrap();
+            let p = Memkind::REGULAR.allocate_layout(l).unwrap();
+            assert_eq!(p.as_ptr() as usize % align, 0);
+            // SAFETY: p came from allocate_layout and is not used again.
+            unsafe {
+                Memkind::free(p)
+            };
+        }
+    }
+
+    #[test]
+    fn unavailable_kind_is_an_error() {
+        if Memkind::DAX_KMEM.check_available().is_err() {
+            let l = Layout::from_size_align(64, 8).unwrap();
+            assert!(Memkind::DAX_KMEM.allocate_layout(l).is_err());
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub fn ensure() {
 }
 
 fn init() {
+    let _reentry = crate::arena::thread::InitGuard::enter();
     let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let default = default_kind();
     default.publish(

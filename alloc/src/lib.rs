@@ -21,4 +21,5 @@ pub mod nodemask;
 pub mod sys;
 pub mod topology;
 
+pub use api::Memkind;
 pub use error::Error;

@@ -133,3 +133,33 @@ mod tests {
         assert_eq!(super::super::arena_of_flags(0), None);
     }
 }
+
+thread_local! {
+    /// Depth of library initialisation running on this thread (kind set-up, start-up).
+    static IN_INIT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks this thread as initialising the library until dropped. While it lives, the Rust
+/// allocator API serves the library's own allocations from the system allocator, so a program
+/// that uses a kind as its `#[global_allocator]` does not re-enter a kind being set up.
+pub struct InitGuard(());
+
+impl InitGuard {
+    /// Enter.
+    pub fn enter() -> InitGuard {
+        IN_INIT.with(|d| d.set(d.get() + 1));
+        InitGuard(())
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        IN_INIT.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// True while this thread is inside library initialisation.
+#[inline(always)]
+pub fn in_init() -> bool {
+    IN_INIT.with(Cell::get) != 0
+}

@@ -308,6 +308,7 @@ impl Kind {
     #[cold]
     fn init_slow(&'static self) -> Result<&'static Runtime, Error> {
         crate::init::ensure();
+        let _reentry = crate::arena::thread::InitGuard::enter();
         let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let r = self.runtime.load(Ordering::Acquire);
         if !r.is_null() {
