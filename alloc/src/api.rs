@@ -181,9 +181,7 @@ fn raw_alloc(kind: Memkind, layout: Layout, zero: bool) -> *mut u8 {
         let p = heap::aligned(k, layout.size(), layout.align());
         if zero && !p.is_null() {
             // SAFETY: p points to at least layout.size() fresh bytes.
-            unsafe {
-                core::ptr::write_bytes(p as *mut u8, 0, layout.size())
-            };
+            unsafe { core::ptr::write_bytes(p as *mut u8, 0, layout.size()) };
         }
         p
     };
@@ -227,9 +225,7 @@ unsafe impl GlobalAlloc for Memkind {
         let q = raw_alloc(*self, new_layout, false);
         if !q.is_null() {
             // SAFETY: both blocks are live, distinct and at least min(old, new) bytes long.
-            unsafe {
-                core::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size))
-            };
+            unsafe { core::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
             raw_free(ptr);
         }
         q
@@ -242,10 +238,12 @@ unsafe impl allocator_api2::alloc::Allocator for Memkind {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
         if layout.size() == 0 {
             // A dangling, well-aligned pointer for zero-sized requests.
-            let p = NonNull::new(layout.align() as *mut u8).ok_or(allocator_api2::alloc::AllocError)?;
+            let p =
+                NonNull::new(layout.align() as *mut u8).ok_or(allocator_api2::alloc::AllocError)?;
             return Ok(NonNull::slice_from_raw_parts(p, 0));
         }
-        let p = NonNull::new(raw_alloc(*self, layout, false)).ok_or(allocator_api2::alloc::AllocError)?;
+        let p = NonNull::new(raw_alloc(*self, layout, false))
+            .ok_or(allocator_api2::alloc::AllocError)?;
         Ok(NonNull::slice_from_raw_parts(p, layout.size()))
     }
 
@@ -287,9 +285,7 @@ mod tests {
             let p = Memkind::REGULAR.allocate_layout(l).unwrap();
             assert_eq!(p.as_ptr() as usize % align, 0);
             // SAFETY: p came from allocate_layout and is not used again.
-            unsafe {
-                Memkind::free(p)
-            };
+            unsafe { Memkind::free(p) };
         }
     }
 

@@ -23,7 +23,6 @@ pub struct Env {
     pub background_thread_limit: Result<Option<u32>, Error>,
 }
 
-
 fn parse_u64(s: &str) -> Option<u64> {
     let t = s.trim();
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
@@ -101,8 +100,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         Env::parse(move |k| pairs.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone()))
     }
 
@@ -115,8 +116,14 @@ mod tests {
 
     #[test]
     fn arena_num_rounds_up_and_rejects_garbage() {
-        assert_eq!(env(&[("MEMKIND_ARENA_NUM_PER_KIND", "3")]).arenas_per_kind, Ok(Some(4)));
-        assert_eq!(env(&[("MEMKIND_ARENA_NUM_PER_KIND", "1")]).arenas_per_kind, Ok(Some(1)));
+        assert_eq!(
+            env(&[("MEMKIND_ARENA_NUM_PER_KIND", "3")]).arenas_per_kind,
+            Ok(Some(4))
+        );
+        assert_eq!(
+            env(&[("MEMKIND_ARENA_NUM_PER_KIND", "1")]).arenas_per_kind,
+            Ok(Some(1))
+        );
         for bad in ["0", "abc", "-1", "", "99999999999999999999", "4x"] {
             assert_eq!(
                 env(&[("MEMKIND_ARENA_NUM_PER_KIND", bad)]).arenas_per_kind,

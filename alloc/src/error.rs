@@ -132,6 +132,28 @@ pub fn message(err: i32, out: &mut impl fmt::Write) -> fmt::Result {
     out.write_str(fixed)
 }
 
+/// True when `err` has no fixed message (printed as "Undefined error number").
+pub fn is_unknown(err: i32) -> bool {
+    !matches!(
+        err,
+        code::UNAVAILABLE
+            | code::MBIND
+            | code::MMAP
+            | code::MALLOC
+            | code::ENVIRON
+            | code::INVALID
+            | code::TOOMANY
+            | code::RUNTIME
+            | libc::EINVAL
+            | libc::ENOMEM
+            | code::HUGETLB
+            | code::BADOPS
+            | code::MEMTYPE_NOT_AVAILABLE
+            | code::OPERATION_FAILED
+            | code::ARENAS_CREATE
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,26 +176,4 @@ mod tests {
         message(12345, &mut s).unwrap();
         assert_eq!(s, "<memkind> Undefined error number: 12345");
     }
-}
-
-/// True when `err` has no fixed message (printed as "Undefined error number").
-pub fn is_unknown(err: i32) -> bool {
-    !matches!(
-        err,
-        code::UNAVAILABLE
-            | code::MBIND
-            | code::MMAP
-            | code::MALLOC
-            | code::ENVIRON
-            | code::INVALID
-            | code::TOOMANY
-            | code::RUNTIME
-            | libc::EINVAL
-            | libc::ENOMEM
-            | code::HUGETLB
-            | code::BADOPS
-            | code::MEMTYPE_NOT_AVAILABLE
-            | code::OPERATION_FAILED
-            | code::ARENAS_CREATE
-    )
 }

@@ -49,7 +49,9 @@ fn split(addr: usize) -> Option<(usize, usize)> {
 impl ExtentMap {
     /// An empty map.
     pub const fn new() -> Self {
-        ExtentMap { top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN] }
+        ExtentMap {
+            top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN],
+        }
     }
 
     /// The kind id owning `addr`, or `None` for an address we never mapped.
@@ -74,7 +76,10 @@ impl ExtentMap {
         let mut leaf = self.top[t].load(Ordering::Acquire);
         if leaf.is_null() {
             // Leaves are always real memory, whatever OS seam the caller tests with.
-            let fresh = Linux.map(core::mem::size_of::<Leaf>(), Backing::Anon).ok()?.as_ptr() as *mut Leaf;
+            let fresh = Linux
+                .map(core::mem::size_of::<Leaf>(), Backing::Anon)
+                .ok()?
+                .as_ptr() as *mut Leaf;
             // Zeroed anonymous memory is a valid Leaf (all AtomicU32 zero).
             match self.top[t].compare_exchange(
                 core::ptr::null_mut(),
@@ -106,7 +111,10 @@ impl ExtentMap {
                 self.clear(addr, g - addr);
                 return false;
             };
-            slot.store((kind as u32 + 1) | (pages << COUNT_SHIFT), Ordering::Release);
+            slot.store(
+                (kind as u32 + 1) | (pages << COUNT_SHIFT),
+                Ordering::Release,
+            );
             g += HUGE_2M;
         }
         true
@@ -175,7 +183,7 @@ mod tests {
     fn register_lookup_retire() {
         let m = Box::new(ExtentMap::new());
         let base = 0x7f00_0000_0000usize; // granule aligned
-        // 2 granules + 3 pages.
+                                          // 2 granules + 3 pages.
         let len = 2 * HUGE_2M + 3 * PAGE_SIZE;
         assert!(m.register(base, len, 7));
         assert_eq!(m.lookup(base), Some(7));
@@ -190,7 +198,9 @@ mod tests {
         assert_eq!(released, vec![base]);
         assert_eq!(m.lookup(base), None);
         // A piece straddling granule 2 and the 3-page tail.
-        m.retire(base + HUGE_2M, HUGE_2M + 3 * PAGE_SIZE, |g| released.push(g));
+        m.retire(base + HUGE_2M, HUGE_2M + 3 * PAGE_SIZE, |g| {
+            released.push(g)
+        });
         assert_eq!(released, vec![base, base + HUGE_2M, base + 2 * HUGE_2M]);
         assert_eq!(m.lookup(base + 2 * HUGE_2M), None);
     }

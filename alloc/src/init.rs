@@ -23,8 +23,13 @@ fn init() {
     let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let default = default_kind();
     default.publish(
-        Placement { arenas: ArenaCount::Automatic, ..Placement::anon() },
-        Runtime { arenas: Box::new([]) },
+        Placement {
+            arenas: ArenaCount::Automatic,
+            ..Placement::anon()
+        },
+        Runtime {
+            arenas: Box::new([]),
+        },
     );
     if let Err(e) = crate::arena::hook_automatic_arenas(default) {
         crate::env::debug_log!("installing hooks on automatic arenas failed: {e}");

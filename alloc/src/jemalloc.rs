@@ -1,6 +1,10 @@
 //! Thin, checked wrappers around jemalloc's `mallctl` namespace (tikv-jemalloc-sys, `_rjem_`
 //! prefixed and statically linked, so the host process's malloc is untouched).
 #![allow(unsafe_code, reason = "mallctl is a C interface over untyped pointers")]
+#![allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "internal helpers over jemalloc; callers pass pointers jemalloc returned"
+)]
 
 use core::ffi::{c_char, c_void, CStr};
 use core::mem::{size_of, MaybeUninit};
@@ -19,7 +23,13 @@ pub unsafe fn read<T: Copy>(name: &CStr) -> Result<T, i32> {
     // SAFETY: jemalloc writes at most `len` bytes into `v`, which has room for a `T`; the caller
     // guarantees `T` is the control's type so the written bytes form a valid `T`.
     let r = unsafe {
-        je::mallctl(name.as_ptr(), v.as_mut_ptr().cast(), &mut len, core::ptr::null_mut(), 0)
+        je::mallctl(
+            name.as_ptr(),
+            v.as_mut_ptr().cast(),
+            &mut len,
+            core::ptr::null_mut(),
+            0,
+        )
     };
     if r != 0 {
         return Err(r);
@@ -36,7 +46,13 @@ pub unsafe fn write<T: Copy>(name: &CStr, value: T) -> Result<(), i32> {
     let mut v = value;
     // SAFETY: jemalloc reads `size_of::<T>()` bytes from `v`.
     let r = unsafe {
-        je::mallctl(name.as_ptr(), core::ptr::null_mut(), core::ptr::null_mut(), (&mut v as *mut T).cast(), size_of::<T>())
+        je::mallctl(
+            name.as_ptr(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            (&mut v as *mut T).cast(),
+            size_of::<T>(),
+        )
     };
     if r != 0 {
         Err(r)
@@ -55,7 +71,13 @@ pub unsafe fn write_read<W: Copy, R: Copy>(name: &CStr, new: W) -> Result<R, i32
     let mut w = new;
     // SAFETY: jemalloc reads size_of::<W>() bytes from `w` and writes at most `len` into `out`.
     let r = unsafe {
-        je::mallctl(name.as_ptr(), out.as_mut_ptr().cast(), &mut len, (&mut w as *mut W).cast(), size_of::<W>())
+        je::mallctl(
+            name.as_ptr(),
+            out.as_mut_ptr().cast(),
+            &mut len,
+            (&mut w as *mut W).cast(),
+            size_of::<W>(),
+        )
     };
     if r != 0 {
         return Err(r);
@@ -68,7 +90,13 @@ pub unsafe fn write_read<W: Copy, R: Copy>(name: &CStr, new: W) -> Result<R, i32
 pub fn run(name: &CStr) -> Result<(), i32> {
     // SAFETY: no buffers are passed.
     let r = unsafe {
-        je::mallctl(name.as_ptr(), core::ptr::null_mut(), core::ptr::null_mut(), core::ptr::null_mut(), 0)
+        je::mallctl(
+            name.as_ptr(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            0,
+        )
     };
     if r != 0 {
         Err(r)
@@ -246,9 +274,18 @@ mod tests {
 
     #[test]
     fn names_format() {
-        assert_eq!(Name::indexed("arena.", 0, ".destroy").as_cstr(), c"arena.0.destroy");
-        assert_eq!(Name::indexed("arena.", 4095, ".purge").as_cstr(), c"arena.4095.purge");
-        assert_eq!(Name::indexed("stats.arenas.", 12, ".resident").as_cstr(), c"stats.arenas.12.resident");
+        assert_eq!(
+            Name::indexed("arena.", 0, ".destroy").as_cstr(),
+            c"arena.0.destroy"
+        );
+        assert_eq!(
+            Name::indexed("arena.", 4095, ".purge").as_cstr(),
+            c"arena.4095.purge"
+        );
+        assert_eq!(
+            Name::indexed("stats.arenas.", 12, ".resident").as_cstr(),
+            c"stats.arenas.12.resident"
+        );
     }
 
     #[test]

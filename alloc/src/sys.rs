@@ -5,6 +5,10 @@
 //! *what* to call (extent hooks, placement) is written against the [`Os`] trait so it can be unit
 //! tested with a recording fake, without root or NUMA hardware.
 #![allow(unsafe_code, reason = "raw syscalls live here")]
+#![allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "addresses are handed to the kernel, which validates them; nothing is dereferenced here"
+)]
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
@@ -83,7 +87,13 @@ pub trait Os {
     /// madvise.
     fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno>;
     /// mbind(addr, len, mode, nodemask, maxnode, 0).
-    fn mbind(&self, addr: *mut c_void, len: usize, mode: MpolMode, mask: &[u64]) -> Result<(), Errno>;
+    fn mbind(
+        &self,
+        addr: *mut c_void,
+        len: usize,
+        mode: MpolMode,
+        mask: &[u64],
+    ) -> Result<(), Errno>;
     /// NUMA node of the CPU this thread runs on.
     fn current_node(&self) -> u32;
 }
@@ -95,7 +105,11 @@ pub struct Linux;
 impl Os for Linux {
     fn map(&self, len: usize, backing: Backing) -> Result<NonNull<c_void>, Errno> {
         let (flags, fd, off) = match backing {
-            Backing::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0),
+            Backing::Anon => (
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            ),
             Backing::Huge2M => (
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | libc::MAP_HUGE_2MB,
                 -1,
@@ -106,15 +120,28 @@ impl Os for Linux {
                 -1,
                 0,
             ),
-            Backing::File { fd, offset, sync: false } => (libc::MAP_SHARED, fd, offset),
-            Backing::File { fd, offset, sync: true } => {
-                (libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC, fd, offset)
-            }
+            Backing::File {
+                fd,
+                offset,
+                sync: false,
+            } => (libc::MAP_SHARED, fd, offset),
+            Backing::File {
+                fd,
+                offset,
+                sync: true,
+            } => (libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC, fd, offset),
         };
         // SAFETY: mmap(2) with a NULL hint never touches existing mappings; the arguments are
         // plain values and the result is checked against MAP_FAILED.
         let p = unsafe {
-            libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, off)
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                off,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(Errno::last());
@@ -134,7 +161,13 @@ impl Os for Linux {
         cvt(unsafe { libc::madvise(addr, len, advice) } as i64).map(drop)
     }
 
-    fn mbind(&self, addr: *mut c_void, len: usize, mode: MpolMode, mask: &[u64]) -> Result<(), Errno> {
+    fn mbind(
+        &self,
+        addr: *mut c_void,
+        len: usize,
+        mode: MpolMode,
+        mask: &[u64],
+    ) -> Result<(), Errno> {
         mbind(addr, len, mode, mask)
     }
 
@@ -149,7 +182,15 @@ pub fn mbind(addr: *mut c_void, len: usize, mode: MpolMode, mask: &[u64]) -> Res
     // SAFETY: mbind(2) reads `maxnode - 1` bits from `mask`, which is exactly its length in
     // bits; it changes only the policy of a range this library mapped.
     cvt(unsafe {
-        libc::syscall(libc::SYS_mbind, addr, len, mode as i32 as i64, mask.as_ptr(), maxnode, 0u64)
+        libc::syscall(
+            libc::SYS_mbind,
+            addr,
+            len,
+            mode as i32 as i64,
+            mask.as_ptr(),
+            maxnode,
+            0u64,
+        )
     })
     .map(drop)
 }
@@ -180,7 +221,12 @@ pub fn current_node() -> u32 {
     let mut node = 0u32;
     // SAFETY: getcpu(2) writes two u32 through valid pointers; the third argument is unused.
     let r = unsafe {
-        libc::syscall(libc::SYS_getcpu, &mut cpu as *mut u32, &mut node as *mut u32, 0usize)
+        libc::syscall(
+            libc::SYS_getcpu,
+            &mut cpu as *mut u32,
+            &mut node as *mut u32,
+            0usize,
+        )
     };
     if r == 0 {
         node
@@ -204,7 +250,12 @@ pub fn fallocate(fd: i32, offset: i64, len: i64) -> Result<(), Errno> {
 pub fn punch_hole(fd: i32, offset: i64, len: i64) -> Result<(), Errno> {
     // SAFETY: fallocate(2) takes plain values.
     cvt(unsafe {
-        libc::fallocate(fd, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, offset, len)
+        libc::fallocate(
+            fd,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset,
+            len,
+        )
     } as i64)
     .map(drop)
 }

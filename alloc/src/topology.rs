@@ -825,7 +825,10 @@ impl NodeSets {
 
     /// The same mask for every CPU node.
     pub fn uniform(mask: Nodemask) -> Self {
-        NodeSets { per_node: BTreeMap::new(), fallback: mask }
+        NodeSets {
+            per_node: BTreeMap::new(),
+            fallback: mask,
+        }
     }
 
     fn global(topo: &Topology, mask: Nodemask) -> Self {

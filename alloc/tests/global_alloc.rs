@@ -17,7 +17,10 @@ fn std_collections_live_in_regular() {
         grow.push(i);
     }
     assert_eq!(grow[999_999], 999_999);
-    assert_eq!(Memkind::detect(grow.as_ptr().cast()), Some(Memkind::REGULAR));
+    assert_eq!(
+        Memkind::detect(grow.as_ptr().cast()),
+        Some(Memkind::REGULAR)
+    );
 }
 
 #[test]
@@ -26,7 +29,9 @@ fn threads_allocate_and_exit() {
         .map(|t| {
             std::thread::spawn(move || {
                 let v: Vec<String> = (0..1000).map(|i| format!("{t}-{i}")).collect();
-                assert!(v.iter().all(|s| Memkind::detect(s.as_ptr()) == Some(Memkind::REGULAR)));
+                assert!(v
+                    .iter()
+                    .all(|s| Memkind::detect(s.as_ptr()) == Some(Memkind::REGULAR)));
                 v.len()
             })
         })

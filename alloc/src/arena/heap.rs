@@ -3,7 +3,14 @@
 //!
 //! The owner of a pointer is always taken from the extent map, never trusted from the caller:
 //! a pointer we never handed out is refused without being dereferenced.
-#![allow(unsafe_code, reason = "calls into jemalloc with pointers the extent map vouches for")]
+#![allow(
+    unsafe_code,
+    reason = "calls into jemalloc with pointers the extent map vouches for"
+)]
+#![allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "pointers come from C; foreign ones are refused via the extent map, and a pointer of ours must be live (memkind's contract, as for free(3))"
+)]
 
 use core::ffi::c_void;
 

@@ -35,7 +35,8 @@ static ARENA_KIND: [AtomicU16; ARENA_LIMIT + 1] = [const { AtomicU16::new(0) }; 
 /// calls our alloc hook for the new arena's metadata before `arenas.create` returns its index.
 static PENDING: AtomicU16 = AtomicU16::new(0);
 /// tcache index → `(kind id + 1) << 32 | generation` of the kind it caches, 0 when free.
-pub(crate) static TCACHE_OWNER: [AtomicU64; TCACHE_LIMIT] = [const { AtomicU64::new(0) }; TCACHE_LIMIT];
+pub(crate) static TCACHE_OWNER: [AtomicU64; TCACHE_LIMIT] =
+    [const { AtomicU64::new(0) }; TCACHE_LIMIT];
 
 /// `get_kind_by_arena`: the kind owning jemalloc arena `ind`.
 pub fn kind_of_arena(ind: u32) -> Option<&'static Kind> {
@@ -60,7 +61,9 @@ fn set_arena_kind(ind: u32, kind: Option<&Kind>) {
 /// Default number of arenas per kind: 4 per CPU, a power of two, at most 256 (memkind 1.14).
 pub fn default_arenas_per_kind() -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    (cpus.saturating_mul(4)).next_power_of_two().min(MAX_ARENAS_PER_KIND)
+    (cpus.saturating_mul(4))
+        .next_power_of_two()
+        .min(MAX_ARENAS_PER_KIND)
 }
 
 /// Create the arenas of `kind` (caller holds `INIT_LOCK`). DEFAULT uses the automatic arenas,
@@ -73,9 +76,9 @@ pub(crate) fn create_arenas(
     let n = match placement.arenas {
         ArenaCount::Automatic => return Ok(Box::new([])),
         ArenaCount::Single => 1,
-        ArenaCount::PerThread => {
-            crate::env::get().arenas_per_kind.clone()?.unwrap_or_else(default_arenas_per_kind)
-        }
+        ArenaCount::PerThread => crate::env::get()
+            .arenas_per_kind?
+            .unwrap_or_else(default_arenas_per_kind),
     };
     let mut out = Vec::with_capacity(n as usize);
     PENDING.store(kind.id() + 1, Ordering::Release);
@@ -135,14 +138,18 @@ fn seal_arena0_prefix() {
         if s < LARGE_MIN {
             break;
         }
-        let Some(p) = jemalloc::mallocx(s, flags) else { return };
+        let Some(p) = jemalloc::mallocx(s, flags) else {
+            return;
+        };
         if MAP.lookup(p as usize).is_some() {
             jemalloc::dallocx(p, flags);
             break;
         }
     }
     for _ in 0..(16 * 512) {
-        let Some(p) = jemalloc::mallocx(8, flags) else { return };
+        let Some(p) = jemalloc::mallocx(8, flags) else {
+            return;
+        };
         if MAP.lookup(p as usize).is_some() {
             jemalloc::dallocx(p, flags);
             break;
@@ -155,7 +162,10 @@ fn seal_arena0_prefix() {
 pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
     let me = owner_tag(kind);
     for (t, owner) in TCACHE_OWNER.iter().enumerate() {
-        if owner.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if owner
+            .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
             let _ = jemalloc::tcache_destroy(t as u32);
         }
     }
@@ -181,7 +191,11 @@ pub fn thread_arena(kind: &'static Kind) -> Result<u32, Error> {
 
 /// `memkind_bijective_get_arena`: the kind's first (for bijective kinds, only) arena.
 pub fn bijective_arena(kind: &'static Kind) -> Result<u32, Error> {
-    kind.runtime()?.arenas.first().copied().ok_or(Error::Unavailable)
+    kind.runtime()?
+        .arenas
+        .first()
+        .copied()
+        .ok_or(Error::Unavailable)
 }
 
 /// The arena index encoded in mallocx flags.

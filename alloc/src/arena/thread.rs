@@ -1,6 +1,9 @@
 //! Per-thread state: for every kind, the mallocx flags (arena + explicit tcache) this thread
 //! uses, and the thread-exit clean-up of its caches.
-#![allow(unsafe_code, reason = "pthread key registration for thread-exit clean-up")]
+#![allow(
+    unsafe_code,
+    reason = "pthread key registration for thread-exit clean-up"
+)]
 
 use core::cell::Cell;
 use core::sync::atomic::Ordering;
@@ -96,7 +99,7 @@ fn register_exit() {
         k
     });
     // SAFETY: a non-null value makes the destructor run at thread exit; the value is unused.
-    unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+    unsafe { libc::pthread_setspecific(key, core::ptr::dangling::<libc::c_void>()) };
     KEYED.with(|k| k.set(true));
 }
 
@@ -110,9 +113,14 @@ unsafe extern "C" fn on_thread_exit(_: *mut libc::c_void) {
             if e == 0 {
                 continue;
             }
-            let Some(t) = tcache_of(e as u32 as i32) else { continue };
+            let Some(t) = tcache_of(e as u32 as i32) else {
+                continue;
+            };
             let tag = ((id as u64 + 1) << 32) | (e >> 32);
-            if TCACHE_OWNER[t as usize].compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if TCACHE_OWNER[t as usize]
+                .compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 let _ = jemalloc::tcache_destroy(t);
             }
         }
@@ -126,10 +134,16 @@ mod tests {
     #[test]
     fn tcache_decoding() {
         assert_eq!(tcache_of(MALLOCX_TCACHE(0)), Some(0));
-        assert_eq!(tcache_of(MALLOCX_TCACHE(4093) | MALLOCX_ARENA(17)), Some(4093));
+        assert_eq!(
+            tcache_of(MALLOCX_TCACHE(4093) | MALLOCX_ARENA(17)),
+            Some(4093)
+        );
         assert_eq!(tcache_of(MALLOCX_TCACHE_NONE), None);
         assert_eq!(tcache_of(0), None);
-        assert_eq!(super::super::arena_of_flags(MALLOCX_ARENA(17) | MALLOCX_TCACHE(3)), Some(17));
+        assert_eq!(
+            super::super::arena_of_flags(MALLOCX_ARENA(17) | MALLOCX_TCACHE(3)),
+            Some(17)
+        );
         assert_eq!(super::super::arena_of_flags(0), None);
     }
 }

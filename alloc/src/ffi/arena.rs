@@ -126,11 +126,21 @@ pub(crate) extern "C" fn arena_posix_memalign(
     r
 }
 
-fn posix_memalign(kind: MemkindT, memptr: *mut *mut c_void, alignment: usize, size: usize) -> c_int {
-    if memptr.is_null() || !alignment.is_power_of_two() || alignment < core::mem::size_of::<*mut c_void>() {
+fn posix_memalign(
+    kind: MemkindT,
+    memptr: *mut *mut c_void,
+    alignment: usize,
+    size: usize,
+) -> c_int {
+    if memptr.is_null()
+        || !alignment.is_power_of_two()
+        || alignment < core::mem::size_of::<*mut c_void>()
+    {
         return libc::EINVAL;
     }
-    let Some(k) = kind_arg(kind) else { return libc::EINVAL };
+    let Some(k) = kind_arg(kind) else {
+        return libc::EINVAL;
+    };
     if size == 0 {
         // SAFETY: memptr is non-null and, per posix_memalign(3), points to a writable pointer.
         unsafe { *memptr = core::ptr::null_mut() };
@@ -149,7 +159,11 @@ nop5_entry!(
     /// `memkind_arena_realloc(kind, ptr, size)`.
     fn memkind_arena_realloc(kind: MemkindT, ptr: *mut c_void, size: usize) -> *mut c_void => arena_realloc
 );
-pub(crate) extern "C" fn arena_realloc(kind: MemkindT, ptr: *mut c_void, size: usize) -> *mut c_void {
+pub(crate) extern "C" fn arena_realloc(
+    kind: MemkindT,
+    ptr: *mut c_void,
+    size: usize,
+) -> *mut c_void {
     realloc(kind_arg(kind), ptr, size)
 }
 
@@ -196,8 +210,14 @@ extern "C" fn bijective_get_arena(kind: MemkindT, out: *mut c_uint, _size: usize
     get_arena(kind, out, arena::bijective_arena)
 }
 
-fn get_arena(kind: MemkindT, out: *mut c_uint, f: fn(&'static Kind) -> Result<u32, Error>) -> c_int {
-    let Some(k) = kind_arg(kind) else { return code::INVALID };
+fn get_arena(
+    kind: MemkindT,
+    out: *mut c_uint,
+    f: fn(&'static Kind) -> Result<u32, Error>,
+) -> c_int {
+    let Some(k) = kind_arg(kind) else {
+        return code::INVALID;
+    };
     if out.is_null() {
         return code::INVALID;
     }
@@ -289,6 +309,8 @@ nop5_entry!(
     fn memkind_arena_update_memory_usage_policy(kind: MemkindT, policy: c_int) -> c_int => arena_update_policy
 );
 extern "C" fn arena_update_policy(kind: MemkindT, policy: c_int) -> c_int {
-    let Some(k) = kind_arg(kind) else { return code::INVALID };
+    let Some(k) = kind_arg(kind) else {
+        return code::INVALID;
+    };
     rc(crate::kind::set_usage_policy(k, policy))
 }

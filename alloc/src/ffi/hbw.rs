@@ -50,7 +50,11 @@ fn kind_for(pagesize: c_int) -> &'static Kind {
     let k = &KINDS[part];
     // PREFERRED with no HBW memory falls back to DEFAULT (or HUGETLB for 2 MiB pages).
     if policy() == PREFERRED && k.check_available().is_err() {
-        return if pagesize == PAGESIZE_2MB { &KINDS[p::HUGETLB] } else { default_kind() };
+        return if pagesize == PAGESIZE_2MB {
+            &KINDS[p::HUGETLB]
+        } else {
+            default_kind()
+        };
     }
     k
 }
@@ -116,7 +120,11 @@ pub extern "C" fn hbw_malloc_usable_size(ptr: *mut c_void) -> usize {
 
 /// `hbw_posix_memalign(memptr, alignment, size)`.
 #[unsafe(no_mangle)]
-pub extern "C" fn hbw_posix_memalign(memptr: *mut *mut c_void, alignment: usize, size: usize) -> c_int {
+pub extern "C" fn hbw_posix_memalign(
+    memptr: *mut *mut c_void,
+    alignment: usize,
+    size: usize,
+) -> c_int {
     super::memkind::memkind_posix_memalign(kind_for(PAGESIZE_4KB), memptr, alignment, size)
 }
 
@@ -150,7 +158,9 @@ pub extern "C" fn hbw_verify_memory_region(addr: *mut c_void, size: usize, flags
         return -1;
     };
     let start = addr as usize & !(PAGE_SIZE - 1);
-    let Some(end) = (addr as usize).checked_add(size) else { return libc::EINVAL };
+    let Some(end) = (addr as usize).checked_add(size) else {
+        return libc::EINVAL;
+    };
     let mut pages: [*mut c_void; 512] = [core::ptr::null_mut(); 512];
     let mut status = [0i32; 512];
     let mut page = start;
@@ -175,7 +185,10 @@ pub extern "C" fn hbw_verify_memory_region(addr: *mut c_void, size: usize, flags
     0
 }
 
-#[allow(unsafe_code, reason = "volatile read-write of a page the caller asked us to touch")]
+#[allow(
+    unsafe_code,
+    reason = "volatile read-write of a page the caller asked us to touch"
+)]
 fn touch(p: *mut c_void) {
     let b = p as *mut u8;
     // SAFETY: the caller of hbw_verify_memory_region passes a region it owns and asks us to

@@ -139,7 +139,12 @@ impl core::fmt::Write for Truncating<'_> {
 
 /// `memkind_create_kind(memtype, policy, flags, &kind)`: maps onto a static kind (1.14's table).
 #[unsafe(no_mangle)]
-pub extern "C" fn memkind_create_kind(memtype: c_int, policy: c_int, flags: c_int, kind: *mut MemkindT) -> c_int {
+pub extern "C" fn memkind_create_kind(
+    memtype: c_int,
+    policy: c_int,
+    flags: c_int,
+    kind: *mut MemkindT,
+) -> c_int {
     if kind.is_null() {
         return code::INVALID;
     }

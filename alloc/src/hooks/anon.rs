@@ -28,48 +28,104 @@ unsafe extern "C" fn alloc(
 /// deallocation; the virtual memory mapping associated with the extent remains mapped, in the
 /// same commit state, and available for future use." We opt out: jemalloc retains the extent and
 /// purges it instead; the mapping goes back to the OS only through destroy.
-unsafe extern "C" fn dalloc(_h: *mut ExtentHooks, _addr: *mut c_void, _size: usize, _committed: bool, _arena_ind: u32) -> bool {
+unsafe extern "C" fn dalloc(
+    _h: *mut ExtentHooks,
+    _addr: *mut c_void,
+    _size: usize,
+    _committed: bool,
+    _arena_ind: u32,
+) -> bool {
     true
 }
 
 /// jemalloc contract (destroy): "unconditionally destroys an extent ... This function may be
 /// called to destroy retained extents during arena destruction."
-unsafe extern "C" fn destroy(_h: *mut ExtentHooks, addr: *mut c_void, size: usize, _committed: bool, arena_ind: u32) {
+unsafe extern "C" fn destroy(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    size: usize,
+    _committed: bool,
+    arena_ind: u32,
+) {
     shims::destroy(addr, size, arena_ind)
 }
 
 /// jemalloc contract (commit): "returns false upon success." Our memory is always committed.
-unsafe extern "C" fn commit(_h: *mut ExtentHooks, _a: *mut c_void, _s: usize, _o: usize, _l: usize, _i: u32) -> bool {
+unsafe extern "C" fn commit(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _s: usize,
+    _o: usize,
+    _l: usize,
+    _i: u32,
+) -> bool {
     false
 }
 
 /// jemalloc contract (decommit): "If the function returns true, this indicates opt-out from
 /// decommit; the memory remains committed." We opt out and rely on purge.
-unsafe extern "C" fn decommit(_h: *mut ExtentHooks, _a: *mut c_void, _s: usize, _o: usize, _l: usize, _i: u32) -> bool {
+unsafe extern "C" fn decommit(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _s: usize,
+    _o: usize,
+    _l: usize,
+    _i: u32,
+) -> bool {
     true
 }
 
 /// jemalloc contract (purge_lazy): "discards physical pages within the virtual memory mapping
 /// ... returns false if pages within the purged virtual memory range will be lazily purged."
 /// MADV_FREE.
-unsafe extern "C" fn purge_lazy(_h: *mut ExtentHooks, addr: *mut c_void, _s: usize, offset: usize, length: usize, arena_ind: u32) -> bool {
+unsafe extern "C" fn purge_lazy(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    _s: usize,
+    offset: usize,
+    length: usize,
+    arena_ind: u32,
+) -> bool {
     shims::purge(addr, offset, length, arena_ind, libc::MADV_FREE)
 }
 
 /// jemalloc contract (purge_forced): "returns false if pages within the purged virtual memory
 /// range will be immediately purged (zero-filled on next access)." MADV_DONTNEED.
-unsafe extern "C" fn purge_forced(_h: *mut ExtentHooks, addr: *mut c_void, _s: usize, offset: usize, length: usize, arena_ind: u32) -> bool {
+unsafe extern "C" fn purge_forced(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    _s: usize,
+    offset: usize,
+    length: usize,
+    arena_ind: u32,
+) -> bool {
     shims::purge(addr, offset, length, arena_ind, libc::MADV_DONTNEED)
 }
 
 /// jemalloc contract (split): "returns false upon success". Splitting is bookkeeping only.
-unsafe extern "C" fn split(_h: *mut ExtentHooks, _a: *mut c_void, _s: usize, _sa: usize, _sb: usize, _c: bool, _i: u32) -> bool {
+unsafe extern "C" fn split(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _s: usize,
+    _sa: usize,
+    _sb: usize,
+    _c: bool,
+    _i: u32,
+) -> bool {
     false
 }
 
 /// jemalloc contract (merge): "returns false upon success". Ownership is per granule in the
 /// extent map, so merging adjacent extents of one arena needs no work.
-unsafe extern "C" fn merge(_h: *mut ExtentHooks, _a: *mut c_void, _sa: usize, _b: *mut c_void, _sb: usize, _c: bool, _i: u32) -> bool {
+unsafe extern "C" fn merge(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _sa: usize,
+    _b: *mut c_void,
+    _sb: usize,
+    _c: bool,
+    _i: u32,
+) -> bool {
     false
 }
 

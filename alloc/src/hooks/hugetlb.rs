@@ -26,43 +26,92 @@ unsafe extern "C" fn alloc(
 }
 
 /// jemalloc contract (dalloc): returning true opts out; the mapping stays for reuse.
-unsafe extern "C" fn dalloc(_h: *mut ExtentHooks, _addr: *mut c_void, _size: usize, _committed: bool, _arena_ind: u32) -> bool {
+unsafe extern "C" fn dalloc(
+    _h: *mut ExtentHooks,
+    _addr: *mut c_void,
+    _size: usize,
+    _committed: bool,
+    _arena_ind: u32,
+) -> bool {
     true
 }
 
 /// jemalloc contract (destroy): unconditionally destroy (arena destruction).
-unsafe extern "C" fn destroy(_h: *mut ExtentHooks, addr: *mut c_void, size: usize, _committed: bool, arena_ind: u32) {
+unsafe extern "C" fn destroy(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    size: usize,
+    _committed: bool,
+    arena_ind: u32,
+) {
     shims::destroy(addr, size, arena_ind)
 }
 
 /// jemalloc contract (commit): false = success; hugetlb memory is always committed.
-unsafe extern "C" fn commit(_h: *mut ExtentHooks, _a: *mut c_void, _s: usize, _o: usize, _l: usize, _i: u32) -> bool {
+unsafe extern "C" fn commit(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _s: usize,
+    _o: usize,
+    _l: usize,
+    _i: u32,
+) -> bool {
     false
 }
 
 /// jemalloc contract (decommit): true = opt out.
-unsafe extern "C" fn decommit(_h: *mut ExtentHooks, _a: *mut c_void, _s: usize, _o: usize, _l: usize, _i: u32) -> bool {
+unsafe extern "C" fn decommit(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _s: usize,
+    _o: usize,
+    _l: usize,
+    _i: u32,
+) -> bool {
     true
 }
 
 /// jemalloc contract (purge_forced): false = purged. Only whole, aligned huge pages can be
 /// dropped; anything else opts out (true).
-unsafe extern "C" fn purge_forced(_h: *mut ExtentHooks, addr: *mut c_void, _s: usize, offset: usize, length: usize, arena_ind: u32) -> bool {
+unsafe extern "C" fn purge_forced(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    _s: usize,
+    offset: usize,
+    length: usize,
+    arena_ind: u32,
+) -> bool {
     let page = placement_of(arena_ind).map_or(crate::sys::HUGE_2M, |(_, p)| p.backing.page_size());
     let start = (addr as usize).wrapping_add(offset);
-    if start % page != 0 || length % page != 0 {
+    if !start.is_multiple_of(page) || !length.is_multiple_of(page) {
         return true;
     }
     shims::purge(addr, offset, length, arena_ind, libc::MADV_DONTNEED)
 }
 
 /// jemalloc contract (split): false = success.
-unsafe extern "C" fn split(_h: *mut ExtentHooks, _a: *mut c_void, _s: usize, _sa: usize, _sb: usize, _c: bool, _i: u32) -> bool {
+unsafe extern "C" fn split(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _s: usize,
+    _sa: usize,
+    _sb: usize,
+    _c: bool,
+    _i: u32,
+) -> bool {
     false
 }
 
 /// jemalloc contract (merge): false = success.
-unsafe extern "C" fn merge(_h: *mut ExtentHooks, _a: *mut c_void, _sa: usize, _b: *mut c_void, _sb: usize, _c: bool, _i: u32) -> bool {
+unsafe extern "C" fn merge(
+    _h: *mut ExtentHooks,
+    _a: *mut c_void,
+    _sa: usize,
+    _b: *mut c_void,
+    _sb: usize,
+    _c: bool,
+    _i: u32,
+) -> bool {
     false
 }
 

@@ -32,12 +32,17 @@ fn round_up(v: usize, to: usize) -> Option<usize> {
 }
 
 /// Map `len` bytes (a multiple of `granule`) aligned to `align` (a power of two ≥ granule).
-pub(crate) fn map_aligned(os: &impl Os, len: usize, align: usize, backing: Backing) -> Option<usize> {
+pub(crate) fn map_aligned(
+    os: &impl Os,
+    len: usize,
+    align: usize,
+    backing: Backing,
+) -> Option<usize> {
     let natural = backing.page_size().max(crate::sys::PAGE_SIZE);
     if align <= natural {
         // Hugetlb mappings come naturally aligned to their page size.
         let p = os.map(len, backing).ok()?.as_ptr() as usize;
-        if p % align == 0 {
+        if p.is_multiple_of(align) {
             return Some(p);
         }
         let _ = os.unmap(p as *mut c_void, len);
@@ -85,7 +90,10 @@ pub(crate) fn extent_alloc(
     if let Some(policy) = &placement.mbind {
         let node = os.current_node();
         let mask = policy.nodes.for_cpu_node(node);
-        if os.mbind(p as *mut c_void, len, policy.mode, mask.as_words()).is_err() {
+        if os
+            .mbind(p as *mut c_void, len, policy.mode, mask.as_words())
+            .is_err()
+        {
             let _ = os.unmap(p as *mut c_void, len);
             return core::ptr::null_mut();
         }
@@ -104,7 +112,13 @@ pub(crate) fn extent_alloc(
 }
 
 /// The destroy hook's logic: forget `[addr, addr+size)` and unmap granules that died.
-pub(crate) fn extent_destroy(os: &impl Os, map: &ExtentMap, placement: Option<&Placement>, addr: *mut c_void, size: usize) {
+pub(crate) fn extent_destroy(
+    os: &impl Os,
+    map: &ExtentMap,
+    placement: Option<&Placement>,
+    addr: *mut c_void,
+    size: usize,
+) {
     let granule = placement.map_or(HUGE_2M, |p| p.backing.page_size().max(HUGE_2M));
     map.retire(addr as usize, size, |g| {
         if granule == HUGE_2M {
@@ -152,7 +166,13 @@ pub(crate) mod shims {
     }
 
     /// Purge with `advice` unless the kind hogs memory; `false` means purged (jemalloc's sense).
-    pub(crate) fn purge(addr: *mut c_void, offset: usize, length: usize, arena_ind: u32, advice: i32) -> bool {
+    pub(crate) fn purge(
+        addr: *mut c_void,
+        offset: usize,
+        length: usize,
+        arena_ind: u32,
+        advice: i32,
+    ) -> bool {
         let hog = placement_of(arena_ind).is_none_or(|(_, p)| p.hog);
         if hog {
             return true;

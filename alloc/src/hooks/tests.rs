@@ -38,19 +38,34 @@ impl Os for Fake {
         }
         let p = *n;
         *n += len + HUGE_2M;
-        self.calls.borrow_mut().push(format!("map {len:#x} {backing:?}"));
+        self.calls
+            .borrow_mut()
+            .push(format!("map {len:#x} {backing:?}"));
         Ok(NonNull::new(p as *mut c_void).unwrap())
     }
     fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno> {
-        self.calls.borrow_mut().push(format!("unmap {:#x}+{len:#x}", addr as usize));
+        self.calls
+            .borrow_mut()
+            .push(format!("unmap {:#x}+{len:#x}", addr as usize));
         Ok(())
     }
     fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno> {
-        self.calls.borrow_mut().push(format!("advise {:#x}+{len:#x} {advice}", addr as usize));
+        self.calls
+            .borrow_mut()
+            .push(format!("advise {:#x}+{len:#x} {advice}", addr as usize));
         Ok(())
     }
-    fn mbind(&self, addr: *mut c_void, len: usize, mode: MpolMode, mask: &[u64]) -> Result<(), Errno> {
-        self.calls.borrow_mut().push(format!("mbind {:#x}+{len:#x} {mode:?} {:#x}", addr as usize, mask[0]));
+    fn mbind(
+        &self,
+        addr: *mut c_void,
+        len: usize,
+        mode: MpolMode,
+        mask: &[u64],
+    ) -> Result<(), Errno> {
+        self.calls.borrow_mut().push(format!(
+            "mbind {:#x}+{len:#x} {mode:?} {:#x}",
+            addr as usize, mask[0]
+        ));
         if self.fail_mbind {
             Err(Errno::EINVAL)
         } else {
@@ -66,7 +81,10 @@ fn bound_placement() -> Placement {
     let mut nodes = crate::nodemask::Nodemask::new();
     nodes.set(1);
     Placement {
-        mbind: Some(MbindPolicy { mode: MpolMode::Bind, nodes: crate::topology::NodeSets::uniform(nodes) }),
+        mbind: Some(MbindPolicy {
+            mode: MpolMode::Bind,
+            nodes: crate::topology::NodeSets::uniform(nodes),
+        }),
         nohugepage: true,
         ..Placement::anon()
     }
@@ -77,28 +95,60 @@ fn alloc_aligns_binds_and_registers() {
     let os = Fake::default();
     let map = Box::new(ExtentMap::new());
     let kind = &crate::kind::KINDS[crate::kind::partition::REGULAR];
-    let p = extent_alloc(&os, &map, kind, &bound_placement(), core::ptr::null_mut(), 3 * 4096, 4096);
+    let p = extent_alloc(
+        &os,
+        &map,
+        kind,
+        &bound_placement(),
+        core::ptr::null_mut(),
+        3 * 4096,
+        4096,
+    );
     assert!(!p.is_null());
     assert_eq!(p as usize % HUGE_2M, 0, "granule aligned");
     assert_eq!(map.lookup(p as usize), Some(kind.id()));
     let calls = os.calls.borrow().join("\n");
     // over-mapped by one granule to align, head and tail trimmed, then bound to node 1
     assert!(calls.contains("map 0x3ff000 Anon"), "{calls}");
-    assert!(calls.contains(&format!("mbind {:#x}+0x200000 Bind 0x2", p as usize)), "{calls}");
-    assert!(calls.contains(&format!("advise {:#x}+0x200000 {}", p as usize, libc::MADV_NOHUGEPAGE)), "{calls}");
+    assert!(
+        calls.contains(&format!("mbind {:#x}+0x200000 Bind 0x2", p as usize)),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(&format!(
+            "advise {:#x}+0x200000 {}",
+            p as usize,
+            libc::MADV_NOHUGEPAGE
+        )),
+        "{calls}"
+    );
     // destroying the extent unmaps the whole granule, once
     os.calls.borrow_mut().clear();
     super::extent_destroy(&os, &map, None, p, 3 * 4096);
-    assert_eq!(*os.calls.borrow(), vec![format!("unmap {:#x}+0x200000", p as usize)]);
+    assert_eq!(
+        *os.calls.borrow(),
+        vec![format!("unmap {:#x}+0x200000", p as usize)]
+    );
     assert_eq!(map.lookup(p as usize), None);
 }
 
 #[test]
 fn mbind_failure_unmaps_and_fails() {
-    let os = Fake { fail_mbind: true, ..Fake::default() };
+    let os = Fake {
+        fail_mbind: true,
+        ..Fake::default()
+    };
     let map = Box::new(ExtentMap::new());
     let kind = &crate::kind::KINDS[crate::kind::partition::REGULAR];
-    let p = extent_alloc(&os, &map, kind, &bound_placement(), core::ptr::null_mut(), HUGE_2M, HUGE_2M);
+    let p = extent_alloc(
+        &os,
+        &map,
+        kind,
+        &bound_placement(),
+        core::ptr::null_mut(),
+        HUGE_2M,
+        HUGE_2M,
+    );
     assert!(p.is_null());
     assert!(os.calls.borrow().last().unwrap().starts_with("unmap"));
 }

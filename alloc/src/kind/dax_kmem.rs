@@ -25,7 +25,12 @@ fn spec(v: u8) -> (Rule, MpolMode) {
 
 fn placement(k: &Kind) -> Result<Placement, Error> {
     let (rule, mode) = spec(k.variant());
-    node_bound(rule, mode, Backing::Anon, k.variant() == DAX_KMEM_INTERLEAVE)
+    node_bound(
+        rule,
+        mode,
+        Backing::Anon,
+        k.variant() == DAX_KMEM_INTERLEAVE,
+    )
 }
 
 fn capacity(k: &Kind) -> isize {
@@ -37,5 +42,9 @@ fn capacity(k: &Kind) -> isize {
 }
 
 /// The DAX_KMEM family.
-pub static FAMILY: Family =
-    Family { name: "dax_kmem", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "dax_kmem",
+    placement,
+    capacity,
+    hooks: &crate::hooks::anon::HOOKS,
+};

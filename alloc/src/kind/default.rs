@@ -6,7 +6,10 @@ use super::{ArenaCount, Family, Kind, Placement};
 use crate::error::Error;
 
 fn placement(_k: &Kind) -> Result<Placement, Error> {
-    Ok(Placement { arenas: ArenaCount::Automatic, ..Placement::anon() })
+    Ok(Placement {
+        arenas: ArenaCount::Automatic,
+        ..Placement::anon()
+    })
 }
 
 fn capacity(_k: &Kind) -> isize {
@@ -14,12 +17,20 @@ fn capacity(_k: &Kind) -> isize {
 }
 
 /// The DEFAULT family.
-pub static FAMILY: Family =
-    Family { name: "default", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "default",
+    placement,
+    capacity,
+    hooks: &crate::hooks::anon::HOOKS,
+};
 
 // ---- DEFAULT's heap operations: jemalloc's automatic arenas and tcache -------------------------
 
 #[allow(unsafe_code, reason = "calls into jemalloc")]
+#[allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "callers pass pointers the extent map attributes to DEFAULT; they must be live (memkind's contract)"
+)]
 mod heap {
     use core::ffi::c_void;
     use core::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +46,11 @@ mod heap {
 
     /// Called once at start-up with jemalloc's `opt.oversize_threshold` (0 = feature disabled).
     pub(crate) fn set_oversize(threshold: usize) {
-        let t = if threshold < 16 * 1024 { usize::MAX } else { threshold };
+        let t = if threshold < 16 * 1024 {
+            usize::MAX
+        } else {
+            threshold
+        };
         OVERSIZE.store(t, Ordering::Release);
     }
 
@@ -105,5 +120,5 @@ mod heap {
         unsafe { je::free(p) }
     }
 }
-pub use heap::{aligned, calloc, free, malloc, realloc};
 pub(crate) use heap::set_oversize;
+pub use heap::{aligned, calloc, free, malloc, realloc};

@@ -54,9 +54,17 @@ fn capacity(k: &Kind) -> isize {
 }
 
 /// The HBW family.
-pub static FAMILY: Family =
-    Family { name: "hbw", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "hbw",
+    placement,
+    capacity,
+    hooks: &crate::hooks::anon::HOOKS,
+};
 
 /// The HBW family on hugetlb pages uses the hugetlb hooks.
-pub static FAMILY_HUGETLB: Family =
-    Family { name: "hbw_hugetlb", placement, capacity, hooks: &crate::hooks::hugetlb::HOOKS };
+pub static FAMILY_HUGETLB: Family = Family {
+    name: "hbw_hugetlb",
+    placement,
+    capacity,
+    hooks: &crate::hooks::hugetlb::HOOKS,
+};

@@ -22,7 +22,10 @@ fn page(k: &Kind) -> (Backing, usize) {
 fn placement(k: &Kind) -> Result<Placement, Error> {
     let (backing, size) = page(k);
     super::hugepages_available(size, None)?;
-    Ok(Placement { backing, ..Placement::anon() })
+    Ok(Placement {
+        backing,
+        ..Placement::anon()
+    })
 }
 
 fn capacity(k: &Kind) -> isize {
@@ -30,5 +33,9 @@ fn capacity(k: &Kind) -> isize {
 }
 
 /// The HUGETLB / GBTLB family.
-pub static FAMILY: Family =
-    Family { name: "hugetlb", placement, capacity, hooks: &crate::hooks::hugetlb::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "hugetlb",
+    placement,
+    capacity,
+    hooks: &crate::hooks::hugetlb::HOOKS,
+};

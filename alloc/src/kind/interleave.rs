@@ -14,5 +14,9 @@ fn capacity(_k: &Kind) -> isize {
 }
 
 /// The INTERLEAVE family.
-pub static FAMILY: Family =
-    Family { name: "interleave", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "interleave",
+    placement,
+    capacity,
+    hooks: &crate::hooks::anon::HOOKS,
+};

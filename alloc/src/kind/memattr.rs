@@ -20,7 +20,11 @@ mod variants {
 pub use variants::*;
 
 fn spec(v: u8) -> (Rule, MpolMode) {
-    let mode = if v % 2 == 1 { MpolMode::Preferred } else { MpolMode::Bind };
+    let mode = if v % 2 == 1 {
+        MpolMode::Preferred
+    } else {
+        MpolMode::Bind
+    };
     let rule = match v {
         HIGHEST_CAPACITY => Rule::HighestCapacity,
         HIGHEST_CAPACITY_PREFERRED => Rule::HighestCapacityPreferred,
@@ -48,5 +52,9 @@ fn capacity(k: &Kind) -> isize {
 }
 
 /// The memory-attribute family.
-pub static FAMILY: Family =
-    Family { name: "memattr", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "memattr",
+    placement,
+    capacity,
+    hooks: &crate::hooks::anon::HOOKS,
+};

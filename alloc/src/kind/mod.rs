@@ -131,30 +131,90 @@ const fn static_kind(id: u16, family: &'static Family, variant: u8, name: &'stat
 const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [
     (&default::FAMILY, 0, "memkind_default"),
     (&hbw::FAMILY, hbw::HBW, "memkind_hbw"),
-    (&hbw::FAMILY_HUGETLB, hbw::HBW_HUGETLB, "memkind_hbw_hugetlb"),
+    (
+        &hbw::FAMILY_HUGETLB,
+        hbw::HBW_HUGETLB,
+        "memkind_hbw_hugetlb",
+    ),
     (&hbw::FAMILY, hbw::HBW_PREFERRED, "memkind_hbw_preferred"),
-    (&hbw::FAMILY_HUGETLB, hbw::HBW_PREFERRED_HUGETLB, "memkind_hbw_preferred_hugetlb"),
+    (
+        &hbw::FAMILY_HUGETLB,
+        hbw::HBW_PREFERRED_HUGETLB,
+        "memkind_hbw_preferred_hugetlb",
+    ),
     (&hugetlb::FAMILY, hugetlb::HUGETLB, "memkind_hugetlb"),
     (&hbw::FAMILY_HUGETLB, hbw::HBW_GBTLB, "memkind_hbw_gbtlb"),
-    (&hbw::FAMILY_HUGETLB, hbw::HBW_PREFERRED_GBTLB, "memkind_hbw_preferred_gbtlb"),
+    (
+        &hbw::FAMILY_HUGETLB,
+        hbw::HBW_PREFERRED_GBTLB,
+        "memkind_hbw_preferred_gbtlb",
+    ),
     (&hugetlb::FAMILY, hugetlb::GBTLB, "memkind_gbtlb"),
     (&hbw::FAMILY, hbw::HBW_INTERLEAVE, "memkind_hbw_interleave"),
     (&interleave::FAMILY, 0, "memkind_interleave"),
     (&regular::FAMILY, 0, "memkind_regular"),
     (&hbw::FAMILY, hbw::HBW_ALL, "memkind_hbw_all"),
-    (&hbw::FAMILY_HUGETLB, hbw::HBW_ALL_HUGETLB, "memkind_hbw_all_hugetlb"),
+    (
+        &hbw::FAMILY_HUGETLB,
+        hbw::HBW_ALL_HUGETLB,
+        "memkind_hbw_all_hugetlb",
+    ),
     (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM, "memkind_dax_kmem"),
-    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM_ALL, "memkind_dax_kmem_all"),
-    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM_PREFERRED, "memkind_dax_kmem_preferred"),
-    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM_INTERLEAVE, "memkind_dax_kmem_interleave"),
-    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY, "memkind_highest_capacity"),
-    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY_PREFERRED, "memkind_highest_capacity_preferred"),
-    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY_LOCAL, "memkind_highest_capacity_local"),
-    (&memattr::FAMILY, memattr::HIGHEST_CAPACITY_LOCAL_PREFERRED, "memkind_highest_capacity_local_preferred"),
-    (&memattr::FAMILY, memattr::LOWEST_LATENCY_LOCAL, "memkind_lowest_latency_local"),
-    (&memattr::FAMILY, memattr::LOWEST_LATENCY_LOCAL_PREFERRED, "memkind_lowest_latency_local_preferred"),
-    (&memattr::FAMILY, memattr::HIGHEST_BANDWIDTH_LOCAL, "memkind_highest_bandwidth_local"),
-    (&memattr::FAMILY, memattr::HIGHEST_BANDWIDTH_LOCAL_PREFERRED, "memkind_highest_bandwidth_local_preferred"),
+    (
+        &dax_kmem::FAMILY,
+        dax_kmem::DAX_KMEM_ALL,
+        "memkind_dax_kmem_all",
+    ),
+    (
+        &dax_kmem::FAMILY,
+        dax_kmem::DAX_KMEM_PREFERRED,
+        "memkind_dax_kmem_preferred",
+    ),
+    (
+        &dax_kmem::FAMILY,
+        dax_kmem::DAX_KMEM_INTERLEAVE,
+        "memkind_dax_kmem_interleave",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::HIGHEST_CAPACITY,
+        "memkind_highest_capacity",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::HIGHEST_CAPACITY_PREFERRED,
+        "memkind_highest_capacity_preferred",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::HIGHEST_CAPACITY_LOCAL,
+        "memkind_highest_capacity_local",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::HIGHEST_CAPACITY_LOCAL_PREFERRED,
+        "memkind_highest_capacity_local_preferred",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::LOWEST_LATENCY_LOCAL,
+        "memkind_lowest_latency_local",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::LOWEST_LATENCY_LOCAL_PREFERRED,
+        "memkind_lowest_latency_local_preferred",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::HIGHEST_BANDWIDTH_LOCAL,
+        "memkind_highest_bandwidth_local",
+    ),
+    (
+        &memattr::FAMILY,
+        memattr::HIGHEST_BANDWIDTH_LOCAL_PREFERRED,
+        "memkind_highest_bandwidth_local_preferred",
+    ),
 ];
 
 /// Placeholder family of free dynamic slots: never available.
@@ -231,7 +291,7 @@ impl Kind {
         let base = KINDS.as_ptr() as usize;
         let off = (p as usize).wrapping_sub(base);
         let sz = core::mem::size_of::<Kind>();
-        if off < MAX_KINDS * sz && off % sz == 0 {
+        if off < MAX_KINDS * sz && off.is_multiple_of(sz) {
             let k = &KINDS[off / sz];
             // Static slots are always live; the load is only needed for dynamic ones.
             (k.id < STATIC_KINDS as u16 || k.live.load(Ordering::Acquire)).then_some(k)
@@ -321,13 +381,15 @@ impl Kind {
             None => {
                 let p = (self.family.placement)(self)?;
                 let p: &'static Placement = Box::leak(Box::new(p));
-                self.placement.store(p as *const _ as *mut _, Ordering::Release);
+                self.placement
+                    .store(p as *const _ as *mut _, Ordering::Release);
                 p
             }
         };
         let arenas = crate::arena::create_arenas(self, placement, self.family.hooks)?;
         let rt: &'static Runtime = Box::leak(Box::new(Runtime { arenas }));
-        self.runtime.store(rt as *const _ as *mut _, Ordering::Release);
+        self.runtime
+            .store(rt as *const _ as *mut _, Ordering::Release);
         crate::env::debug_log!("kind {} ready with {} arenas", self.name, rt.arenas.len());
         Ok(rt)
     }
@@ -340,7 +402,12 @@ pub(crate) fn bound(
     backing: Backing,
     nohugepage: bool,
 ) -> Placement {
-    Placement { backing, mbind: Some(MbindPolicy { mode, nodes }), nohugepage, ..Placement::anon() }
+    Placement {
+        backing,
+        mbind: Some(MbindPolicy { mode, nodes }),
+        nohugepage,
+        ..Placement::anon()
+    }
 }
 
 pub use crate::topology::Rule;
@@ -380,7 +447,8 @@ pub(crate) fn node_sets(rule: Rule) -> Result<NodeSets, Error> {
 pub(crate) fn capacity(rule: Rule) -> isize {
     let Ok(sets) = node_sets(rule) else { return -1 };
     let Ok(topo) = topology() else { return -1 };
-    sets.capacity(topo, crate::sys::current_node()).map_or(-1, |c| c as isize)
+    sets.capacity(topo, crate::sys::current_node())
+        .map_or(-1, |c| c as isize)
 }
 
 fn page_kb(page_size: usize) -> u64 {
@@ -404,12 +472,15 @@ pub(crate) fn hugepages_available(page_size: usize, nodes: Option<&NodeSets>) ->
         Some(n) => n.for_cpu_node(crate::sys::current_node()),
         None => crate::nodemask::Nodemask::first_n(crate::nodemask::MAX_NUMA_NODES as u32),
     };
-    topo.hugetlb_check_available(page_kb(page_size), &mask).map_err(code_error)
+    topo.hugetlb_check_available(page_kb(page_size), &mask)
+        .map_err(code_error)
 }
 
 /// `memkind_get_capacity` of the hugetlb pool of `page_size` pages.
 pub(crate) fn hugepage_capacity(page_size: usize) -> isize {
-    let Ok(topo) = fresh_topology() else { return -1 };
+    let Ok(topo) = fresh_topology() else {
+        return -1;
+    };
     if page_kb(page_size) == HUGEPAGE_2M_KB {
         topo.hugetlb_capacity().map_or(-1, |c| c as isize)
     } else {
@@ -418,7 +489,12 @@ pub(crate) fn hugepage_capacity(page_size: usize) -> isize {
 }
 
 /// Placement for a kind bound to `rule`'s nodes with `mode`, on `backing` pages.
-pub(crate) fn node_bound(rule: Rule, mode: MpolMode, backing: Backing, nohugepage: bool) -> Result<Placement, Error> {
+pub(crate) fn node_bound(
+    rule: Rule,
+    mode: MpolMode,
+    backing: Backing,
+    nohugepage: bool,
+) -> Result<Placement, Error> {
     let nodes = node_sets(rule)?;
     if backing != Backing::Anon {
         hugepages_available(backing.page_size(), Some(&nodes))?;
@@ -515,8 +591,10 @@ impl Kind {
     /// Publish a ready-made placement and runtime (DEFAULT at start-up).
     pub(crate) fn publish(&self, placement: Placement, runtime: Runtime) {
         let p: &'static Placement = Box::leak(Box::new(placement));
-        self.placement.store(p as *const _ as *mut _, Ordering::Release);
+        self.placement
+            .store(p as *const _ as *mut _, Ordering::Release);
         let r: &'static Runtime = Box::leak(Box::new(runtime));
-        self.runtime.store(r as *const _ as *mut _, Ordering::Release);
+        self.runtime
+            .store(r as *const _ as *mut _, Ordering::Release);
     }
 }

@@ -14,5 +14,9 @@ fn capacity(_k: &Kind) -> isize {
 }
 
 /// The REGULAR family.
-pub static FAMILY: Family =
-    Family { name: "regular", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+pub static FAMILY: Family = Family {
+    name: "regular",
+    placement,
+    capacity,
+    hooks: &crate::hooks::anon::HOOKS,
+};
