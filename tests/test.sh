@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# End-to-end tests of memkind-rs. Builds our libmemkind.so first (the differential suite loads it
-# through LD_LIBRARY_PATH and fails when it is missing), then runs the tests package.
-#   tests/test.sh                       everything
-#   tests/test.sh --test differential   only the differential suite
-# MEMKIND_RS_DIFF_SELFTEST=1 checks the differential suite against memkind 1.14 alone.
+# Every test: set up, build, unit and doc tests of every crate, the end-to-end tests (C programs
+# against our libmemkind.so.0 and against Debian's memkind 1.14), lints, and the vmtest
+# kernel x topology matrix.
+#   tests/test.sh                        everything
+#   tests/test.sh --no-vm                everything but the VM matrix
+#   MEMKIND_RS_DIFF_SELFTEST=1 ...       differential suite against memkind 1.14 alone
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p memkind
-cargo test -p memkind-tests "$@" -- --test-threads=2
+here="$(cd "$(dirname "$0")" && pwd)"
+vm=1
+[[ "${1:-}" == "--no-vm" ]] && vm=0
+"$here/setup.sh"
+source "$here/lib.sh"
+cd "$repo"
+build_library
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo test --release --workspace -- --test-threads=2
+if ((vm)); then
+  if [[ -x "$repo/vmtest/run" ]]; then
+    "$repo/vmtest/run"
+  else
+    echo "vmtest/run missing" >&2
+    exit 1
+  fi
+fi

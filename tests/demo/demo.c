@@ -4,6 +4,7 @@
  * Run it against memkind-rs with LD_LIBRARY_PATH pointing at our libmemkind.so.0. */
 #define _GNU_SOURCE
 #include <memkind.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -96,7 +97,9 @@ int main(void)
         {"MEMKIND_LOWEST_LATENCY_LOCAL", &MEMKIND_LOWEST_LATENCY_LOCAL},
         {"MEMKIND_HIGHEST_BANDWIDTH_LOCAL", &MEMKIND_HIGHEST_BANDWIDTH_LOCAL},
     };
-    printf("memkind version %d, %d MiB per kind\n", memkind_get_version(), SIZE >> 20);
+    Dl_info info;
+    const char *lib = dladdr((void *)memkind_malloc, &info) && info.dli_fname ? info.dli_fname : "?";
+    printf("memkind version %d from %s, %d MiB per kind\n", memkind_get_version(), lib, SIZE >> 20);
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         where(kinds[i].name, *kinds[i].kind);
     return 0;

@@ -183,6 +183,11 @@ pub(crate) fn owner_tag(kind: &Kind) -> u64 {
     ((kind.id() as u64 + 1) << 32) | kind.generation() as u64
 }
 
+/// Explicit thread caches alive right now (diagnostics and tests).
+pub fn live_thread_caches() -> usize {
+    TCACHE_OWNER.iter().filter(|o| o.load(Ordering::Relaxed) != 0).count()
+}
+
 /// `memkind_thread_get_arena`: the arena of `kind` for this thread (hash of the thread).
 pub fn thread_arena(kind: &'static Kind) -> Result<u32, Error> {
     let flags = thread::flags(kind)?;

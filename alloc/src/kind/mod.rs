@@ -342,7 +342,12 @@ impl Kind {
     /// later makes HUGETLB available, as in 1.14.
     pub fn check_available(&self) -> Result<(), Error> {
         if self.runtime.load(Ordering::Acquire).is_null() {
-            (self.family.placement)(self).map(drop)
+            let p = (self.family.placement)(self)?;
+            if p.arenas == ArenaCount::PerThread {
+                // A malformed MEMKIND_ARENA_NUM_PER_KIND makes every arena kind unusable.
+                crate::env::get().arenas_per_kind?;
+            }
+            Ok(())
         } else {
             Ok(())
         }
