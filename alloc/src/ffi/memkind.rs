@@ -54,15 +54,8 @@ pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize)
 
 /// `memkind_free(kind, ptr)`: the owner is taken from the pointer whatever `kind` says.
 #[unsafe(no_mangle)]
-pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
-    if ptr.is_null() {
-        return;
-    }
-    match heap::owner(ptr) {
-        heap::Owner::Kind(k) if k.is_default() => crate::kind::default::free(ptr),
-        heap::Owner::Kind(k) => ar::memkind_arena_free(k, ptr),
-        heap::Owner::Foreign => ar::memkind_arena_free(kind, ptr),
-    }
+pub extern "C" fn memkind_free(_kind: MemkindT, ptr: *mut c_void) {
+    ar::memkind_arena_free_with_kind_detect(ptr)
 }
 
 /// `memkind_malloc_usable_size(kind, ptr)`: 0 for NULL and foreign pointers.

@@ -101,7 +101,9 @@ pub struct Runtime {
     pub arenas: Box<[u32]>,
 }
 
-/// One memory kind. `memkind_t` in C is a pointer to one of these.
+/// One memory kind. `memkind_t` in C is a pointer to one of these. 64-byte aligned and sized,
+/// so validating a pointer from C is a subtraction, a compare and a mask.
+#[repr(align(64))]
 pub struct Kind {
     id: u16,
     family: &'static Family,
@@ -603,3 +605,5 @@ impl Kind {
             .store(r as *const _ as *mut _, Ordering::Release);
     }
 }
+
+const _: () = assert!(core::mem::size_of::<Kind>() == 64);
