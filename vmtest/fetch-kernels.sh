@@ -114,8 +114,11 @@ prepare() {  # $1 = slot
     if [[ ! -e $kd/root/lib && -d $kd/root/usr/lib ]]; then ln -s usr/lib "$kd/root/lib"; fi
     kver=$(ls "$kd/root/lib/modules" | head -1)
     [[ -n $kver ]] || { warn "KERNEL $slot: $pkg has no modules"; return 1; }
-    ls "$kd"/root/boot/vmlinuz-* >/dev/null 2>&1 || { warn "KERNEL $slot: $pkg has no vmlinuz"; return 1; }
-    ln -sf "$(cd "$kd" && ls root/boot/vmlinuz-* | head -1)" "$kd/vmlinuz"
+    # The image is in boot/ (<= 6.x packages) or next to the modules (split packages, 7.x).
+    local img
+    img=$(cd "$kd" && ls root/boot/vmlinuz-* "root/lib/modules/$kver/vmlinuz" 2>/dev/null | head -1)
+    [[ -n $img ]] || { warn "KERNEL $slot: $pkg has no vmlinuz"; return 1; }
+    ln -sf "$img" "$kd/vmlinuz"
     depmod -b "$kd/root" "$kver"
     echo "$kver" >"$kd/kver"
     make_initrd "$kd" "$kver"
