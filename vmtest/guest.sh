@@ -30,12 +30,14 @@ for n in /sys/devices/system/node/node[0-9]*; do
 done
 
 # The guest kernel's modules live in the extracted package, not in the host's /lib/modules.
-gmodprobe() { modprobe -d "$KROOT" "$@"; }
+# No modprobe.d: the host's (e.g. ndctl's `install libnvdimm ...`) would call modprobe without -d.
+mkdir -p "$TMPDIR/modprobe.d"
+gmodprobe() { modprobe -C "$TMPDIR/modprobe.d" -d "$KROOT" "$@"; }
 
 pmem_dir=
 if [[ $TOPOLOGY == pmem ]]; then
-    for m in nfit nd_pmem dax_pmem; do
-        gmodprobe "$m" 2>/dev/null || grep -qw "$m" "$KROOT/lib/modules/$kver/modules.builtin" 2>/dev/null \
+    for m in nfit nd_pmem dax_pmem ext4; do
+        gmodprobe "$m" || grep -qw "$m" "$KROOT/lib/modules/$kver/modules.builtin" 2>/dev/null \
             || say "modprobe $m failed"
     done
     for _ in $(seq 50); do [[ -e /sys/bus/nd/devices/namespace0.0 ]] && break; sleep 0.2; done
