@@ -85,7 +85,9 @@ private_apt_update() {
         return 0
     fi
     log "apt-get update (private lists in $d)"
-    if APT_CONFIG=$conf apt-get -q update >"$d/update.log" 2>&1; then
+    # apt-get update may exit 0 when an index could not be fetched: check its log too.
+    if APT_CONFIG=$conf apt-get -q update >"$d/update.log" 2>&1 \
+        && ! grep -qE '^(W|E): (Failed to fetch|Some index files failed)' "$d/update.log"; then
         touch "$d/updated"
     else
         tail -20 "$d/update.log" >&2
