@@ -2,7 +2,9 @@
 # shellcheck shell=bash
 
 VMTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_DIR=$(cd "$VMTEST_DIR/.." && pwd)
+# shellcheck disable=SC2034
 CACHE_DIR=${VMTEST_CACHE_DIR:-$VMTEST_DIR/.cache}
 export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
