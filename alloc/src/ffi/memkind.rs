@@ -71,7 +71,7 @@ pub extern "C" fn memkind_malloc_usable_size(_kind: MemkindT, ptr: *mut c_void) 
     ar::memkind_arena_malloc_usable_size(ptr)
 }
 
-/// `memkind_detect_kind(ptr)`: MEMKIND_DEFAULT for pointers we did not hand out.
+/// `memkind_detect_kind(ptr)`: NULL for NULL, MEMKIND_DEFAULT for pointers we did not hand out.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_detect_kind(ptr: *mut c_void) -> MemkindT {
     ar::memkind_arena_detect_kind(ptr)

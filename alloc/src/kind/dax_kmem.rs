@@ -38,4 +38,4 @@ fn capacity(k: &Kind) -> isize {
 
 /// The DAX_KMEM family.
 pub static FAMILY: Family =
-    Family { name: "dax_kmem", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+    Family { name: "dax_kmem", placement, check: super::check_by_placement, capacity, hooks: &crate::hooks::anon::HOOKS };

@@ -15,7 +15,7 @@ fn capacity(_k: &Kind) -> isize {
 
 /// The DEFAULT family.
 pub static FAMILY: Family =
-    Family { name: "default", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+    Family { name: "default", placement, check: super::check_by_placement, capacity, hooks: &crate::hooks::anon::HOOKS };
 
 // ---- DEFAULT's heap operations: jemalloc's automatic arenas and tcache -------------------------
 

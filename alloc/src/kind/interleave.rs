@@ -15,4 +15,4 @@ fn capacity(_k: &Kind) -> isize {
 
 /// The INTERLEAVE family.
 pub static FAMILY: Family =
-    Family { name: "interleave", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+    Family { name: "interleave", placement, check: super::check_by_placement, capacity, hooks: &crate::hooks::anon::HOOKS };

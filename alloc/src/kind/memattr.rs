@@ -49,4 +49,4 @@ fn capacity(k: &Kind) -> isize {
 
 /// The memory-attribute family.
 pub static FAMILY: Family =
-    Family { name: "memattr", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+    Family { name: "memattr", placement, check: super::check_by_placement, capacity, hooks: &crate::hooks::anon::HOOKS };

@@ -15,4 +15,4 @@ fn capacity(_k: &Kind) -> isize {
 
 /// The REGULAR family.
 pub static FAMILY: Family =
-    Family { name: "regular", placement, capacity, hooks: &crate::hooks::anon::HOOKS };
+    Family { name: "regular", placement, check: super::check_by_placement, capacity, hooks: &crate::hooks::anon::HOOKS };
