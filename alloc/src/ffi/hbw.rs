@@ -168,7 +168,7 @@ pub extern "C" fn hbw_posix_memalign_psize(
     if !(PAGESIZE_4KB..=PAGESIZE_1GB).contains(&pagesize) {
         return libc::EINVAL;
     }
-    if pagesize == PAGESIZE_1GB_STRICT && size % crate::sys::HUGE_1G != 0 {
+    if pagesize == PAGESIZE_1GB_STRICT && !size.is_multiple_of(crate::sys::HUGE_1G) {
         return libc::EINVAL;
     }
     if pagesize != PAGESIZE_4KB && current_policy() == INTERLEAVE {

@@ -139,6 +139,7 @@ impl core::fmt::Write for Truncating<'_> {
 
 /// `memkind_create_kind(memtype, policy, flags, &kind)`: maps onto a static kind (1.14's table).
 #[unsafe(no_mangle)]
+#[allow(clippy::not_unsafe_ptr_arg_deref, reason = "C ABI entry point: the out pointer is the caller's, per memkind.h")]
 pub extern "C" fn memkind_create_kind(memtype: c_int, policy: c_int, flags: c_int, kind: *mut MemkindT) -> c_int {
     if kind.is_null() {
         return code::INVALID;
@@ -165,6 +166,7 @@ pub extern "C" fn memkind_destroy_kind(kind: MemkindT) -> c_int {
 /// `memkind_get_kind_by_partition(partition, &kind)` (deprecated): -1 and NULL outside 0..26
 /// and free slots.
 #[unsafe(no_mangle)]
+#[allow(clippy::not_unsafe_ptr_arg_deref, reason = "C ABI entry point: the out pointer is the caller's, per memkind.h")]
 pub extern "C" fn memkind_get_kind_by_partition(partition: c_int, kind: *mut MemkindT) -> c_int {
     if kind.is_null() {
         return code::INVALID;

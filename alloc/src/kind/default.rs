@@ -93,6 +93,7 @@ mod heap {
     }
 
     /// realloc of a live DEFAULT pointer to `size` > 0.
+    #[allow(clippy::not_unsafe_ptr_arg_deref, reason = "callers pass live DEFAULT pointers (the extent map says so)")]
     pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: `p` is a live DEFAULT allocation (the extent map says so), size > 0.
         enomem(unsafe { je::rallocx(p, size, flags_for(size)) })
@@ -100,6 +101,7 @@ mod heap {
 
     /// free of a live DEFAULT pointer.
     #[inline(always)]
+    #[allow(clippy::not_unsafe_ptr_arg_deref, reason = "callers pass live DEFAULT pointers (the extent map says so)")]
     pub fn free(p: *mut c_void) {
         // SAFETY: `p` is a live DEFAULT allocation (the extent map says so).
         unsafe { je::free(p) }

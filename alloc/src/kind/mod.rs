@@ -240,7 +240,7 @@ impl Kind {
         let base = KINDS.as_ptr() as usize;
         let off = (p as usize).wrapping_sub(base);
         let sz = core::mem::size_of::<Kind>();
-        if off < MAX_KINDS * sz && off % sz == 0 {
+        if off < MAX_KINDS * sz && off.is_multiple_of(sz) {
             let k = &KINDS[off / sz];
             // Static slots are always live; the load is only needed for dynamic ones.
             (k.id < STATIC_KINDS as u16 || k.live.load(Ordering::Acquire)).then_some(k)
