@@ -246,6 +246,16 @@ impl fmt::Debug for Nodemask {
 /// Parses `item(,item)*` with `item = N | N-M` into `(lo, hi)` pairs; `offset` is added to error
 /// positions (the caller may have stripped a prefix such as `!`).
 fn parse_ranges(s: &str, offset: usize) -> Result<Vec<(u32, u32)>, NodelistError> {
+    parse_ranges_ws(s, offset, false)
+}
+
+/// [`parse_ranges`]; with `skip_ws`, C `isspace` characters before each number are skipped, as
+/// libnuma's `strtoul` does (`" 0"` is node 0).
+fn parse_ranges_ws(
+    s: &str,
+    offset: usize,
+    skip_ws: bool,
+) -> Result<Vec<(u32, u32)>, NodelistError> {
     let garbage = |at: usize| NodelistError::Garbage {
         input: s.to_string(),
         at: at + offset,
@@ -253,12 +263,22 @@ fn parse_ranges(s: &str, offset: usize) -> Result<Vec<(u32, u32)>, NodelistError
     let bytes = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let ws = |mut i: usize| {
+        while skip_ws
+            && bytes
+                .get(i)
+                .is_some_and(|b| matches!(b, b' ' | b'\t'..=b'\r'))
+        {
+            i += 1;
+        }
+        i
+    };
     loop {
-        let (lo, next) = parse_number(bytes, i).ok_or_else(|| garbage(i))?;
+        let (lo, next) = parse_number(bytes, ws(i)).ok_or_else(|| garbage(i))?;
         i = next;
         let mut hi = lo;
         if bytes.get(i) == Some(&b'-') {
-            let (h, next) = parse_number(bytes, i + 1).ok_or_else(|| garbage(i + 1))?;
+            let (h, next) = parse_number(bytes, ws(i + 1)).ok_or_else(|| garbage(i + 1))?;
             hi = h;
             i = next;
         }
@@ -299,11 +319,11 @@ fn parse_number(bytes: &[u8], start: usize) -> Option<(u64, usize)> {
 /// A parsed `MEMKIND_HBW_NODES` / `MEMKIND_DAX_KMEM_NODES` value, not yet applied to a machine.
 ///
 /// Grammar (the subset of libnuma 2.0.16 `numa_parse_nodestring` we accept):
-/// `["!"] ("all" | N | N-M) ("," (N | N-M))*`. Differences from libnuma, all on inputs that
-/// are mistakes in practice: empty input is an error (libnuma: empty mask, after which
-/// memkind 1.14 reports the kind available but every mbind fails); reversed ranges are an error
+/// `["!"] ("all" | N | N-M) ("," (N | N-M))*`, or the empty string (the empty set, as libnuma);
+/// whitespace before a number is skipped (`strtoul`). Differences from libnuma, all on inputs that
+/// are mistakes in practice: reversed ranges are an error
 /// (libnuma: only the first endpoint); numbers are plain decimal (libnuma: `strtoul` base 0,
-/// so `0x2` and octal `010` work, and leading spaces / `+` / `-` are swallowed); the
+/// so `0x2` and octal `010` work, and `+` / `-` are swallowed); the
 /// relative form `+N` and the I/O-affinity forms (`netdev:`, `pci:`, `file:`, `block:`) are
 /// not supported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,7 +343,12 @@ impl NodeSpec {
     /// [`NodeSpec::resolve`].
     pub fn parse(s: &str) -> Result<NodeSpec, NodelistError> {
         if s.is_empty() {
-            return Err(NodelistError::Empty);
+            // libnuma: the empty string is the empty mask (memkind 1.14 then reports the kind
+            // available with no nodes: capacity 0, bound allocations fail).
+            return Ok(NodeSpec {
+                invert: false,
+                body: SpecBody::Ranges(Vec::new()),
+            });
         }
         let (invert, rest, off) = match s.strip_prefix('!') {
             Some(r) => (true, r, 1),
@@ -338,7 +363,7 @@ impl NodeSpec {
         let body = if rest == "all" {
             SpecBody::All
         } else {
-            SpecBody::Ranges(parse_ranges(rest, off).map_err(|e| match e {
+            SpecBody::Ranges(parse_ranges_ws(rest, off, true).map_err(|e| match e {
                 NodelistError::Garbage { at, .. } => NodelistError::Garbage {
                     input: s.to_string(),
                     at,
@@ -481,7 +506,10 @@ mod tests {
         // invert flips 0..count(memory nodes) = 0..3, by count (libnuma quirk)
         assert_eq!(r("!1").unwrap().to_string(), "0,2");
         assert_eq!(r("!all").unwrap().to_string(), "2-3");
-        assert_eq!(r(""), Err(NodelistError::Empty));
+        assert_eq!(r("").unwrap().to_string(), "");
+        assert_eq!(r(" 0").unwrap().to_string(), "0");
+        assert_eq!(r("0, 1").unwrap().to_string(), "0-1");
+        assert!(matches!(r("0 "), Err(NodelistError::Garbage { .. })));
         assert!(matches!(r("!"), Err(NodelistError::Garbage { at: 1, .. })));
         assert!(matches!(r("all,1"), Err(NodelistError::Garbage { .. })));
         assert!(matches!(r("+1"), Err(NodelistError::Garbage { .. })));

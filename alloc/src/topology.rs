@@ -1376,7 +1376,7 @@ mod tests {
             assert_eq!(s.capacity(&t, 0), Some(4 << 30));
         }
         // Env problems: ENVIRON, not a fallback to detection.
-        for bad in ["2", "x", "", "1-0", "0-2"] {
+        for bad in ["2", "x", "1-0", "0-2"] {
             let e = env(Some(bad), None, None);
             assert_eq!(
                 unavailable(&resolve(&t, &e, Rule::Hbw)),
@@ -1384,6 +1384,15 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // The empty string is the empty set (libnuma): available, no nodes, capacity 0; the
+        // preferred variant too (no node at all is not a tie). " 0" is node 0 (strtoul).
+        let e = env(Some(""), None, None);
+        for r in [Rule::Hbw, Rule::HbwAll, Rule::HbwPreferred] {
+            assert_eq!(table(&resolve(&t, &e, r)), vec!["0:"], "{r:?}");
+        }
+        assert_eq!(sets(resolve(&t, &e, Rule::Hbw)).capacity(&t, 0), Some(0));
+        let e = env(Some(" 0"), None, None);
+        assert_eq!(table(&resolve(&t, &e, Rule::Hbw)), vec!["0:0"]);
         // "all" → both nodes; node 0 is nearer to itself.
         let e = env(Some("all"), None, None);
         assert_eq!(table(&resolve(&t, &e, Rule::Hbw)), vec!["0:0"]);

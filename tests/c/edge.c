@@ -40,8 +40,13 @@ static void edge_kind(memkind_t k)
         void *m = (void *)0x1234;
         errno = 77;
         int rc = memkind_posix_memalign(k, &m, bad_aligns[i], 64);
+        /* *memptr after EINVAL: 1.14 sets NULL for arena kinds, ours leaves it untouched (a
+         * deliberate difference, asserted by ours_only_posix_memalign_einval). Compared only
+         * for MEMKIND_DEFAULT, where both leave it. */
         printf("  posix_memalign align=%zu rc=%s memptr=%s errno_kept=%d\n", bad_aligns[i],
-               errno_name(rc), memptr_state(m), errno == 77);
+               errno_name(rc),
+               rc == EINVAL && k != MEMKIND_DEFAULT ? "(ours_only)" : memptr_state(m),
+               errno == 77);
         if (rc == 0 && m)
             memkind_free(k, m);
     }

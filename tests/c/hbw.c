@@ -109,7 +109,9 @@ static void allocs(void)
         if (rc == 0) {
             printf(" aligned=%d kind=%s", aligned(m, aligns[i]), kind_of(m));
             hbw_free(m);
-        } else {
+        } else if (rc != EINVAL) {
+            /* After EINVAL 1.14 sets *memptr = NULL for arena kinds and ours leaves it (a
+             * deliberate difference: ours_only_posix_memalign_einval). */
             printf(" memptr=%s", m == (void *)0x1234 ? "untouched" : m ? "other" : "NULL");
         }
         printf("\n");

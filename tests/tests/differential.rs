@@ -621,6 +621,7 @@ diff!(threads_hugetlb, "threads", ["hugetlb"], [HBW => "0"], Huge::Reserve);
 
 // --- stats, bg threads, DAX path check, PMEM and fixed kinds ----------------------------------
 #[test]
+#[ignore = "PMEM, fixed kinds and stats are issue 3"]
 fn misc_pmem_fixed_stats() {
     let dir = target_dir().join("difftest-tmp").join("pmem-dir");
     std::fs::create_dir_all(&dir).expect("create pmem dir");
@@ -653,6 +654,20 @@ ours_only!(
     "ours_only_foreign_ptr",
     ["free"],
     []
+);
+
+// Deliberate difference: *memptr untouched after EINVAL (1.14 sets NULL on arena kinds).
+ours_only!(
+    ours_only_posix_memalign_einval,
+    "ours_only_posix_memalign_einval",
+    [],
+    []
+);
+ours_only!(
+    ours_only_posix_memalign_einval_hbw_nodes_0,
+    "ours_only_posix_memalign_einval",
+    [],
+    [HBW => "0"]
 );
 
 /// The harness itself: the diff renders changes, the selftest switch is visible.

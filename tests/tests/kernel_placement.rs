@@ -18,12 +18,18 @@ const SIZE: usize = 8 << 20;
 
 /// Allocate `SIZE` bytes of `kind`, touch every page, return the node of each page.
 fn placement(name: &str, kind: *const Kind) -> Vec<i32> {
-    assert_eq!(memkind_check_available(kind), 0, "{name} should be available here");
+    assert_eq!(
+        memkind_check_available(kind),
+        0,
+        "{name} should be available here"
+    );
     let p = memkind_malloc(kind, SIZE) as *mut u8;
     assert!(!p.is_null(), "{name}: malloc failed");
     assert_eq!(memkind_detect_kind(p.cast()), kind, "{name}: detect_kind");
     unsafe { core::ptr::write_bytes(p, 0x5a, SIZE) };
-    let pages: Vec<*mut c_void> = (0..SIZE / PAGE).map(|i| unsafe { p.add(i * PAGE) }.cast()).collect();
+    let pages: Vec<*mut c_void> = (0..SIZE / PAGE)
+        .map(|i| unsafe { p.add(i * PAGE) }.cast())
+        .collect();
     let mut status = vec![-1i32; pages.len()];
     memkind::sys::query_pages(&pages, &mut status).expect("move_pages");
     memkind_free(core::ptr::null(), p.cast());
@@ -42,17 +48,30 @@ fn assert_on(name: &str, status: &[i32], allowed: &[u32]) {
     let h = histogram(status);
     println!("{name}: pages per node {h:?}, allowed {allowed:?}");
     for (&node, &n) in &h {
-        assert!(node >= 0 && allowed.contains(&(node as u32)), "{name}: {n} pages on node {node}, allowed {allowed:?}: {h:?}");
+        assert!(
+            node >= 0 && allowed.contains(&(node as u32)),
+            "{name}: {n} pages on node {node}, allowed {allowed:?}: {h:?}"
+        );
     }
 }
 
 fn cpu_nodes() -> Vec<u32> {
-    parse_node_list(std::fs::read_to_string("/sys/devices/system/node/has_cpu").unwrap_or_default().trim())
+    parse_node_list(
+        std::fs::read_to_string("/sys/devices/system/node/has_cpu")
+            .unwrap_or_default()
+            .trim(),
+    )
 }
 
 fn mem_total(node: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/meminfo")).unwrap();
-    s.lines().find(|l| l.contains("MemTotal:")).and_then(|l| l.split_whitespace().nth(3)).unwrap().parse().unwrap()
+    let s =
+        std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/meminfo")).unwrap();
+    s.lines()
+        .find(|l| l.contains("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -60,7 +79,9 @@ fn node_bound_kinds_land_on_their_nodes() {
     if !need("node_bound_kinds_land_on_their_nodes", &[Feature::Numa2]) {
         return;
     }
-    let hbw = std::env::var("MEMKIND_HBW_NODES").map(|v| parse_node_list(&v)).unwrap_or_default();
+    let hbw = std::env::var("MEMKIND_HBW_NODES")
+        .map(|v| parse_node_list(&v))
+        .unwrap_or_default();
     assert!(!hbw.is_empty(), "the two-node cells set MEMKIND_HBW_NODES");
     let nodes = online_memory_nodes();
     for (name, kind) in [
@@ -71,10 +92,22 @@ fn node_bound_kinds_land_on_their_nodes() {
     ] {
         assert_on(name, &placement(name, kind), &hbw);
     }
-    assert_on("REGULAR", &placement("REGULAR", MEMKIND_REGULAR.0), &cpu_nodes());
+    assert_on(
+        "REGULAR",
+        &placement("REGULAR", MEMKIND_REGULAR.0),
+        &cpu_nodes(),
+    );
     let max = nodes.iter().map(|&n| mem_total(n)).max().unwrap();
-    let biggest: Vec<u32> = nodes.iter().copied().filter(|&n| mem_total(n) == max).collect();
-    assert_on("HIGHEST_CAPACITY", &placement("HIGHEST_CAPACITY", MEMKIND_HIGHEST_CAPACITY.0), &biggest);
+    let biggest: Vec<u32> = nodes
+        .iter()
+        .copied()
+        .filter(|&n| mem_total(n) == max)
+        .collect();
+    assert_on(
+        "HIGHEST_CAPACITY",
+        &placement("HIGHEST_CAPACITY", MEMKIND_HIGHEST_CAPACITY.0),
+        &biggest,
+    );
 
     // Interleave spreads pages over every node with memory, about evenly.
     let st = placement("INTERLEAVE", MEMKIND_INTERLEAVE.0);
@@ -82,7 +115,11 @@ fn node_bound_kinds_land_on_their_nodes() {
     let h = histogram(&st);
     for &n in &nodes {
         let share = h.get(&(n as i32)).copied().unwrap_or(0);
-        assert!(share * 4 >= st.len() / nodes.len(), "INTERLEAVE: node {n} got {share} of {} pages: {h:?}", st.len());
+        assert!(
+            share * 4 >= st.len() / nodes.len(),
+            "INTERLEAVE: node {n} got {share} of {} pages: {h:?}",
+            st.len()
+        );
     }
 }
 
@@ -95,7 +132,11 @@ fn hbw_is_unavailable_without_hbw_nodes_on_one_node() {
     assert_eq!(memkind_check_available(MEMKIND_HBW.0), -20);
     assert!(memkind_malloc(MEMKIND_HBW.0, 64).is_null());
     assert_on("REGULAR", &placement("REGULAR", MEMKIND_REGULAR.0), &[0]);
-    assert_on("INTERLEAVE", &placement("INTERLEAVE", MEMKIND_INTERLEAVE.0), &[0]);
+    assert_on(
+        "INTERLEAVE",
+        &placement("INTERLEAVE", MEMKIND_INTERLEAVE.0),
+        &[0],
+    );
 }
 
 /// Page size (kB) of the mapping that contains `p`, from /proc/self/smaps.
@@ -105,7 +146,8 @@ fn kernel_page_kb(p: usize) -> Option<u64> {
     for line in smaps.lines() {
         if let Some((range, _)) = line.split_once(' ') {
             if let Some((a, b)) = range.split_once('-') {
-                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
                     inside = (a..b).contains(&p);
                     continue;
                 }
@@ -144,7 +186,10 @@ impl Drop for Hugepages {
 
 #[test]
 fn hugetlb_kinds_are_backed_by_2mib_pages() {
-    if !need("hugetlb_kinds_are_backed_by_2mib_pages", &[Feature::Hugetlb]) {
+    if !need(
+        "hugetlb_kinds_are_backed_by_2mib_pages",
+        &[Feature::Hugetlb],
+    ) {
         return;
     }
     let _pages = Hugepages::reserve(32);
@@ -158,11 +203,19 @@ fn hugetlb_kinds_are_backed_by_2mib_pages() {
         let p = memkind_malloc(kind, 1 << 20) as *mut u8;
         assert!(!p.is_null(), "{name}");
         unsafe { core::ptr::write_bytes(p, 1, 1 << 20) };
-        assert_eq!(kernel_page_kb(p as usize), Some(2048), "{name}: mapping page size");
+        assert_eq!(
+            kernel_page_kb(p as usize),
+            Some(2048),
+            "{name}: mapping page size"
+        );
         if let Some(nodes) = nodes {
             let mut st = [0i32];
             memkind::sys::query_pages(&[p.cast()], &mut st).unwrap();
-            assert!(st[0] >= 0 && nodes.contains(&(st[0] as u32)), "{name} on node {}", st[0]);
+            assert!(
+                st[0] >= 0 && nodes.contains(&(st[0] as u32)),
+                "{name} on node {}",
+                st[0]
+            );
         }
         memkind_free(core::ptr::null(), p.cast());
         // Base-page kinds are not on hugetlb mappings.

@@ -19,10 +19,23 @@ fn foreign_pointers_are_refused_without_reading_them() {
     let stack = [0u8; 64];
     let heap = Box::new([0u8; 64]);
     let mapped = unsafe {
-        libc::mmap(core::ptr::null_mut(), 4096, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     // PROT_NONE: any read of it would fault, so these calls prove we never dereference.
-    for p in [stack.as_ptr() as *mut c_void, &*heap as *const _ as *mut c_void, mapped, 0x10 as *mut c_void, usize::MAX as *mut c_void] {
+    for p in [
+        stack.as_ptr() as *mut c_void,
+        &*heap as *const _ as *mut c_void,
+        mapped,
+        0x10 as *mut c_void,
+        usize::MAX as *mut c_void,
+    ] {
         assert_eq!(memkind_detect_kind(p), MEMKIND_DEFAULT.0);
         assert_eq!(memkind_malloc_usable_size(core::ptr::null(), p), 0);
         memkind_free(core::ptr::null(), p);
@@ -64,7 +77,11 @@ fn posix_memalign_bad_alignment_leaves_memptr_and_errno() {
         for align in [0usize, 1, 3, 4, 24, 100, 4097] {
             let mut p: *mut c_void = 0x77 as *mut c_void;
             unsafe { *libc::__errno_location() = 1234 };
-            assert_eq!(memkind_posix_memalign(k, &mut p, align, 64), libc::EINVAL, "{name} {align}");
+            assert_eq!(
+                memkind_posix_memalign(k, &mut p, align, 64),
+                libc::EINVAL,
+                "{name} {align}"
+            );
             assert_eq!(p as usize, 0x77, "{name} {align}");
             assert_eq!(unsafe { *libc::__errno_location() }, 1234, "{name} {align}");
         }
@@ -73,7 +90,12 @@ fn posix_memalign_bad_alignment_leaves_memptr_and_errno() {
 
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -84,9 +106,11 @@ fn thousands_of_short_lived_threads_do_not_leak_caches_or_memory() {
                 .map(|_| {
                     std::thread::spawn(|| {
                         for (_, k) in kinds() {
-                            let ps: Vec<_> = (0..64).map(|i| memkind_malloc(k, 16 << (i % 10))).collect();
+                            let ps: Vec<_> =
+                                (0..64).map(|i| memkind_malloc(k, 16 << (i % 10))).collect();
                             assert!(ps.iter().all(|p| !p.is_null()));
-                            ps.into_iter().for_each(|p| memkind_free(core::ptr::null(), p));
+                            ps.into_iter()
+                                .for_each(|p| memkind_free(core::ptr::null(), p));
                         }
                     })
                 })
@@ -100,13 +124,23 @@ fn thousands_of_short_lived_threads_do_not_leak_caches_or_memory() {
     // only possible if each thread's caches are destroyed when it exits.
     run(2000);
     let rss_after = rss_kib();
-    assert!(memkind::arena::live_thread_caches() < 64, "caches left: {}", memkind::arena::live_thread_caches());
-    assert!(rss_after < rss_before + 64 * 1024, "RSS grew from {rss_before} KiB to {rss_after} KiB");
+    assert!(
+        memkind::arena::live_thread_caches() < 64,
+        "caches left: {}",
+        memkind::arena::live_thread_caches()
+    );
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
 }
 
 #[test]
 fn fork_child_keeps_allocating_in_every_kind() {
-    let parent: Vec<_> = kinds().into_iter().map(|(_, k)| memkind_malloc(k, 1000)).collect();
+    let parent: Vec<_> = kinds()
+        .into_iter()
+        .map(|(_, k)| memkind_malloc(k, 1000))
+        .collect();
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let mut ok = true;
@@ -120,20 +154,30 @@ fn fork_child_keeps_allocating_in_every_kind() {
                 memkind_free(core::ptr::null(), p);
             }
         }
-        parent.iter().for_each(|&p| memkind_free(core::ptr::null(), p));
+        parent
+            .iter()
+            .for_each(|&p| memkind_free(core::ptr::null(), p));
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut status = 0;
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status}");
-    parent.into_iter().for_each(|p| memkind_free(core::ptr::null(), p));
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status}"
+    );
+    parent
+        .into_iter()
+        .for_each(|p| memkind_free(core::ptr::null(), p));
 }
 
 /// Runs in a child process (see `malformed_environment_is_environ_not_a_crash`).
 #[test]
 #[ignore = "run by malformed_environment_is_environ_not_a_crash in a child process"]
 fn child_with_malformed_arena_num() {
-    assert_eq!(std::env::var("MEMKIND_ARENA_NUM_PER_KIND").as_deref(), Ok("abc"));
+    assert_eq!(
+        std::env::var("MEMKIND_ARENA_NUM_PER_KIND").as_deref(),
+        Ok("abc")
+    );
     assert_eq!(memkind_check_available(MEMKIND_REGULAR.0), -12);
     unsafe { *libc::__errno_location() = 0 };
     assert!(memkind_malloc(MEMKIND_REGULAR.0, 64).is_null());
@@ -148,11 +192,20 @@ fn child_with_malformed_arena_num() {
 fn malformed_environment_is_environ_not_a_crash() {
     for bad in ["abc"] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_with_malformed_arena_num", "--include-ignored", "--test-threads=1"])
+            .args([
+                "--exact",
+                "child_with_malformed_arena_num",
+                "--include-ignored",
+                "--test-threads=1",
+            ])
             .env("MEMKIND_ARENA_NUM_PER_KIND", bad)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains("1 passed"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

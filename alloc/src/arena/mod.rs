@@ -185,7 +185,10 @@ pub(crate) fn owner_tag(kind: &Kind) -> u64 {
 
 /// Explicit thread caches alive right now (diagnostics and tests).
 pub fn live_thread_caches() -> usize {
-    TCACHE_OWNER.iter().filter(|o| o.load(Ordering::Relaxed) != 0).count()
+    TCACHE_OWNER
+        .iter()
+        .filter(|o| o.load(Ordering::Relaxed) != 0)
+        .count()
 }
 
 /// `memkind_thread_get_arena`: the arena of `kind` for this thread (hash of the thread).

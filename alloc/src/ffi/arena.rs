@@ -111,7 +111,8 @@ nop5_entry!(
 );
 
 nop5_entry!(
-    /// `memkind_arena_posix_memalign(kind, memptr, alignment, size)`: errno preserved.
+    /// `memkind_arena_posix_memalign(kind, memptr, alignment, size)`: errno preserved; on
+    /// EINVAL `*memptr` is left as it was, on ENOMEM non-default kinds set it to NULL.
     fn memkind_arena_posix_memalign(kind: MemkindT, memptr: *mut *mut c_void, alignment: usize, size: usize) -> c_int => arena_posix_memalign
 );
 pub(crate) extern "C" fn arena_posix_memalign(
@@ -148,6 +149,12 @@ fn posix_memalign(
     }
     let p = heap::aligned(k, size, alignment);
     if p.is_null() {
+        // 1.14: arena kinds (also unavailable ones) clear *memptr on ENOMEM, DEFAULT
+        // (jemalloc's posix_memalign) leaves it. On EINVAL ours leaves it for every kind.
+        if !k.is_default() {
+            // SAFETY: as below.
+            unsafe { *memptr = core::ptr::null_mut() };
+        }
         return libc::ENOMEM;
     }
     // SAFETY: as above.
@@ -240,10 +247,14 @@ extern "C" fn kind_by_arena(arena_ind: c_uint) -> MemkindT {
 }
 
 nop5_entry!(
-    /// `memkind_arena_detect_kind(ptr)`: the owning kind; MEMKIND_DEFAULT for foreign pointers.
+    /// `memkind_arena_detect_kind(ptr)`: the owning kind; NULL for NULL (as 1.14),
+    /// MEMKIND_DEFAULT for foreign pointers.
     fn memkind_arena_detect_kind(ptr: *mut c_void) -> MemkindT => arena_detect_kind
 );
 pub(crate) extern "C" fn arena_detect_kind(ptr: *mut c_void) -> MemkindT {
+    if ptr.is_null() {
+        return core::ptr::null();
+    }
     match heap::owner(ptr) {
         heap::Owner::Kind(k) => k,
         heap::Owner::Foreign => crate::kind::default_kind(),

@@ -1,7 +1,7 @@
 //! hbwmalloc.h: the high-bandwidth convenience interface over the HBW kinds.
 
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use crate::kind::{default_kind, partition as p, Kind, KINDS};
 use crate::sys::PAGE_SIZE;
@@ -19,53 +19,83 @@ const PAGESIZE_1GB: c_int = 4;
 /// HBW_TOUCH_PAGES.
 const TOUCH_PAGES: c_int = 1;
 
-/// The policy; 0 until fixed by `hbw_set_policy` or the first allocation.
+/// The policy once fixed (by the first valid `hbw_set_policy` or the first hbw_* allocation);
+/// 0 before, when `hbw_get_policy` reports the default PREFERRED without fixing it (1.14: a
+/// statically initialised value plus a `pthread_once`).
 static POLICY: AtomicI32 = AtomicI32::new(0);
 
-fn policy() -> c_int {
+/// The current policy, without fixing it.
+fn current_policy() -> c_int {
     match POLICY.load(Ordering::Acquire) {
-        0 => {
-            // The first allocation fixes the default policy.
-            let _ = POLICY.compare_exchange(0, PREFERRED, Ordering::AcqRel, Ordering::Acquire);
-            POLICY.load(Ordering::Acquire)
-        }
+        0 => PREFERRED,
         v => v,
     }
 }
 
-/// The kind hbw_* allocations use for `pagesize` under the current policy.
+/// The kind chosen for each page size (index = hbw_pagesize_t), chosen once per process as
+/// 1.14 does: later changes of HBW availability do not move hbw_* allocations.
+static PAGESIZE_KIND: [AtomicPtr<Kind>; 5] = [const { AtomicPtr::new(core::ptr::null_mut()) }; 5];
+
+/// The kind hbw_* allocations use for `pagesize` (a valid hbw_pagesize_t).
 fn kind_for(pagesize: c_int) -> &'static Kind {
-    let part = match (policy(), pagesize) {
-        (BIND, PAGESIZE_2MB) => p::HBW_HUGETLB,
-        (BIND, PAGESIZE_1GB | PAGESIZE_1GB_STRICT) => p::HBW_GBTLB,
-        (BIND, _) => p::HBW,
-        (BIND_ALL, PAGESIZE_2MB) => p::HBW_ALL_HUGETLB,
-        (BIND_ALL, PAGESIZE_1GB | PAGESIZE_1GB_STRICT) => p::HBW_GBTLB,
-        (BIND_ALL, _) => p::HBW_ALL,
-        (INTERLEAVE, _) => p::HBW_INTERLEAVE,
-        (_, PAGESIZE_2MB) => p::HBW_PREFERRED_HUGETLB,
-        (_, PAGESIZE_1GB | PAGESIZE_1GB_STRICT) => p::HBW_PREFERRED_GBTLB,
-        _ => p::HBW_PREFERRED,
-    };
-    let k = &KINDS[part];
-    // PREFERRED with no HBW memory falls back to DEFAULT (or HUGETLB for 2 MiB pages).
-    if policy() == PREFERRED && k.check_available().is_err() {
-        return if pagesize == PAGESIZE_2MB {
-            &KINDS[p::HUGETLB]
-        } else {
-            default_kind()
-        };
+    let slot = &PAGESIZE_KIND[pagesize as usize];
+    let k = slot.load(Ordering::Acquire);
+    if !k.is_null() {
+        // SAFETY: only addresses of static kinds are stored.
+        return unsafe { &*k };
     }
+    // Choosing reads sysfs; errno is the caller's (hbw_posix_memalign preserves it).
+    let saved = crate::sys::errno();
+    let k = choose_kind(pagesize);
+    crate::sys::set_errno(saved);
+    slot.store(k as *const Kind as *mut Kind, Ordering::Release);
     k
 }
 
-/// `hbw_get_policy()`.
-#[unsafe(no_mangle)]
-pub extern "C" fn hbw_get_policy() -> c_int {
-    policy()
+/// 1.14's `hbw_choose_kind`: fixes the policy, then BIND / BIND_ALL / INTERLEAVE map to the
+/// HBW kinds (no fallback: allocations fail without HBW memory); PREFERRED maps to the
+/// preferred HBW kinds when MEMKIND_HBW is available, else to DEFAULT / HUGETLB / GBTLB.
+fn choose_kind(pagesize: c_int) -> &'static Kind {
+    let _ = hbw_set_policy(current_policy());
+    let policy = current_policy();
+    let gb = matches!(pagesize, PAGESIZE_1GB | PAGESIZE_1GB_STRICT);
+    let part = if policy != PREFERRED {
+        match (pagesize, policy) {
+            (PAGESIZE_2MB, BIND_ALL) => p::HBW_ALL_HUGETLB,
+            (PAGESIZE_2MB, _) => p::HBW_HUGETLB,
+            _ if gb => p::HBW_GBTLB,
+            (_, BIND) => p::HBW,
+            (_, BIND_ALL) => p::HBW_ALL,
+            _ => p::HBW_INTERLEAVE,
+        }
+    } else if KINDS[p::HBW].check_available().is_ok() {
+        match pagesize {
+            PAGESIZE_2MB => p::HBW_PREFERRED_HUGETLB,
+            _ if gb => p::HBW_PREFERRED_GBTLB,
+            _ => p::HBW_PREFERRED,
+        }
+    } else {
+        match pagesize {
+            PAGESIZE_2MB => p::HUGETLB,
+            _ if gb => p::GBTLB,
+            _ => p::DEFAULT,
+        }
+    };
+    if part == p::DEFAULT {
+        default_kind()
+    } else {
+        &KINDS[part]
+    }
 }
 
-/// `hbw_set_policy(mode)`: the first valid call wins; the same value again is 0, another EPERM.
+/// `hbw_get_policy()`: PREFERRED until a policy is fixed.
+#[unsafe(no_mangle)]
+pub extern "C" fn hbw_get_policy() -> c_int {
+    current_policy()
+}
+
+/// `hbw_set_policy(mode)`: the first valid call wins; the same value again is 0, another EPERM;
+/// invalid values are EINVAL and fix nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn hbw_set_policy(mode: c_int) -> c_int {
     if !(BIND..=BIND_ALL).contains(&mode) {
@@ -128,8 +158,10 @@ pub extern "C" fn hbw_posix_memalign(
     super::memkind::memkind_posix_memalign(kind_for(PAGESIZE_4KB), memptr, alignment, size)
 }
 
-/// `hbw_posix_memalign_psize(memptr, alignment, size, pagesize)`: 2 MiB / 1 GiB pages with the
-/// INTERLEAVE policy are EINVAL.
+/// `hbw_posix_memalign_psize(memptr, alignment, size, pagesize)`: EINVAL for 1GB_STRICT with a
+/// size that is not a multiple of 1 GiB, then for 2 MiB / 1 GiB pages under INTERLEAVE (checked
+/// in that order, as 1.14; neither fixes the policy). Unknown page sizes are EINVAL too (1.14
+/// indexes out of bounds).
 #[unsafe(no_mangle)]
 pub extern "C" fn hbw_posix_memalign_psize(
     memptr: *mut *mut c_void,
@@ -140,7 +172,10 @@ pub extern "C" fn hbw_posix_memalign_psize(
     if !(PAGESIZE_4KB..=PAGESIZE_1GB).contains(&pagesize) {
         return libc::EINVAL;
     }
-    if pagesize != PAGESIZE_4KB && policy() == INTERLEAVE {
+    if pagesize == PAGESIZE_1GB_STRICT && !size.is_multiple_of(crate::sys::HUGE_1G) {
+        return libc::EINVAL;
+    }
+    if pagesize != PAGESIZE_4KB && current_policy() == INTERLEAVE {
         return libc::EINVAL;
     }
     super::memkind::memkind_posix_memalign(kind_for(pagesize), memptr, alignment, size)

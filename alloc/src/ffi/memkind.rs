@@ -64,7 +64,7 @@ pub extern "C" fn memkind_malloc_usable_size(_kind: MemkindT, ptr: *mut c_void) 
     ar::memkind_arena_malloc_usable_size(ptr)
 }
 
-/// `memkind_detect_kind(ptr)`: MEMKIND_DEFAULT for pointers we did not hand out.
+/// `memkind_detect_kind(ptr)`: NULL for NULL, MEMKIND_DEFAULT for pointers we did not hand out.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_detect_kind(ptr: *mut c_void) -> MemkindT {
     ar::memkind_arena_detect_kind(ptr)
@@ -132,6 +132,10 @@ impl core::fmt::Write for Truncating<'_> {
 
 /// `memkind_create_kind(memtype, policy, flags, &kind)`: maps onto a static kind (1.14's table).
 #[unsafe(no_mangle)]
+#[allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "C ABI entry point: the out pointer is the caller's, per memkind.h"
+)]
 pub extern "C" fn memkind_create_kind(
     memtype: c_int,
     policy: c_int,
@@ -163,6 +167,10 @@ pub extern "C" fn memkind_destroy_kind(kind: MemkindT) -> c_int {
 /// `memkind_get_kind_by_partition(partition, &kind)` (deprecated): -1 and NULL outside 0..26
 /// and free slots.
 #[unsafe(no_mangle)]
+#[allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "C ABI entry point: the out pointer is the caller's, per memkind.h"
+)]
 pub extern "C" fn memkind_get_kind_by_partition(partition: c_int, kind: *mut MemkindT) -> c_int {
     if kind.is_null() {
         return code::INVALID;

@@ -45,6 +45,7 @@ fn capacity(k: &Kind) -> isize {
 pub static FAMILY: Family = Family {
     name: "dax_kmem",
     placement,
+    check: super::check_by_placement,
     capacity,
     hooks: &crate::hooks::anon::HOOKS,
 };

@@ -20,6 +20,7 @@ fn capacity(_k: &Kind) -> isize {
 pub static FAMILY: Family = Family {
     name: "default",
     placement,
+    check: super::check_by_placement,
     capacity,
     hooks: &crate::hooks::anon::HOOKS,
 };
@@ -108,6 +109,10 @@ mod heap {
     }
 
     /// realloc of a live DEFAULT pointer to `size` > 0.
+    #[allow(
+        clippy::not_unsafe_ptr_arg_deref,
+        reason = "callers pass live DEFAULT pointers (the extent map says so)"
+    )]
     pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: `p` is a live DEFAULT allocation (the extent map says so), size > 0.
         enomem(unsafe { je::rallocx(p, size, flags_for(size)) })
@@ -115,6 +120,10 @@ mod heap {
 
     /// free of a live DEFAULT pointer.
     #[inline(always)]
+    #[allow(
+        clippy::not_unsafe_ptr_arg_deref,
+        reason = "callers pass live DEFAULT pointers (the extent map says so)"
+    )]
     pub fn free(p: *mut c_void) {
         // SAFETY: `p` is a live DEFAULT allocation (the extent map says so).
         unsafe { je::free(p) }

@@ -5,7 +5,9 @@
 
 use super::{node_bound, Family, Kind, Placement, Rule};
 use crate::error::Error;
-use crate::sys::{Backing, MpolMode};
+use crate::nodemask::Nodemask;
+use crate::sys::{Backing, MpolMode, HUGE_2M};
+use crate::topology::NodeSets;
 
 /// Variants.
 pub const HBW: u8 = 0;
@@ -45,9 +47,29 @@ fn placement(k: &Kind) -> Result<Placement, Error> {
     node_bound(rule, mode, backing, k.variant() == HBW_INTERLEAVE)
 }
 
+/// `memkind_check_available`. The GBTLB variants use 1.14's plain 2 MiB hugepage check over the
+/// kind's nodemask (MEMKIND_HBW_GBTLB_OPS: `memkind_hugetlb_check_available_2mb`), not the HBW
+/// check first: with HBW nodes they are available as soon as 2 MiB pages exist there, although
+/// their allocations need 1 GiB pages. When the HBW nodes cannot be determined 1.14 reads an
+/// uninitialised nodemask (its answer depends on stack garbage); ours uses the empty mask, so
+/// only overcommittable pages make the kind available.
+fn check(k: &Kind) -> Result<(), Error> {
+    match k.variant() {
+        HBW_GBTLB | HBW_PREFERRED_GBTLB => {
+            let nodes = super::node_sets(spec(k.variant()).0)
+                .unwrap_or_else(|_| NodeSets::uniform(Nodemask::new()));
+            super::hugepages_available(HUGE_2M, Some(&nodes))
+        }
+        _ => super::check_by_placement(k),
+    }
+}
+
+/// `memkind_get_capacity`, as 1.14: -1 for the preferred variants and for HBW_HUGETLB /
+/// HBW_ALL_HUGETLB (even when available); otherwise the size of the kind's nodes (0 for an
+/// empty MEMKIND_HBW_NODES), -1 when they cannot be determined.
 fn capacity(k: &Kind) -> isize {
     let (rule, mode, _) = spec(k.variant());
-    if mode == MpolMode::Preferred {
+    if mode == MpolMode::Preferred || matches!(k.variant(), HBW_HUGETLB | HBW_ALL_HUGETLB) {
         return -1;
     }
     super::capacity(rule)
@@ -57,6 +79,7 @@ fn capacity(k: &Kind) -> isize {
 pub static FAMILY: Family = Family {
     name: "hbw",
     placement,
+    check,
     capacity,
     hooks: &crate::hooks::anon::HOOKS,
 };
@@ -65,6 +88,7 @@ pub static FAMILY: Family = Family {
 pub static FAMILY_HUGETLB: Family = Family {
     name: "hbw_hugetlb",
     placement,
+    check,
     capacity,
     hooks: &crate::hooks::hugetlb::HOOKS,
 };

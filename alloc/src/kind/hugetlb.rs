@@ -1,6 +1,6 @@
 //! MEMKIND_HUGETLB (2 MiB pages) and the deprecated MEMKIND_GBTLB (1 GiB pages): anonymous
-//! MAP_HUGETLB memory with no node policy. Available when the pool has pages reserved or may
-//! overcommit; otherwise MEMKIND_ERROR_HUGETLB (-18), as 1.14.
+//! MAP_HUGETLB memory with no node policy. Available when the 2 MiB pool has pages reserved or
+//! may overcommit (for GBTLB too, as 1.14); otherwise MEMKIND_ERROR_HUGETLB (-18).
 
 use super::{Family, Kind, Placement};
 use crate::error::Error;
@@ -28,6 +28,13 @@ fn placement(k: &Kind) -> Result<Placement, Error> {
     })
 }
 
+/// 1.14's check_available is the 2 MiB hugepage check for both variants (MEMKIND_GBTLB_OPS
+/// uses `memkind_hugetlb_check_available_2mb`): GBTLB reports available whenever 2 MiB pages
+/// exist, while its allocations need 1 GiB pages (ENOMEM when none are reserved).
+fn check(_k: &Kind) -> Result<(), Error> {
+    super::hugepages_available(HUGE_2M, None)
+}
+
 fn capacity(k: &Kind) -> isize {
     super::hugepage_capacity(page(k).1)
 }
@@ -36,6 +43,7 @@ fn capacity(k: &Kind) -> isize {
 pub static FAMILY: Family = Family {
     name: "hugetlb",
     placement,
+    check,
     capacity,
     hooks: &crate::hooks::hugetlb::HOOKS,
 };

@@ -17,6 +17,7 @@ fn capacity(_k: &Kind) -> isize {
 pub static FAMILY: Family = Family {
     name: "interleave",
     placement,
+    check: super::check_by_placement,
     capacity,
     hooks: &crate::hooks::anon::HOOKS,
 };

@@ -55,6 +55,7 @@ fn capacity(k: &Kind) -> isize {
 pub static FAMILY: Family = Family {
     name: "memattr",
     placement,
+    check: super::check_by_placement,
     capacity,
     hooks: &crate::hooks::anon::HOOKS,
 };

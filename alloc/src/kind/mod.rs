@@ -86,8 +86,11 @@ impl Placement {
 pub struct Family {
     /// Family name, for logs.
     pub name: &'static str,
-    /// `check_available` + the placement the kind's hooks use. Errors are 1.14's codes.
+    /// The placement the kind's hooks use; its error is why the kind cannot be initialised.
     pub placement: fn(&Kind) -> Result<Placement, Error>,
+    /// `memkind_check_available`: 0 or 1.14's code. Most families use [`check_by_placement`];
+    /// the deprecated GBTLB kinds check 2 MiB pages but place on 1 GiB pages.
+    pub check: fn(&Kind) -> Result<(), Error>,
     /// `memkind_get_capacity`.
     pub capacity: fn(&Kind) -> isize,
     /// The extent hook table for the family's backing.
@@ -219,10 +222,16 @@ const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [
     ),
 ];
 
+/// The usual `Family::check`: the kind is available when its placement can be computed.
+pub fn check_by_placement(k: &Kind) -> Result<(), Error> {
+    (k.family.placement)(k).map(drop)
+}
+
 /// Placeholder family of free dynamic slots: never available.
 static FREE_SLOT: Family = Family {
     name: "free",
     placement: |_| Err(Error::Unavailable),
+    check: |_| Err(Error::Unavailable),
     capacity: |_| -1,
     hooks: &crate::hooks::anon::HOOKS,
 };
@@ -344,8 +353,8 @@ impl Kind {
     /// later makes HUGETLB available, as in 1.14.
     pub fn check_available(&self) -> Result<(), Error> {
         if self.runtime.load(Ordering::Acquire).is_null() {
-            let p = (self.family.placement)(self)?;
-            if p.arenas == ArenaCount::PerThread {
+            (self.family.check)(self)?;
+            if (self.family.placement)(self).is_ok_and(|p| p.arenas == ArenaCount::PerThread) {
                 // A malformed MEMKIND_ARENA_NUM_PER_KIND makes every arena kind unusable.
                 crate::env::get().arenas_per_kind?;
             }
