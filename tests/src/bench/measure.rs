@@ -8,7 +8,8 @@
 //! time is wall time (earliest start to latest end) divided by the operations *per thread*.
 
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::vtable::{CoreFns, DetectKindFn, Kind};
@@ -16,8 +17,12 @@ use super::vtable::{CoreFns, DetectKindFn, Kind};
 /// Outstanding allocations in the `batch` pattern.
 pub const BATCH: usize = 64;
 
-/// The work of one sample: run `n` operations on the calling thread.
-pub type Job = Arc<dyn Fn(u64) -> Result<(), String> + Send + Sync>;
+/// The work of one sample: run `n` operations on the calling thread and return when the timed
+/// part started and ended (a job may do untimed setup / teardown around it).
+pub type Job = Arc<dyn Fn(u64) -> Result<Span, String> + Send + Sync>;
+
+/// Start and end of the timed part of one job run.
+pub type Span = (Instant, Instant);
 
 /// What a cell reports for one contender.
 #[derive(Clone, Debug)]
@@ -113,7 +118,8 @@ fn touch(p: *mut u8, v: u64) {
     unsafe { std::ptr::write_volatile(p, v as u8) };
 }
 
-fn run_pair<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<(), String> {
+fn run_pair<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<Span, String> {
+    let t0 = Instant::now();
     for i in 0..n {
         let p = a.alloc(size);
         if p.is_null() {
@@ -122,10 +128,11 @@ fn run_pair<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<(), String> {
         touch(p, i);
         a.free(p);
     }
-    Ok(())
+    Ok((t0, Instant::now()))
 }
 
-fn run_batch<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<(), String> {
+fn run_batch<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<Span, String> {
+    let t0 = Instant::now();
     let mut ptrs = [std::ptr::null_mut::<u8>(); BATCH];
     for r in 0..n.div_ceil(BATCH as u64) {
         for j in 0..BATCH {
@@ -143,7 +150,7 @@ fn run_batch<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<(), String> {
             a.free(p);
         }
     }
-    Ok(())
+    Ok((t0, Instant::now()))
 }
 
 /// A job running `pattern` with `size` on allocator `a`.
@@ -156,8 +163,7 @@ pub fn alloc_job<A: RawAlloc>(a: A, pattern: Pattern, size: usize) -> Job {
 }
 
 /// A job calling `memkind_detect_kind` `n` times, round robin over [`BATCH`] live blocks of `size`
-/// from `kind`. The blocks are allocated and freed inside the job; that cost is amortised over n
-/// (calibration makes n large).
+/// from `kind`. The blocks are allocated before and freed after the timed part.
 pub fn detect_job(fns: CoreFns, detect: DetectKindFn, kind: Kind, size: usize) -> Job {
     Arc::new(move |n| {
         let kind: Kind = kind; // capture the whole Send wrapper, not its raw-pointer field
@@ -175,18 +181,53 @@ pub fn detect_job(fns: CoreFns, detect: DetectKindFn, kind: Kind, size: usize) -
             *slot = p;
         }
         let mut acc = 0usize;
+        let t0 = Instant::now();
         for i in 0..n {
             let p = ptrs[(i as usize) & (BATCH - 1)];
             // SAFETY: p is a live block of this library.
             acc ^= unsafe { detect(black_box(p)) } as usize;
         }
         black_box(acc);
+        let t1 = Instant::now();
         for &p in &ptrs {
             // SAFETY: p came from memkind_malloc(kind) of this library.
             unsafe { (fns.free)(kind.0, p) };
         }
-        Ok(())
+        Ok((t0, t1))
     })
+}
+
+/// A spinning barrier: threads leave within well under a microsecond of each other (a futex
+/// barrier wakes the sleepers 10-30 us late here, which would be counted as wall time). It yields
+/// after a while so it does not starve a thread that shares a CPU with it.
+struct SpinBarrier {
+    n: usize,
+    count: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> SpinBarrier {
+        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
+    }
+
+    fn wait(&self) {
+        let gen = self.generation.load(Ordering::Acquire);
+        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.count.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == gen {
+            spins += 1;
+            if spins < 20_000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 /// Sampling parameters.
@@ -203,9 +244,8 @@ const GRANULE: u64 = BATCH as u64;
 const MAX_N: u64 = 1 << 28;
 
 fn time_job(job: &Job, n: u64) -> Result<Duration, String> {
-    let t0 = Instant::now();
-    job(n)?;
-    Ok(t0.elapsed())
+    let (t0, t1) = job(n)?;
+    Ok(t1 - t0)
 }
 
 /// Pick n so one run of `job` lasts about `target`. Also serves as the first warm-up.
@@ -256,7 +296,7 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
         }
     }
     let threads = threads.max(1);
-    let barrier = Arc::new(Barrier::new(threads));
+    let barrier = Arc::new(SpinBarrier::new(threads));
     let plan = Arc::new(plan);
     let samples = cfg.samples.max(1);
     // Each worker returns, per contender, per sample: (start, end) or the error.
@@ -277,6 +317,8 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
                             }
                         }
                     }
+                    // Line up after the (unequal) warm-ups so the first sample's barrier is short.
+                    barrier.wait();
                     for round in 0..samples {
                         for step in 0..k {
                             let i = (round + step) % k;
@@ -286,11 +328,8 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
                                 times[i].push(Err(e.clone()));
                                 continue;
                             }
-                            let t0 = Instant::now();
-                            let r = job(*n);
-                            let t1 = Instant::now();
-                            match r {
-                                Ok(()) => times[i].push(Ok((t0, t1))),
+                            match job(*n) {
+                                Ok(span) => times[i].push(Ok(span)),
                                 Err(e) => {
                                     failed[i] = Some(e.clone());
                                     times[i].push(Err(e));
@@ -322,6 +361,14 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
                     }
                     Err(e) => err = Some(e.clone()),
                 }
+            }
+            if std::env::var_os("MEMKIND_BENCH_DEBUG").is_some() {
+                let v: Vec<String> = results
+                    .iter()
+                    .filter_map(|r| r[i][s].as_ref().ok())
+                    .map(|(a, b)| format!("{:?}+{:?}", a.duration_since(start.unwrap_or(*a)), *b - *a))
+                    .collect();
+                eprintln!("contender {i} sample {s} n {n}: {}", v.join(" "));
             }
             if let (Some(a), Some(b)) = (start, end) {
                 per_op.push((b - a).as_nanos() as f64 / *n as f64);
