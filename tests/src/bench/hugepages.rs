@@ -16,7 +16,9 @@ pub fn current() -> Option<i64> {
 /// `HugePages_Free` from /proc/meminfo.
 pub fn free_pages() -> Option<i64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    s.lines().find_map(|l| l.strip_prefix("HugePages_Free:")).and_then(|v| v.trim().parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Restores the previous reservation when dropped.

@@ -22,7 +22,44 @@ pub const BATCH: usize = 64;
 pub type Job = Arc<dyn Fn(u64) -> Result<Span, String> + Send + Sync>;
 
 /// Start and end of the timed part of one job run.
-pub type Span = (Instant, Instant);
+pub type Span = (Stamp, Stamp);
+
+/// A point in time on both clocks the benchmark can report.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    /// Wall clock (monotonic).
+    pub wall: Instant,
+    /// CPU time consumed by the calling thread, in ns (CLOCK_THREAD_CPUTIME_ID).
+    pub cpu_ns: u64,
+}
+
+impl Stamp {
+    /// Now, on the calling thread.
+    #[inline]
+    pub fn now() -> Stamp {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid, writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        let cpu_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        Stamp {
+            wall: Instant::now(),
+            cpu_ns,
+        }
+    }
+}
+
+/// Which clock the reported figures use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall time from the first thread's start to the last thread's end (the default).
+    Wall,
+    /// The largest per-thread CPU time: ignores time the threads spent preempted by other
+    /// processes (use it on a busy shared machine; it also hides time spent sleeping on locks).
+    Cpu,
+}
 
 /// What a cell reports for one contender.
 #[derive(Clone, Debug)]
@@ -119,7 +156,7 @@ fn touch(p: *mut u8, v: u64) {
 }
 
 fn run_pair<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<Span, String> {
-    let t0 = Instant::now();
+    let t0 = Stamp::now();
     for i in 0..n {
         let p = a.alloc(size);
         if p.is_null() {
@@ -128,11 +165,11 @@ fn run_pair<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<Span, String> {
         touch(p, i);
         a.free(p);
     }
-    Ok((t0, Instant::now()))
+    Ok((t0, Stamp::now()))
 }
 
 fn run_batch<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<Span, String> {
-    let t0 = Instant::now();
+    let t0 = Stamp::now();
     let mut ptrs = [std::ptr::null_mut::<u8>(); BATCH];
     for r in 0..n.div_ceil(BATCH as u64) {
         for j in 0..BATCH {
@@ -150,7 +187,7 @@ fn run_batch<A: RawAlloc>(a: &A, size: usize, n: u64) -> Result<Span, String> {
             a.free(p);
         }
     }
-    Ok((t0, Instant::now()))
+    Ok((t0, Stamp::now()))
 }
 
 /// A job running `pattern` with `size` on allocator `a`.
@@ -181,14 +218,14 @@ pub fn detect_job(fns: CoreFns, detect: DetectKindFn, kind: Kind, size: usize) -
             *slot = p;
         }
         let mut acc = 0usize;
-        let t0 = Instant::now();
+        let t0 = Stamp::now();
         for i in 0..n {
             let p = ptrs[(i as usize) & (BATCH - 1)];
             // SAFETY: p is a live block of this library.
             acc ^= unsafe { detect(black_box(p)) } as usize;
         }
         black_box(acc);
-        let t1 = Instant::now();
+        let t1 = Stamp::now();
         for &p in &ptrs {
             // SAFETY: p came from memkind_malloc(kind) of this library.
             unsafe { (fns.free)(kind.0, p) };
@@ -208,7 +245,11 @@ struct SpinBarrier {
 
 impl SpinBarrier {
     fn new(n: usize) -> SpinBarrier {
-        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
+        SpinBarrier {
+            n,
+            count: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
     }
 
     fn wait(&self) {
@@ -237,27 +278,36 @@ pub struct Config {
     pub samples: usize,
     /// Target duration of one sample.
     pub sample_time: Duration,
+    /// Clock of the reported figures.
+    pub clock: Clock,
 }
 
 /// Iteration counts are multiples of this (the batch size), and at least this.
 const GRANULE: u64 = BATCH as u64;
 const MAX_N: u64 = 1 << 28;
 
-fn time_job(job: &Job, n: u64) -> Result<Duration, String> {
+fn time_job(job: &Job, n: u64, clock: Clock) -> Result<Duration, String> {
     let (t0, t1) = job(n)?;
-    Ok(t1 - t0)
+    Ok(match clock {
+        Clock::Wall => t1.wall - t0.wall,
+        Clock::Cpu => Duration::from_nanos(t1.cpu_ns.saturating_sub(t0.cpu_ns)),
+    })
 }
 
 /// Pick n so one run of `job` lasts about `target`. Also serves as the first warm-up.
-fn calibrate(job: &Job, target: Duration) -> Result<u64, String> {
+fn calibrate(job: &Job, target: Duration, clock: Clock) -> Result<u64, String> {
     let mut n = GRANULE;
     job(n)?; // first touch: arenas, tcaches, mappings
     loop {
-        let t = time_job(job, n)?;
+        let t = time_job(job, n, clock)?;
         if t * 8 >= target || n >= MAX_N {
             let per = t.as_secs_f64() / n as f64;
             let want = (target.as_secs_f64() / per.max(1e-10)) as u64;
-            return Ok(want.div_ceil(GRANULE).max(1).saturating_mul(GRANULE).min(MAX_N));
+            return Ok(want
+                .div_ceil(GRANULE)
+                .max(1)
+                .saturating_mul(GRANULE)
+                .min(MAX_N));
         }
         n *= 8;
     }
@@ -275,7 +325,11 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Measure every contender of one cell with `threads` threads; `None` contenders are reported
 /// as [`Outcome::Unavail`] with the given reason.
-pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Config) -> Vec<Outcome> {
+pub fn measure_cell(
+    contenders: &[Result<Job, String>],
+    threads: usize,
+    cfg: &Config,
+) -> Vec<Outcome> {
     let k = contenders.len();
     // Calibrate on this thread, one contender after the other.
     let mut plan: Vec<Option<(Job, u64)>> = Vec::with_capacity(k);
@@ -286,7 +340,7 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
                 out[i] = Some(Outcome::Unavail(why.clone()));
                 plan.push(None);
             }
-            Ok(job) => match calibrate(job, cfg.sample_time) {
+            Ok(job) => match calibrate(job, cfg.sample_time, cfg.clock) {
                 Ok(n) => plan.push(Some((job.clone(), n))),
                 Err(e) => {
                     out[i] = Some(Outcome::Failed(e));
@@ -300,7 +354,7 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
     let plan = Arc::new(plan);
     let samples = cfg.samples.max(1);
     // Each worker returns, per contender, per sample: (start, end) or the error.
-    type Times = Vec<Vec<Result<(Instant, Instant), String>>>;
+    type Times = Vec<Vec<Result<Span, String>>>;
     let results: Vec<Times> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -341,7 +395,10 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("bench worker panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench worker panicked"))
+            .collect()
     });
     for i in 0..k {
         if out[i].is_some() {
@@ -353,11 +410,13 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
         for s in 0..samples {
             let mut start: Option<Instant> = None;
             let mut end: Option<Instant> = None;
+            let mut cpu: u64 = 0;
             for r in &results {
                 match &r[i][s] {
                     Ok((a, b)) => {
-                        start = Some(start.map_or(*a, |x| x.min(*a)));
-                        end = Some(end.map_or(*b, |x| x.max(*b)));
+                        start = Some(start.map_or(a.wall, |x| x.min(a.wall)));
+                        end = Some(end.map_or(b.wall, |x| x.max(b.wall)));
+                        cpu = cpu.max(b.cpu_ns.saturating_sub(a.cpu_ns));
                     }
                     Err(e) => err = Some(e.clone()),
                 }
@@ -366,12 +425,23 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
                 let v: Vec<String> = results
                     .iter()
                     .filter_map(|r| r[i][s].as_ref().ok())
-                    .map(|(a, b)| format!("{:?}+{:?}", a.duration_since(start.unwrap_or(*a)), *b - *a))
+                    .map(|(a, b)| {
+                        format!(
+                            "start+{:?} wall {:?} cpu {:?}",
+                            a.wall.duration_since(start.unwrap_or(a.wall)),
+                            b.wall - a.wall,
+                            Duration::from_nanos(b.cpu_ns.saturating_sub(a.cpu_ns))
+                        )
+                    })
                     .collect();
-                eprintln!("contender {i} sample {s} n {n}: {}", v.join(" "));
+                eprintln!("contender {i} sample {s} n {n}: {}", v.join(" | "));
             }
             if let (Some(a), Some(b)) = (start, end) {
-                per_op.push((b - a).as_nanos() as f64 / *n as f64);
+                let ns = match cfg.clock {
+                    Clock::Wall => (b - a).as_nanos() as f64,
+                    Clock::Cpu => cpu as f64,
+                };
+                per_op.push(ns / *n as f64);
             }
         }
         out[i] = Some(match err {
@@ -379,5 +449,7 @@ pub fn measure_cell(contenders: &[Result<Job, String>], threads: usize, cfg: &Co
             None => Outcome::Ns(median(&mut per_op)),
         });
     }
-    out.into_iter().map(|o| o.expect("every contender has an outcome")).collect()
+    out.into_iter()
+        .map(|o| o.expect("every contender has an outcome"))
+        .collect()
 }

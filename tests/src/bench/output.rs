@@ -33,9 +33,9 @@ pub struct Row {
 
 /// `16B`, `4K`, `1M`.
 pub fn size_label(size: usize) -> String {
-    if size >= 1 << 20 && size % (1 << 20) == 0 {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
         format!("{}M", size >> 20)
-    } else if size >= 1 << 10 && size % (1 << 10) == 0 {
+    } else if size >= 1 << 10 && size.is_multiple_of(1 << 10) {
         format!("{}K", size >> 10)
     } else {
         format!("{size}B")
@@ -79,8 +79,10 @@ pub fn table_header() -> String {
 pub fn format_row(r: &Row, f: Format) -> String {
     match f {
         Format::Human => {
-            let speedup = ratio(r.memkind.ns(), r.ours.ns()).map_or("-".into(), |v| format!("{v:.2}x"));
-            let vs_je = ratio(r.ours.ns(), r.jemalloc.ns()).map_or("-".into(), |v| format!("{v:.2}"));
+            let speedup =
+                ratio(r.memkind.ns(), r.ours.ns()).map_or("-".into(), |v| format!("{v:.2}x"));
+            let vs_je =
+                ratio(r.ours.ns(), r.jemalloc.ns()).map_or("-".into(), |v| format!("{v:.2}"));
             format!(
                 "{:<34} {:>5} {:>3} {:<11} {:>10} {:>10} {:>11} {:>8} {:>8}",
                 r.kind,
@@ -127,7 +129,11 @@ fn json_escape(s: &str) -> String {
 pub fn notes(rows: &[Row]) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     for r in rows {
-        for (who, o) in [("ours", &r.ours), ("memkind", &r.memkind), ("jemalloc", &r.jemalloc)] {
+        for (who, o) in [
+            ("ours", &r.ours),
+            ("memkind", &r.memkind),
+            ("jemalloc", &r.jemalloc),
+        ] {
             let line = match o {
                 Outcome::Failed(e) => format!("FAILED {who} {} {}: {e}", r.kind, r.pattern),
                 Outcome::Unavail(e) if !e.is_empty() => format!("unavail {who} {}: {e}", r.kind),
@@ -160,7 +166,12 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     // 1. DEFAULT ours/jemalloc at 16 B .. 4 KiB.
     let mut worst: Option<(f64, &Row)> = None;
     let mut missing = 0;
-    for r in rows.iter().filter(|r| r.kind == "DEFAULT").filter(small).filter(is_alloc) {
+    for r in rows
+        .iter()
+        .filter(|r| r.kind == "DEFAULT")
+        .filter(small)
+        .filter(is_alloc)
+    {
         match ratio(r.ours.ns(), r.jemalloc.ns()) {
             Some(v) => {
                 if worst.is_none_or(|(w, _)| v > w) {
@@ -192,7 +203,12 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     for k in kinds {
         let mut worst: Option<(f64, &Row)> = None;
         let mut missing = 0;
-        for r in rows.iter().filter(|r| r.kind == k).filter(small).filter(is_alloc) {
+        for r in rows
+            .iter()
+            .filter(|r| r.kind == k)
+            .filter(small)
+            .filter(is_alloc)
+        {
             match ratio(r.memkind.ns(), r.ours.ns()) {
                 Some(v) => {
                     if worst.is_none_or(|(w, _)| v < w) {
@@ -218,11 +234,17 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     // 3. free(NULL) - free(kind) for ours, sizes <= 4 KiB; memkind's figure for comparison.
     let delta = |who: fn(&Row) -> &Outcome| {
         let mut worst: Option<(f64, String)> = None;
-        for n in rows.iter().filter(|r| r.pattern == "free_null").filter(small) {
-            let Some(k) = rows
-                .iter()
-                .find(|r| r.pattern == "free_kind" && r.kind == n.kind && r.size == n.size && r.threads == n.threads)
-            else {
+        for n in rows
+            .iter()
+            .filter(|r| r.pattern == "free_null")
+            .filter(small)
+        {
+            let Some(k) = rows.iter().find(|r| {
+                r.pattern == "free_kind"
+                    && r.kind == n.kind
+                    && r.size == n.size
+                    && r.threads == n.threads
+            }) else {
                 continue;
             };
             if let (Some(a), Some(b)) = (who(n).ns(), who(k).ns()) {
@@ -244,9 +266,14 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     });
 
     // 4. HUGETLB 1 MiB batch.
-    let hug: Vec<&Row> =
-        rows.iter().filter(|r| r.kind == "HUGETLB" && r.size == 1 << 20 && r.pattern == "batch").collect();
-    let measured: Vec<(usize, f64)> = hug.iter().filter_map(|r| r.ours.ns().map(|v| (r.threads, v))).collect();
+    let hug: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.kind == "HUGETLB" && r.size == 1 << 20 && r.pattern == "batch")
+        .collect();
+    let measured: Vec<(usize, f64)> = hug
+        .iter()
+        .filter_map(|r| r.ours.ns().map(|v| (r.threads, v)))
+        .collect();
     if hug.is_empty() {
         out.push(
             "NO DATA  HUGETLB 1M batch ours (target <= 2000 ns): not in this run (HUGETLB unavailable in memkind? try --reserve-hugepages 512)"
@@ -255,16 +282,31 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     } else if measured.len() < hug.len() {
         out.push(format!(
             "{}  HUGETLB 1M batch ours (target <= 2000 ns): {} of {} cells unmeasured/failed",
-            if measured.is_empty() { "NO DATA" } else { "MISS" },
+            if measured.is_empty() {
+                "NO DATA"
+            } else {
+                "MISS"
+            },
             hug.len() - measured.len(),
             hug.len()
         ));
     } else {
         let worst = measured.iter().map(|(_, v)| *v).fold(0.0, f64::max);
-        let list: Vec<String> = measured.iter().map(|(t, v)| format!("{t}thr {v:.0} ns")).collect();
+        let list: Vec<String> = measured
+            .iter()
+            .map(|(t, v)| format!("{t}thr {v:.0} ns"))
+            .collect();
         let mk: Vec<String> = hug
             .iter()
-            .map(|r| format!("{}thr {}", r.threads, r.memkind.ns().map_or("n/a".into(), |v| format!("{v:.0} ns"))))
+            .map(|r| {
+                format!(
+                    "{}thr {}",
+                    r.threads,
+                    r.memkind
+                        .ns()
+                        .map_or("n/a".into(), |v| format!("{v:.0} ns"))
+                )
+            })
             .collect();
         out.push(format!(
             "{}  HUGETLB 1M batch ours: {} (target <= 2000 ns; memkind: {})",

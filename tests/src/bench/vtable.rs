@@ -178,15 +178,22 @@ impl Library {
                 // Same object: drop our extra reference and load a private copy.
                 // SAFETY: h came from dlopen above and the other Library still holds its reference.
                 unsafe { libc::dlclose(h) };
-                let src = other.resolved.clone().unwrap_or_else(|| PathBuf::from(requested));
+                let src = other
+                    .resolved
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(requested));
                 let dst = std::env::temp_dir()
                     .join(format!("memkind-bench-{label}-{}.so", std::process::id()));
                 if let Err(e) = std::fs::copy(&src, &dst) {
-                    lib.load_error =
-                        Some(format!("same file as {}; copy to {} failed: {e}", other.label, dst.display()));
+                    lib.load_error = Some(format!(
+                        "same file as {}; copy to {} failed: {e}",
+                        other.label,
+                        dst.display()
+                    ));
                     return lib;
                 }
-                let cdst = CString::new(dst.as_os_str().as_encoded_bytes()).expect("temp path has NUL");
+                let cdst =
+                    CString::new(dst.as_os_str().as_encoded_bytes()).expect("temp path has NUL");
                 // SAFETY: valid C string, as above.
                 h = unsafe { libc::dlopen(cdst.as_ptr(), flags) };
                 // The mapping stays valid after unlink.
@@ -223,7 +230,9 @@ impl Library {
             // SAFETY: malloc is an address inside the loaded object; info is writable.
             if unsafe { libc::dladdr(malloc, &mut info) } != 0 && !info.dli_fname.is_null() {
                 // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
-                let f = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
+                let f = unsafe { CStr::from_ptr(info.dli_fname) }
+                    .to_string_lossy()
+                    .into_owned();
                 self.resolved = Some(PathBuf::from(f));
             }
         }
@@ -248,7 +257,8 @@ impl Library {
         self.destroy_kind = unsafe { std::mem::transmute::<*mut c_void, Option<DestroyKindFn>>(p) };
         let p = self.sym("memkind_error_message");
         // SAFETY: as above.
-        self.error_message = unsafe { std::mem::transmute::<*mut c_void, Option<ErrorMessageFn>>(p) };
+        self.error_message =
+            unsafe { std::mem::transmute::<*mut c_void, Option<ErrorMessageFn>>(p) };
     }
 
     /// memkind's text for an error code, when the library provides `memkind_error_message`.
@@ -261,7 +271,9 @@ impl Library {
         unsafe { f(code, buf.as_mut_ptr(), buf.len()) };
         buf[buf.len() - 1] = 0;
         // SAFETY: NUL-terminated by the line above at the latest.
-        let s = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+        let s = unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
         format!("{code}: {}", s.trim())
     }
 
@@ -301,7 +313,11 @@ impl Library {
         // SAFETY: cdir is a valid C string, k is writable.
         let rc = unsafe { create(cdir.as_ptr(), 0, &mut k) };
         if rc != 0 || k.is_null() {
-            return KindStatus::Unavailable(format!("create_pmem({}) {}", dir.display(), self.error_text(rc)));
+            return KindStatus::Unavailable(format!(
+                "create_pmem({}) {}",
+                dir.display(),
+                self.error_text(rc)
+            ));
         }
         self.pmem = Some(Kind(k));
         // SAFETY: k was just created by this library.

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bench::hugepages::{self, Reservation};
-use bench::measure::{self, alloc_job, detect_job, Config, Jemalloc, Job, MemkindAlloc, Outcome, Pattern};
+use bench::measure::{
+    self, alloc_job, detect_job, Clock, Config, Jemalloc, Job, MemkindAlloc, Outcome, Pattern,
+};
 use bench::output::{self, Format, Row};
 use bench::vtable::{Kind, KindStatus, Library, PMEM, STATIC_KINDS};
 
@@ -28,6 +30,8 @@ USAGE: memkind-bench [OPTIONS]
   --patterns pair,batch    allocation patterns
   --samples N              samples per cell (default 7, quick 5); the median is reported
   --sample-ms MS           target duration of one sample (default 15, quick 3)
+  --clock wall|cpu         wall time (default) or per-thread CPU time (max over threads): cpu
+                           ignores preemption by other processes on a busy machine
   --no-extras              skip the free_kind/free_null and detect_kind rows
   --reserve-hugepages N    set /proc/sys/vm/nr_hugepages to N for the run (root), restore after
   -h, --help               this text
@@ -49,6 +53,7 @@ struct Args {
     samples: Option<usize>,
     sample_ms: Option<f64>,
     extras: bool,
+    clock: Clock,
     reserve_hugepages: Option<i64>,
 }
 
@@ -74,7 +79,9 @@ fn list(s: &str) -> impl Iterator<Item = &str> {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
-        ours: memkind_tests::target_dir().join("release").join("libmemkind.so"),
+        ours: memkind_tests::target_dir()
+            .join("release")
+            .join("libmemkind.so"),
         memkind: "libmemkind.so.0".into(),
         pmem_dir: PathBuf::from("/tmp"),
         format: Format::Human,
@@ -86,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
         samples: None,
         sample_ms: None,
         extras: true,
+        clock: Clock::Wall,
         reserve_hugepages: None,
     };
     let mut it = std::env::args().skip(1);
@@ -95,7 +103,10 @@ fn parse_args() -> Result<Args, String> {
             _ => (arg.clone(), None),
         };
         let mut val = || -> Result<String, String> {
-            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{flag} needs a value"))
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag.as_str() {
             "-h" | "--help" => {
@@ -114,6 +125,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--quick" => a.quick = true,
             "--no-extras" => a.extras = false,
+            "--clock" => {
+                a.clock = match val()?.as_str() {
+                    "wall" => Clock::Wall,
+                    "cpu" => Clock::Cpu,
+                    v => return Err(format!("unknown clock {v:?}")),
+                }
+            }
             "--kinds" => {
                 let v = val()?;
                 let mut ks = Vec::new();
@@ -121,7 +139,10 @@ fn parse_args() -> Result<Args, String> {
                     let k = k.to_ascii_uppercase();
                     let k = k.strip_prefix("MEMKIND_").unwrap_or(&k).to_string();
                     if k != PMEM && !STATIC_KINDS.contains(&k.as_str()) {
-                        return Err(format!("unknown kind {k:?}; known: {}, {PMEM}", STATIC_KINDS.join(", ")));
+                        return Err(format!(
+                            "unknown kind {k:?}; known: {}, {PMEM}",
+                            STATIC_KINDS.join(", ")
+                        ));
                     }
                     ks.push(k);
                 }
@@ -130,7 +151,12 @@ fn parse_args() -> Result<Args, String> {
             "--sizes" => a.sizes = list(&val()?).map(parse_size).collect::<Result<_, _>>()?,
             "--threads" => {
                 a.threads = list(&val()?)
-                    .map(|t| t.parse::<usize>().ok().filter(|&n| n > 0).ok_or(format!("bad thread count {t:?}")))
+                    .map(|t| {
+                        t.parse::<usize>()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or(format!("bad thread count {t:?}"))
+                    })
                     .collect::<Result<_, _>>()?
             }
             "--patterns" => {
@@ -181,7 +207,10 @@ fn lib_line(lib: &Library) -> String {
         }
     }
     if let Some(c) = &lib.copied_to {
-        s += &format!(" (same file as memkind: loaded a private copy {})", c.display());
+        s += &format!(
+            " (same file as memkind: loaded a private copy {})",
+            c.display()
+        );
     }
     if let Some(e) = &lib.load_error {
         s += &format!("  NOT LOADED: {e}");
@@ -201,16 +230,36 @@ fn status_text(s: &KindStatus) -> String {
 }
 
 /// A memkind_malloc/free contender, or why there is none.
-fn mk_contender(lib: &Library, kind: Option<Kind>, free_null: bool, pattern: Pattern, size: usize) -> Result<Job, String> {
+fn mk_contender(
+    lib: &Library,
+    kind: Option<Kind>,
+    free_null: bool,
+    pattern: Pattern,
+    size: usize,
+) -> Result<Job, String> {
     let fns = lib.core.ok_or_else(|| lib.unusable_reason())?;
     let kind = kind.ok_or_else(String::new)?;
-    let free_kind = if free_null { Kind(std::ptr::null_mut()) } else { kind };
-    Ok(alloc_job(MemkindAlloc { fns, kind, free_kind }, pattern, size))
+    let free_kind = if free_null {
+        Kind(std::ptr::null_mut())
+    } else {
+        kind
+    };
+    Ok(alloc_job(
+        MemkindAlloc {
+            fns,
+            kind,
+            free_kind,
+        },
+        pattern,
+        size,
+    ))
 }
 
 fn detect_contender(lib: &Library, kind: Option<Kind>, size: usize) -> Result<Job, String> {
     let fns = lib.core.ok_or_else(|| lib.unusable_reason())?;
-    let detect = lib.detect_kind.ok_or_else(|| format!("{} lacks memkind_detect_kind", lib.label))?;
+    let detect = lib
+        .detect_kind
+        .ok_or_else(|| format!("{} lacks memkind_detect_kind", lib.label))?;
     let kind = kind.ok_or_else(String::new)?;
     Ok(detect_job(fns, detect, kind, size))
 }
@@ -222,7 +271,10 @@ fn detect_check(lib: &Library, name: &str, kind: Kind) -> Option<String> {
     // SAFETY: kind is a live kind of lib; the block is freed below.
     let p = unsafe { (fns.malloc)(kind.0, 16) };
     if p.is_null() {
-        return Some(format!("{}: memkind_malloc({name}, 16) returned NULL", lib.label));
+        return Some(format!(
+            "{}: memkind_malloc({name}, 16) returned NULL",
+            lib.label
+        ));
     }
     // SAFETY: p is a live block of lib.
     let got = unsafe { detect(p) };
@@ -236,12 +288,17 @@ fn detect_check(lib: &Library, name: &str, kind: Kind) -> Option<String> {
         .iter()
         .find(|(_, s)| s.kind() == Some(Kind(got)))
         .map_or_else(|| format!("{got:p}"), |(n, _)| n.clone());
-    Some(format!("{}: memkind_detect_kind(block of {name}) = {other}", lib.label))
+    Some(format!(
+        "{}: memkind_detect_kind(block of {name}) = {other}",
+        lib.label
+    ))
 }
 
 fn run() -> Result<i32, String> {
     let args = parse_args()?;
-    let out = Out { format: args.format };
+    let out = Out {
+        format: args.format,
+    };
     let started = Instant::now();
 
     // Reserve hugepages before loading anything: memkind checks the pool when asked.
@@ -259,13 +316,20 @@ fn run() -> Result<i32, String> {
 
     let cfg = Config {
         samples: args.samples.unwrap_or(if args.quick { 5 } else { 7 }),
-        sample_time: Duration::from_secs_f64(args.sample_ms.unwrap_or(if args.quick { 3.0 } else { 15.0 }) / 1000.0),
+        sample_time: Duration::from_secs_f64(
+            args.sample_ms
+                .unwrap_or(if args.quick { 3.0 } else { 15.0 })
+                / 1000.0,
+        ),
+        clock: args.clock,
     };
 
     out.info("# memkind-bench");
     out.info(&format!("# {}", lib_line(&ours)));
     out.info(&format!("# {}", lib_line(&memkind)));
-    out.info("# jemalloc tikv-jemalloc-sys (static, _rjem_ prefix): mallocx(size, 0) / dallocx(p, 0)");
+    out.info(
+        "# jemalloc tikv-jemalloc-sys (static, _rjem_ prefix): mallocx(size, 0) / dallocx(p, 0)",
+    );
     out.info(&format!(
         "# method: median of {} samples of ~{:.0} ms each (n calibrated per allocator and cell); warm-up first;",
         cfg.samples,
@@ -273,9 +337,28 @@ fn run() -> Result<i32, String> {
     ));
     out.info("#   ours / memkind / jemalloc sampled in turn within each round (rotating order); first byte of");
     out.info("#   every block written. ns per pair; with T threads all T run the same loop concurrently after");
-    out.info("#   a barrier and ns per pair = wall time (first start to last end) / pairs PER THREAD.");
-    out.info(&format!("#   batch = malloc {} blocks then free them; free_kind/free_null = pair with", measure::BATCH));
+    match cfg.clock {
+        Clock::Wall => out.info("#   a barrier; clock WALL: ns per pair = wall time (first start to last end) / pairs PER THREAD."),
+        Clock::Cpu => out.info("#   a barrier; clock CPU: ns per pair = max per-thread CPU time / pairs PER THREAD."),
+    }
+    out.info(&format!(
+        "#   batch = malloc {} blocks then free them; free_kind/free_null = pair with",
+        measure::BATCH
+    ));
     out.info("#   memkind_free(kind, p) / memkind_free(NULL, p); detect_kind = ns per memkind_detect_kind(p).");
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    out.info(&format!(
+        "# machine: {} CPUs online, load average {} (other processes add noise; --clock cpu ignores preemption)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
+    ));
     match &reservation {
         Some(r) => out.info(&format!(
             "# hugepages: nr_hugepages {} -> {} granted (restored to {} at exit); free {}",
@@ -289,7 +372,11 @@ fn run() -> Result<i32, String> {
             hugepages::current().unwrap_or(-1)
         )),
     }
-    let wanted = |k: &str| args.kinds.as_ref().is_none_or(|ks| ks.iter().any(|x| x == k));
+    let wanted = |k: &str| {
+        args.kinds
+            .as_ref()
+            .is_none_or(|ks| ks.iter().any(|x| x == k))
+    };
     let mut names: Vec<String> = STATIC_KINDS.iter().map(|s| s.to_string()).collect();
     names.push(PMEM.into());
     out.info("# kind availability (memkind_check_available; PMEM = memkind_create_pmem(dir, 0)):");
@@ -297,7 +384,12 @@ fn run() -> Result<i32, String> {
     for n in names.iter().filter(|n| wanted(n)) {
         let m = memkind.status(n);
         let o = ours.status(n);
-        out.info(&format!("#   {:<34} memkind: {:<40} ours: {}", n, status_text(&m), status_text(&o)));
+        out.info(&format!(
+            "#   {:<34} memkind: {:<40} ours: {}",
+            n,
+            status_text(&m),
+            status_text(&o)
+        ));
         if let Some(mk) = m.kind() {
             bench_kinds.push((n.clone(), mk, o.kind(), o));
         }
@@ -318,13 +410,22 @@ fn run() -> Result<i32, String> {
     }
 
     let mut rows: Vec<Row> = Vec::new();
-    let je_job = |p: Pattern, size: usize| -> Result<Job, String> { Ok(alloc_job(Jemalloc, p, size)) };
+    let je_job =
+        |p: Pattern, size: usize| -> Result<Job, String> { Ok(alloc_job(Jemalloc, p, size)) };
     let unavail_reason = |s: &KindStatus| match s {
         KindStatus::Unavailable(w) => w.clone(),
         KindStatus::Available(_) => String::new(),
     };
     for (name, mk, ok, ostatus) in &bench_kinds {
-        let ours_kind = |r: Result<Job, String>| r.map_err(|e| if e.is_empty() { unavail_reason(ostatus) } else { e });
+        let ours_kind = |r: Result<Job, String>| {
+            r.map_err(|e| {
+                if e.is_empty() {
+                    unavail_reason(ostatus)
+                } else {
+                    e
+                }
+            })
+        };
         for &size in &args.sizes {
             for &pattern in &args.patterns {
                 for &threads in &args.threads {
@@ -333,9 +434,18 @@ fn run() -> Result<i32, String> {
                         mk_contender(&memkind, Some(*mk), false, pattern, size),
                         je_job(pattern, size),
                     ];
-                    let [o, m, j]: [Outcome; 3] =
-                        measure::measure_cell(&cs, threads, &cfg).try_into().expect("3 outcomes");
-                    let r = Row { kind: name.clone(), size, threads, pattern: pattern.name(), ours: o, memkind: m, jemalloc: j };
+                    let [o, m, j]: [Outcome; 3] = measure::measure_cell(&cs, threads, &cfg)
+                        .try_into()
+                        .expect("3 outcomes");
+                    let r = Row {
+                        kind: name.clone(),
+                        size,
+                        threads,
+                        pattern: pattern.name(),
+                        ours: o,
+                        memkind: m,
+                        jemalloc: j,
+                    };
                     out.row(&r);
                     rows.push(r);
                 }
@@ -345,7 +455,15 @@ fn run() -> Result<i32, String> {
     if args.extras {
         let threads = *args.threads.iter().min().expect("non-empty");
         for (name, mk, ok, ostatus) in &bench_kinds {
-            let ours_kind = |r: Result<Job, String>| r.map_err(|e| if e.is_empty() { unavail_reason(ostatus) } else { e });
+            let ours_kind = |r: Result<Job, String>| {
+                r.map_err(|e| {
+                    if e.is_empty() {
+                        unavail_reason(ostatus)
+                    } else {
+                        e
+                    }
+                })
+            };
             for &size in &args.sizes {
                 let cs = [
                     ours_kind(mk_contender(&ours, *ok, false, Pattern::Pair, size)),
@@ -354,20 +472,42 @@ fn run() -> Result<i32, String> {
                     mk_contender(&memkind, Some(*mk), true, Pattern::Pair, size),
                     je_job(Pattern::Pair, size),
                 ];
-                let [ok_, on, mk_, mn, j]: [Outcome; 5] =
-                    measure::measure_cell(&cs, threads, &cfg).try_into().expect("5 outcomes");
+                let [ok_, on, mk_, mn, j]: [Outcome; 5] = measure::measure_cell(&cs, threads, &cfg)
+                    .try_into()
+                    .expect("5 outcomes");
                 for (pattern, o, m) in [("free_kind", ok_, mk_), ("free_null", on, mn)] {
-                    let r = Row { kind: name.clone(), size, threads, pattern, ours: o, memkind: m, jemalloc: j.clone() };
+                    let r = Row {
+                        kind: name.clone(),
+                        size,
+                        threads,
+                        pattern,
+                        ours: o,
+                        memkind: m,
+                        jemalloc: j.clone(),
+                    };
                     out.row(&r);
                     rows.push(r);
                 }
             }
         }
         for (name, mk, ok, ostatus) in &bench_kinds {
-            let ours_kind = |r: Result<Job, String>| r.map_err(|e| if e.is_empty() { unavail_reason(ostatus) } else { e });
+            let ours_kind = |r: Result<Job, String>| {
+                r.map_err(|e| {
+                    if e.is_empty() {
+                        unavail_reason(ostatus)
+                    } else {
+                        e
+                    }
+                })
+            };
             for &size in &args.sizes {
-                let cs = [ours_kind(detect_contender(&ours, *ok, size)), detect_contender(&memkind, Some(*mk), size)];
-                let [o, m]: [Outcome; 2] = measure::measure_cell(&cs, threads, &cfg).try_into().expect("2 outcomes");
+                let cs = [
+                    ours_kind(detect_contender(&ours, *ok, size)),
+                    detect_contender(&memkind, Some(*mk), size),
+                ];
+                let [o, m]: [Outcome; 2] = measure::measure_cell(&cs, threads, &cfg)
+                    .try_into()
+                    .expect("2 outcomes");
                 let r = Row {
                     kind: name.clone(),
                     size,
@@ -395,7 +535,11 @@ fn run() -> Result<i32, String> {
     for s in output::summary(&rows) {
         out.info(&format!("#   {s}"));
     }
-    out.info(&format!("# total run time {:.1} s", started.elapsed().as_secs_f64()));
+    out.info(&format!(
+        "# total run time {:.1} s; load average at end {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    ));
 
     memkind.destroy_pmem();
     ours.destroy_pmem();
