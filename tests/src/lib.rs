@@ -131,9 +131,7 @@ fn is_dax_mount(dir: &Path) -> bool {
     };
     mounts.lines().any(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 3
-            && Path::new(f[1]) == dir
-            && f[3].split(',').any(|o| o == "dax" || o == "dax=always")
+        f.len() > 3 && Path::new(f[1]) == dir && f[3].split(',').any(|o| o == "dax" || o == "dax=always")
     })
 }
 
@@ -142,7 +140,5 @@ pub fn target_dir() -> PathBuf {
     if let Ok(d) = std::env::var("CARGO_TARGET_DIR") {
         return PathBuf::from(d);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
 }
