@@ -162,10 +162,18 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     let mut out = Vec::new();
     let small = |r: &&Row| r.size <= SMALL;
     let is_alloc = |r: &&Row| r.pattern == "pair" || r.pattern == "batch";
+    let unmeasured = |n: usize| {
+        if n > 0 {
+            format!(", {n} cells unmeasured")
+        } else {
+            String::new()
+        }
+    };
 
-    // 1. DEFAULT ours/jemalloc at 16 B .. 4 KiB.
+    // 1. DEFAULT ours/jemalloc at 16 B .. 4 KiB, every pattern and thread count.
     let mut worst: Option<(f64, &Row)> = None;
     let mut missing = 0;
+    let mut all = Vec::new();
     for r in rows
         .iter()
         .filter(|r| r.kind == "DEFAULT")
@@ -174,6 +182,7 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     {
         match ratio(r.ours.ns(), r.jemalloc.ns()) {
             Some(v) => {
+                all.push(v);
                 if worst.is_none_or(|(w, _)| v > w) {
                     worst = Some((v, r));
                 }
@@ -181,14 +190,17 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
             None => missing += 1,
         }
     }
+    all.sort_by(|a, b| a.total_cmp(b));
     out.push(match worst {
         Some((v, r)) => format!(
-            "{}  DEFAULT ours/jemalloc, 16B-4K, max over cells = {v:.2} (target <= 1.10; worst {} {}thr {}){}",
+            "{}  DEFAULT ours/jemalloc, 16B-4K, max over {} cells = {v:.2} (target <= 1.10; worst {} {}thr {}; median cell {:.2}){}",
             verdict(v <= 1.10 && missing == 0),
+            all.len(),
             size_label(r.size),
             r.threads,
             r.pattern,
-            if missing > 0 { format!(", {missing} cells unmeasured") } else { String::new() }
+            all[all.len() / 2],
+            unmeasured(missing)
         ),
         None => "NO DATA  DEFAULT ours/jemalloc 16B-4K (target <= 1.10): ours not measured".into(),
     });
@@ -225,15 +237,17 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
                 size_label(r.size),
                 r.threads,
                 r.pattern,
-                if missing > 0 { format!(", {missing} cells unmeasured") } else { String::new() }
+                unmeasured(missing)
             ),
             None => format!("NO DATA  {k}: speedup vs memkind (target >= 1.5x): ours not measured"),
         });
     }
 
-    // 3. free(NULL) - free(kind) for ours, sizes <= 4 KiB; memkind's figure for comparison.
+    // 3. free(NULL) - free(kind), sizes <= 4 KiB, max over kinds; memkind's figure for comparison.
+    //    Both rows of a pair come from the same interleaved cell.
     let delta = |who: fn(&Row) -> &Outcome| {
         let mut worst: Option<(f64, String)> = None;
+        let (mut measured, mut cells) = (0, 0);
         for n in rows
             .iter()
             .filter(|r| r.pattern == "free_null")
@@ -247,25 +261,28 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
             }) else {
                 continue;
             };
+            cells += 1;
             if let (Some(a), Some(b)) = (who(n).ns(), who(k).ns()) {
+                measured += 1;
                 let d = a - b;
                 if worst.as_ref().is_none_or(|(w, _)| d > *w) {
                     worst = Some((d, format!("{} {}", n.kind, size_label(n.size))));
                 }
             }
         }
-        worst
+        worst.map(|(d, at)| (d, at, measured, cells))
     };
-    let mk = delta(|r| &r.memkind).map_or("n/a".into(), |(d, at)| format!("{d:.1} ns at {at}"));
+    let mk =
+        delta(|r| &r.memkind).map_or("n/a".into(), |(d, at, _, _)| format!("{d:.1} ns at {at}"));
     out.push(match delta(|r| &r.ours) {
-        Some((d, at)) => format!(
-            "{}  free(NULL) - free(kind), ours, max over kinds x sizes <= 4K = {d:.1} ns (target <= 3 ns; at {at}; memkind: {mk})",
-            verdict(d <= 3.0)
+        Some((d, at, measured, cells)) => format!(
+            "{}  free(NULL) - free(kind), ours, max over {measured} of {cells} kind x size cells <= 4K = {d:.1} ns (target <= 3 ns; at {at}; memkind: {mk})",
+            verdict(d <= 3.0 && measured == cells)
         ),
         None => format!("NO DATA  free(NULL) - free(kind) for ours (target <= 3 ns; memkind: {mk})"),
     });
 
-    // 4. HUGETLB 1 MiB batch.
+    // 4. HUGETLB 1 MiB batch, every thread count.
     let hug: Vec<&Row> = rows
         .iter()
         .filter(|r| r.kind == "HUGETLB" && r.size == 1 << 20 && r.pattern == "batch")
@@ -274,6 +291,18 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
         .iter()
         .filter_map(|r| r.ours.ns().map(|v| (r.threads, v)))
         .collect();
+    let mk: Vec<String> = hug
+        .iter()
+        .map(|r| {
+            format!(
+                "{}thr {}",
+                r.threads,
+                r.memkind
+                    .ns()
+                    .map_or("n/a".into(), |v| format!("{v:.0} ns"))
+            )
+        })
+        .collect();
     if hug.is_empty() {
         out.push(
             "NO DATA  HUGETLB 1M batch ours (target <= 2000 ns): not in this run (HUGETLB unavailable in memkind? try --reserve-hugepages 512)"
@@ -281,32 +310,17 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
         );
     } else if measured.len() < hug.len() {
         out.push(format!(
-            "{}  HUGETLB 1M batch ours (target <= 2000 ns): {} of {} cells unmeasured/failed",
-            if measured.is_empty() {
-                "NO DATA"
-            } else {
-                "MISS"
-            },
+            "{}  HUGETLB 1M batch ours (target <= 2000 ns): {} of {} cells unmeasured/failed (see notes; the hugepage pool is global, other processes may hold it); memkind: {}",
+            if measured.is_empty() { "NO DATA" } else { "MISS" },
             hug.len() - measured.len(),
-            hug.len()
+            hug.len(),
+            mk.join(", ")
         ));
     } else {
         let worst = measured.iter().map(|(_, v)| *v).fold(0.0, f64::max);
         let list: Vec<String> = measured
             .iter()
             .map(|(t, v)| format!("{t}thr {v:.0} ns"))
-            .collect();
-        let mk: Vec<String> = hug
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}thr {}",
-                    r.threads,
-                    r.memkind
-                        .ns()
-                        .map_or("n/a".into(), |v| format!("{v:.0} ns"))
-                )
-            })
             .collect();
         out.push(format!(
             "{}  HUGETLB 1M batch ours: {} (target <= 2000 ns; memkind: {})",
