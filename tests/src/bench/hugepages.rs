@@ -1,5 +1,5 @@
 //! `--reserve-hugepages N`: set /proc/sys/vm/nr_hugepages for the run and put the old value back
-//! on normal exit, on error (Drop), on panic (hook) and on SIGINT / SIGTERM / SIGHUP (handler).
+//! on normal exit, on error (Drop), on panic (hook) and on SIGINT / SIGTERM / SIGHUP / SIGPIPE (handler).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -69,7 +69,7 @@ impl Reservation {
         RESTORE.store(previous, Ordering::SeqCst);
         // SAFETY: on_signal only calls async-signal-safe functions.
         unsafe {
-            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
                 libc::signal(s, on_signal as *const () as libc::sighandler_t);
             }
         }

@@ -369,3 +369,32 @@ impl Library {
         }
     }
 }
+
+/// Names from memkind's API that are visible in the process's global scope, with the object that
+/// provides them. Should be empty: both libraries are loaded `RTLD_LOCAL`, and if the executable
+/// (or a preloaded library) exported `memkind_*`, a library's own internal PLT calls could bind to
+/// that definition instead of its own, and the figures would be wrong.
+pub fn global_scope_leaks() -> Vec<String> {
+    let mut v = Vec::new();
+    for name in ["memkind_malloc", "memkind_free", "MEMKIND_DEFAULT"] {
+        let c = CString::new(name).expect("no NUL");
+        // SAFETY: RTLD_DEFAULT lookup of a valid C string.
+        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) };
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: all-zero is a valid Dl_info; dladdr only writes it.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: p is an address from dlsym; info is writable.
+        let from = if unsafe { libc::dladdr(p, &mut info) } != 0 && !info.dli_fname.is_null() {
+            // SAFETY: NUL-terminated string owned by the loader.
+            unsafe { CStr::from_ptr(info.dli_fname) }
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            "?".into()
+        };
+        v.push(format!("{name} (from {from})"));
+    }
+    v
+}

@@ -327,6 +327,13 @@ fn run() -> Result<i32, String> {
     out.info("# memkind-bench");
     out.info(&format!("# {}", lib_line(&ours)));
     out.info(&format!("# {}", lib_line(&memkind)));
+    let leaks = bench::vtable::global_scope_leaks();
+    if !leaks.is_empty() {
+        out.info(&format!(
+            "# WARNING: visible in the global symbol scope: {}; the libraries' internal calls may bind to it",
+            leaks.join(", ")
+        ));
+    }
     out.info(
         "# jemalloc tikv-jemalloc-sys (static, _rjem_ prefix): mallocx(size, 0) / dallocx(p, 0)",
     );
@@ -548,6 +555,10 @@ fn run() -> Result<i32, String> {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`| head`) instead of panicking in println!. With
+    // --reserve-hugepages the reservation installs its own SIGPIPE handler, which restores first.
+    // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let code = match run() {
         Ok(c) => c,
         Err(e) => {
