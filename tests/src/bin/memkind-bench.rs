@@ -1,5 +1,31 @@
 //! memkind-bench: ns per malloc+free pair for our libmemkind.so, Debian's memkind 1.14 and raw
 //! jemalloc, side by side in one run. See `--help`.
+//!
+//! ```text
+//! cargo build --release -p memkind                     # target/release/libmemkind.so
+//! cargo run --release -p memkind-tests --bin memkind-bench -- --quick --reserve-hugepages 512
+//! memkind-bench --format json > bench.jsonl            # one object per row; header/summary on stderr
+//! memkind-bench --ours /usr/lib/x86_64-linux-gnu/libmemkind.so.0   # 1.14 in both slots (private copy)
+//! ```
+//!
+//! # What "ours" must export (resolved per handle with dlsym; nothing else is used)
+//! - required: `memkind_malloc`, `memkind_free`, `memkind_check_available` (without all three,
+//!   every "ours" cell is `unavail` and the missing names are printed in the header);
+//! - optional: `memkind_detect_kind` (detect_kind rows), `memkind_create_pmem` +
+//!   `memkind_destroy_kind` (PMEM rows), `memkind_error_message` (readable error texts);
+//! - one data symbol per static kind, `MEMKIND_<NAME>`: a `memkind_t` *variable* (dlsym gives its
+//!   address; the bench reads the kind pointer stored there after dlopen, so it must be
+//!   initialised by then). A missing one makes that kind `unavail` for ours only.
+//!
+//! # Method
+//! Rows are kinds available in memkind 1.14 (`memkind_check_available == 0`, PMEM created in
+//! `--pmem-dir`) x sizes x patterns x threads, plus `free_kind`/`free_null` and `detect_kind` rows
+//! at the lowest thread count. Per cell: n is calibrated per contender so one sample lasts about
+//! `--sample-ms`; every thread warms up; then in each of `--samples` rounds ours, memkind and
+//! jemalloc run one after the other (rotating order), all threads of a contender together after a
+//! spinning barrier. Reported: the median over rounds of time / operations per thread. Threads are
+//! created per cell (so a library's thread-exit path is exercised ~600 times in a full run).
+//! `MEMKIND_BENCH_DEBUG=1` prints each sample's per-thread start skew, wall and CPU time.
 
 #[path = "../bench/mod.rs"]
 mod bench;
