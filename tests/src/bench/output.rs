@@ -215,6 +215,7 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     for k in kinds {
         let mut worst: Option<(f64, &Row)> = None;
         let mut missing = 0;
+        let mut all = Vec::new();
         for r in rows
             .iter()
             .filter(|r| r.kind == k)
@@ -223,6 +224,7 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
         {
             match ratio(r.memkind.ns(), r.ours.ns()) {
                 Some(v) => {
+                    all.push(v);
                     if worst.is_none_or(|(w, _)| v < w) {
                         worst = Some((v, r));
                     }
@@ -230,13 +232,16 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
                 None => missing += 1,
             }
         }
+        all.sort_by(|a, b| a.total_cmp(b));
         out.push(match worst {
             Some((v, r)) => format!(
-                "{}  {k}: speedup vs memkind, min over sizes <= 4K = {v:.2}x (target >= 1.5x; at {} {}thr {}){}",
+                "{}  {k}: speedup vs memkind, min over {} cells <= 4K = {v:.2}x (target >= 1.5x; at {} {}thr {}; median cell {:.2}x){}",
                 verdict(v >= 1.5 && missing == 0),
+                all.len(),
                 size_label(r.size),
                 r.threads,
                 r.pattern,
+                all[all.len() / 2],
                 unmeasured(missing)
             ),
             None => format!("NO DATA  {k}: speedup vs memkind (target >= 1.5x): ours not measured"),
