@@ -271,6 +271,19 @@ impl SpinBarrier {
     }
 }
 
+static SAMPLES: AtomicUsize = AtomicUsize::new(0);
+static PREEMPTED: AtomicUsize = AtomicUsize::new(0);
+
+/// (samples taken, samples in which some thread got less than 90% of its wall time on a CPU),
+/// over the whole run: a measured indicator of how much other processes disturbed wall-clock
+/// figures.
+pub fn preemption_stats() -> (usize, usize) {
+    (
+        SAMPLES.load(Ordering::Relaxed),
+        PREEMPTED.load(Ordering::Relaxed),
+    )
+}
+
 /// Sampling parameters.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -411,9 +424,12 @@ pub fn measure_cell(
             let mut start: Option<Instant> = None;
             let mut end: Option<Instant> = None;
             let mut cpu: u64 = 0;
+            let mut preempted = false;
             for r in &results {
                 match &r[i][s] {
                     Ok((a, b)) => {
+                        let wall = (b.wall - a.wall).as_nanos() as f64;
+                        preempted |= (b.cpu_ns.saturating_sub(a.cpu_ns) as f64) < 0.9 * wall;
                         start = Some(start.map_or(a.wall, |x| x.min(a.wall)));
                         end = Some(end.map_or(b.wall, |x| x.max(b.wall)));
                         cpu = cpu.max(b.cpu_ns.saturating_sub(a.cpu_ns));
@@ -435,6 +451,10 @@ pub fn measure_cell(
                     })
                     .collect();
                 eprintln!("contender {i} sample {s} n {n}: {}", v.join(" | "));
+            }
+            SAMPLES.fetch_add(1, Ordering::Relaxed);
+            if preempted {
+                PREEMPTED.fetch_add(1, Ordering::Relaxed);
             }
             if let (Some(a), Some(b)) = (start, end) {
                 let ns = match cfg.clock {

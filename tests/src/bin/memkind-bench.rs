@@ -320,6 +320,23 @@ fn detect_check(lib: &Library, name: &str, kind: Kind) -> Option<String> {
     ))
 }
 
+fn loadavg_text() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn loadavg1() -> f64 {
+    loadavg_text()
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn run() -> Result<i32, String> {
     let args = parse_args()?;
     let out = Out {
@@ -379,19 +396,18 @@ fn run() -> Result<i32, String> {
         measure::BATCH
     ));
     out.info("#   memkind_free(kind, p) / memkind_free(NULL, p); detect_kind = ns per memkind_detect_kind(p).");
-    let loadavg = || {
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     out.info(&format!(
-        "# machine: {} CPUs online, load average {} (other processes add noise; --clock cpu ignores preemption)",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg()
+        "# machine: {cpus} CPUs online, load average {}",
+        loadavg_text()
     ));
+    let l1 = loadavg1();
+    if args.clock == Clock::Wall && l1 > cpus as f64 - 0.5 {
+        out.info(&format!(
+            "# WARNING: machine busy (1-min load {l1:.1} on {cpus} CPUs): other processes preempt the loops and \
+             wall-clock figures can be off by up to 2x per cell; compare with --clock cpu"
+        ));
+    }
     match &reservation {
         Some(r) => out.info(&format!(
             "# hugepages: nr_hugepages {} -> {} granted (restored to {} at exit); free {}",
@@ -571,8 +587,20 @@ fn run() -> Result<i32, String> {
     out.info(&format!(
         "# total run time {:.1} s; load average at end {}",
         started.elapsed().as_secs_f64(),
-        loadavg()
+        loadavg_text()
     ));
+    let (samples, preempted) = measure::preemption_stats();
+    if samples > 0 {
+        let pct = 100.0 * preempted as f64 / samples as f64;
+        out.info(&format!(
+            "# preemption: in {preempted} of {samples} samples ({pct:.0}%) a thread was off-CPU for >10% of its wall time{}",
+            if args.clock == Clock::Wall && pct > 20.0 {
+                " -- wall-clock figures are disturbed; compare with --clock cpu"
+            } else {
+                ""
+            }
+        ));
+    }
 
     memkind.destroy_pmem();
     ours.destroy_pmem();
