@@ -56,8 +56,9 @@ impl Stamp {
 pub enum Clock {
     /// Wall time from the first thread's start to the last thread's end (the default).
     Wall,
-    /// The largest per-thread CPU time: ignores time the threads spent preempted by other
-    /// processes (use it on a busy shared machine; it also hides time spent sleeping on locks).
+    /// The largest per-thread CPU time (user + system): ignores time the threads spent preempted
+    /// by other processes (use it on a busy shared machine), but it also hides time spent blocked
+    /// on locks or mmap_sem, so contended multi-thread cells look too cheap.
     Cpu,
 }
 

@@ -57,7 +57,9 @@ USAGE: memkind-bench [OPTIONS]
   --samples N              samples per cell (default 7, quick 5); the median is reported
   --sample-ms MS           target duration of one sample (default 15, quick 3)
   --clock wall|cpu         wall time (default) or per-thread CPU time (max over threads): cpu
-                           ignores preemption by other processes on a busy machine
+                           ignores preemption by other processes on a busy machine, but also
+                           hides time threads spend blocked (locks, mmap_sem): it understates
+                           contended 2-thread cells (e.g. HUGETLB 1M batch)
   --no-extras              skip the free_kind/free_null and detect_kind rows
   --reserve-hugepages N    set /proc/sys/vm/nr_hugepages to N for the run (root), restore after
   -h, --help               this text
