@@ -296,8 +296,11 @@ pub struct Config {
     pub clock: Clock,
 }
 
-/// Iteration counts are multiples of this (the batch size), and at least this.
+/// Iteration counts are multiples of this (the batch size).
 const GRANULE: u64 = BATCH as u64;
+/// Smallest iteration count of a sample or warm-up: four batch rounds, so a slow cell (1 MiB
+/// PMEM / HUGETLB batch, tens of us per pair) is not judged on a single round.
+const MIN_N: u64 = 4 * GRANULE;
 const MAX_N: u64 = 1 << 28;
 
 fn time_job(job: &Job, n: u64, clock: Clock) -> Result<Duration, String> {
@@ -319,9 +322,8 @@ fn calibrate(job: &Job, target: Duration, clock: Clock) -> Result<u64, String> {
             let want = (target.as_secs_f64() / per.max(1e-10)) as u64;
             return Ok(want
                 .div_ceil(GRANULE)
-                .max(1)
                 .saturating_mul(GRANULE)
-                .min(MAX_N));
+                .clamp(MIN_N, MAX_N));
         }
         n *= 8;
     }
@@ -380,7 +382,11 @@ pub fn measure_cell(
                     // Warm-up on this thread, concurrently with the other threads.
                     for (i, p) in plan.iter().enumerate() {
                         if let Some((job, n)) = p {
-                            if let Err(e) = job((*n / 4).max(GRANULE)) {
+                            if let Err(e) = job((*n / 4)
+                                .div_ceil(GRANULE)
+                                .saturating_mul(GRANULE)
+                                .max(MIN_N))
+                            {
                                 failed[i] = Some(e);
                             }
                         }
