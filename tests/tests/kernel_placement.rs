@@ -26,8 +26,10 @@ fn placement(name: &str, kind: *const Kind) -> Vec<i32> {
     let p = memkind_malloc(kind, SIZE) as *mut u8;
     assert!(!p.is_null(), "{name}: malloc failed");
     assert_eq!(memkind_detect_kind(p.cast()), kind, "{name}: detect_kind");
+    // SAFETY: the block is a live allocation of at least that many bytes, just returned by memkind_malloc.
     unsafe { core::ptr::write_bytes(p, 0x5a, SIZE) };
     let pages: Vec<*mut c_void> = (0..SIZE / PAGE)
+        // SAFETY: i * PAGE < SIZE, inside the allocation.
         .map(|i| unsafe { p.add(i * PAGE) }.cast())
         .collect();
     let mut status = vec![-1i32; pages.len()];
@@ -202,6 +204,7 @@ fn hugetlb_kinds_are_backed_by_2mib_pages() {
         assert_eq!(memkind_check_available(kind), 0, "{name}");
         let p = memkind_malloc(kind, 1 << 20) as *mut u8;
         assert!(!p.is_null(), "{name}");
+        // SAFETY: the block is a live allocation of at least that many bytes, just returned by memkind_malloc.
         unsafe { core::ptr::write_bytes(p, 1, 1 << 20) };
         assert_eq!(
             kernel_page_kb(p as usize),
@@ -220,6 +223,7 @@ fn hugetlb_kinds_are_backed_by_2mib_pages() {
         memkind_free(core::ptr::null(), p.cast());
         // Base-page kinds are not on hugetlb mappings.
         let q = memkind_malloc(MEMKIND_REGULAR.0, 1 << 20) as *mut u8;
+        // SAFETY: the block is a live allocation of at least that many bytes, just returned by memkind_malloc.
         unsafe { core::ptr::write_bytes(q, 1, 4096) };
         assert_eq!(kernel_page_kb(q as usize), Some(4));
         memkind_free(core::ptr::null(), q.cast());

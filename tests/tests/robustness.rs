@@ -18,6 +18,7 @@ fn kinds() -> Vec<(&'static str, *const memkind::kind::Kind)> {
 fn foreign_pointers_are_refused_without_reading_them() {
     let stack = [0u8; 64];
     let heap = Box::new([0u8; 64]);
+    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
     let mapped = unsafe {
         libc::mmap(
             core::ptr::null_mut(),
@@ -40,10 +41,11 @@ fn foreign_pointers_are_refused_without_reading_them() {
         assert_eq!(memkind_malloc_usable_size(core::ptr::null(), p), 0);
         memkind_free(core::ptr::null(), p);
         memkind_free(MEMKIND_REGULAR.0, p);
-        unsafe { *libc::__errno_location() = 0 };
+        memkind::sys::set_errno(0);
         assert!(memkind_realloc(core::ptr::null(), p, 100).is_null());
-        assert_eq!(unsafe { *libc::__errno_location() }, libc::EINVAL);
+        assert_eq!(memkind::sys::errno(), libc::EINVAL);
     }
+    // SAFETY: unmapping the mapping made above, no longer used.
     unsafe { libc::munmap(mapped, 4096) };
 }
 
@@ -64,9 +66,9 @@ fn bogus_kind_pointers_are_errors() {
 #[test]
 fn calloc_overflow_is_enomem_in_every_kind() {
     for (name, k) in kinds() {
-        unsafe { *libc::__errno_location() = 0 };
+        memkind::sys::set_errno(0);
         assert!(memkind_calloc(k, usize::MAX, 2).is_null(), "{name}");
-        assert_eq!(unsafe { *libc::__errno_location() }, libc::ENOMEM, "{name}");
+        assert_eq!(memkind::sys::errno(), libc::ENOMEM, "{name}");
         assert!(memkind_calloc(k, 1 << 33, 1 << 31).is_null(), "{name}");
     }
 }
@@ -76,14 +78,14 @@ fn posix_memalign_bad_alignment_leaves_memptr_and_errno() {
     for (name, k) in kinds() {
         for align in [0usize, 1, 3, 4, 24, 100, 4097] {
             let mut p: *mut c_void = 0x77 as *mut c_void;
-            unsafe { *libc::__errno_location() = 1234 };
+            memkind::sys::set_errno(1234);
             assert_eq!(
                 memkind_posix_memalign(k, &mut p, align, 64),
                 libc::EINVAL,
                 "{name} {align}"
             );
             assert_eq!(p as usize, 0x77, "{name} {align}");
-            assert_eq!(unsafe { *libc::__errno_location() }, 1234, "{name} {align}");
+            assert_eq!(memkind::sys::errno(), 1234, "{name} {align}");
         }
     }
 }
@@ -141,6 +143,7 @@ fn fork_child_keeps_allocating_in_every_kind() {
         .into_iter()
         .map(|(_, k)| memkind_malloc(k, 1000))
         .collect();
+    // SAFETY: the child only allocates, frees and calls _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let mut ok = true;
@@ -149,6 +152,7 @@ fn fork_child_keeps_allocating_in_every_kind() {
                 let p = memkind_malloc(k, size);
                 ok &= !p.is_null() && memkind_detect_kind(p) == k;
                 if !p.is_null() {
+                    // SAFETY: the block is a live allocation of at least that many bytes, just returned by memkind_malloc.
                     unsafe { core::ptr::write_bytes(p as *mut u8, 1, size) };
                 }
                 memkind_free(core::ptr::null(), p);
@@ -157,9 +161,11 @@ fn fork_child_keeps_allocating_in_every_kind() {
         parent
             .iter()
             .for_each(|&p| memkind_free(core::ptr::null(), p));
+        // SAFETY: _exit in the forked child.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut status = 0;
+    // SAFETY: waiting for our own child with a valid status pointer.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
@@ -179,9 +185,9 @@ fn child_with_malformed_arena_num() {
         Ok("abc")
     );
     assert_eq!(memkind_check_available(MEMKIND_REGULAR.0), -12);
-    unsafe { *libc::__errno_location() = 0 };
+    memkind::sys::set_errno(0);
     assert!(memkind_malloc(MEMKIND_REGULAR.0, 64).is_null());
-    assert_eq!(unsafe { *libc::__errno_location() }, libc::ENOMEM);
+    assert_eq!(memkind::sys::errno(), libc::ENOMEM);
     // DEFAULT does not use per-kind arenas and keeps working.
     let p = memkind_malloc(MEMKIND_DEFAULT.0, 64);
     assert!(!p.is_null());
@@ -190,7 +196,8 @@ fn child_with_malformed_arena_num() {
 
 #[test]
 fn malformed_environment_is_environ_not_a_crash() {
-    for bad in ["abc"] {
+    {
+        let bad = "abc";
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
