@@ -35,6 +35,7 @@ fn init() {
         crate::env::debug_log!("installing hooks on automatic arenas failed: {e}");
     }
     crate::kind::default::set_oversize(crate::jemalloc::oversize_threshold().unwrap_or(0));
+    crate::arena::magazine::Classes::get();
     READY.store(true, Ordering::Release);
 }
 

@@ -53,6 +53,9 @@ pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
     if kind.is_default() {
         return default::malloc(size);
     }
+    if size <= thread::SMALL {
+        return enomem(thread::malloc_small(kind, size));
+    }
     match thread::flags(kind) {
         // SAFETY: size > 0; flags name an arena and tcache of `kind`.
         Ok(f) => enomem(unsafe { je::mallocx(size, f) }),
@@ -70,6 +73,14 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     }
     if kind.is_default() {
         return default::calloc(total);
+    }
+    if total <= thread::SMALL {
+        let p = thread::malloc_small(kind, total);
+        if !p.is_null() {
+            // SAFETY: a block of at least `total` bytes just taken from a magazine.
+            unsafe { core::ptr::write_bytes(p as *mut u8, 0, total) };
+        }
+        return enomem(p);
     }
     match thread::flags(kind) {
         // SAFETY: total > 0.
@@ -95,8 +106,7 @@ pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
 pub fn free(p: *mut c_void) {
     match owner(p) {
         Owner::Kind(k) if k.is_default() => default::free(p),
-        // SAFETY: the extent map says `p` lies in memory of kind `k`; the flags select k's cache.
-        Owner::Kind(k) => unsafe { je::dallocx(p, thread::free_flags(k)) },
+        Owner::Kind(k) => thread::free(k, p),
         Owner::Foreign => foreign("free", p),
     }
 }

@@ -14,6 +14,7 @@
 //! by [`TCACHE_OWNER`].
 
 pub mod heap;
+pub mod magazine;
 pub mod thread;
 
 use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -160,6 +161,7 @@ fn seal_arena0_prefix() {
 /// Destroy the arenas of a dynamic kind: flush and destroy every thread's cache of it first, so
 /// no cache keeps pointers into a destroyed arena.
 pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
+    thread::drain_kind(kind);
     let me = owner_tag(kind);
     for (t, owner) in TCACHE_OWNER.iter().enumerate() {
         if owner

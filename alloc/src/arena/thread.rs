@@ -1,46 +1,123 @@
-//! Per-thread state: for every kind, the mallocx flags (arena + explicit tcache) this thread
-//! uses, and the thread-exit clean-up of its caches.
+//! Per-thread state: for every kind this thread uses, a [`PerKind`] record with its mallocx flags
+//! (arena + explicit jemalloc tcache) and its magazines, and the clean-up at thread exit.
+//!
+//! Records live in system memory (`calloc`), are reached through one thread-local array indexed
+//! by kind id, and are also linked into one process-wide list so that destroying a kind can drain
+//! every thread's magazines of it (memkind's contract: a kind is not used while it is destroyed).
 #![allow(
     unsafe_code,
-    reason = "pthread key registration for thread-exit clean-up"
+    reason = "thread-local records reached by raw pointer, pthread key clean-up"
+)]
+#![allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "pointers are blocks the extent map attributes to the kind; they must be live (memkind's contract)"
 )]
 
 use core::cell::Cell;
+use core::ffi::c_void;
+use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use tikv_jemalloc_sys::{MALLOCX_ARENA, MALLOCX_TCACHE, MALLOCX_TCACHE_NONE};
 
+use super::magazine::{Bin, Classes, CAPACITY, MAX_BINS, MAX_SMALL};
 use super::{owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
 use crate::error::Error;
 use crate::jemalloc;
 use crate::kind::{Kind, MAX_KINDS};
 
+/// One thread's state for one kind.
+#[repr(C)]
+pub struct PerKind {
+    generation: u32,
+    flags: i32,
+    kind: u16,
+    /// In the process-wide list (false once a kind destroy or the thread's exit unlinked it).
+    linked: bool,
+    next: *mut PerKind,
+    bins: [Bin; MAX_BINS],
+}
+
 thread_local! {
-    /// `generation << 32 | flags` per kind id; 0 = not set up in this thread.
-    static SLOTS: [Cell<u64>; MAX_KINDS] = const { [const { Cell::new(0) }; MAX_KINDS] };
-    /// Set once the thread-exit destructor ran: later calls get no cache.
+    /// This thread's record per kind id (null: none yet).
+    static SLOTS: [Cell<*mut PerKind>; MAX_KINDS] = const { [const { Cell::new(null_mut()) }; MAX_KINDS] };
+    /// Set once the thread-exit destructor ran: later calls get no caches.
     static EXITING: Cell<bool> = const { Cell::new(false) };
     /// The pthread key is set for this thread.
     static KEYED: Cell<bool> = const { Cell::new(false) };
+    /// Depth of library initialisation running on this thread.
+    static IN_INIT: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The mallocx flags for `kind` in this thread (arena + tcache), setting them up on first use.
+/// Head of the list of every live record, and the lock that guards the list.
+struct List(*mut PerKind);
+// SAFETY: the raw head is only read or written with the mutex held.
+unsafe impl Send for List {}
+static LIST: Mutex<List> = Mutex::new(List(null_mut()));
+
+/// This thread's record for `kind`, set up on first use.
+#[inline(always)]
+fn record(kind: &'static Kind) -> Result<*mut PerKind, Error> {
+    let p = SLOTS.with(|s| s[kind.id() as usize].get());
+    // SAFETY: a non-null slot points to this thread's record, alive until the thread exits.
+    if !p.is_null() && unsafe { (*p).generation } == kind.generation() {
+        return Ok(p);
+    }
+    record_slow(kind)
+}
+
+/// The mallocx flags for `kind` in this thread (arena + tcache).
 #[inline(always)]
 pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
-    let id = kind.id() as usize;
-    let e = SLOTS.with(|s| s[id].get());
-    if (e >> 32) as u32 == kind.generation() {
-        return Ok(e as u32 as i32);
+    if kind.is_default() {
+        return Ok(0);
     }
-    flags_slow(kind)
+    // SAFETY: see `record`.
+    record(kind).map(|p| unsafe { (*p).flags })
 }
 
-/// Flags for freeing into `kind`'s cache: only the tcache bits matter to dallocx.
+/// malloc of `size` (1..=MAX_SMALL) bytes of a non-default `kind` from this thread's magazine.
 #[inline(always)]
-pub fn free_flags(kind: &'static Kind) -> i32 {
-    flags(kind).unwrap_or(MALLOCX_TCACHE_NONE)
+pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
+    let Ok(pk) = record(kind) else { return null_mut() };
+    let classes = Classes::get();
+    let b = classes.bin_of(size);
+    // SAFETY: the record is this thread's (see `record`); nothing else touches it meanwhile.
+    let pk = unsafe { &mut *pk };
+    if let Some(p) = pk.bins[b].pop() {
+        return p;
+    }
+    if pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags) == 0 {
+        return null_mut();
+    }
+    pk.bins[b].pop().unwrap_or(null_mut())
 }
+
+/// free of a block of non-default `kind` into this thread's magazine (or to jemalloc).
+#[inline(always)]
+pub fn free(kind: &'static Kind, p: *mut c_void) {
+    let Ok(pk) = record(kind) else {
+        jemalloc::dallocx(p, MALLOCX_TCACHE_NONE);
+        return;
+    };
+    // SAFETY: as in `malloc_small`.
+    let pk = unsafe { &mut *pk };
+    // SAFETY: `p` is a live block of ours (the extent map said so); sallocx only reads metadata.
+    let usable = unsafe { tikv_jemalloc_sys::sallocx(p, 0) };
+    match Classes::get().bin_of_usable(usable) {
+        Some(b) if b < MAX_BINS => {
+            if !pk.bins[b].push(p) {
+                pk.bins[b].drain(CAPACITY / 2, pk.flags);
+                pk.bins[b].push(p);
+            }
+        }
+        _ => jemalloc::dallocx(p, pk.flags),
+    }
+}
+
+/// Requests up to this size use magazines.
+pub const SMALL: usize = MAX_SMALL;
 
 fn thread_hash() -> u64 {
     // SAFETY: pthread_self has no preconditions.
@@ -50,12 +127,13 @@ fn thread_hash() -> u64 {
 }
 
 #[cold]
-fn flags_slow(kind: &'static Kind) -> Result<i32, Error> {
+fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
+    let _reentry = InitGuard::enter();
     let rt = kind.runtime()?;
     if rt.arenas.is_empty() {
-        // DEFAULT: automatic arenas and the automatic tcache.
-        return Ok(0);
+        return Err(Error::Invalid); // DEFAULT has no records (callers check first)
     }
+    let slot_old = SLOTS.with(|s| s[kind.id() as usize].get());
     let arena = rt.arenas[(thread_hash() as usize) & (rt.arenas.len() - 1)];
     let tcache_flags = if EXITING.with(Cell::get) {
         MALLOCX_TCACHE_NONE
@@ -74,10 +152,100 @@ fn flags_slow(kind: &'static Kind) -> Result<i32, Error> {
             Err(_) => MALLOCX_TCACHE_NONE,
         }
     };
-    let flags = MALLOCX_ARENA(arena as usize) | tcache_flags;
-    let entry = ((kind.generation() as u64) << 32) | flags as u32 as u64;
-    SLOTS.with(|s| s[kind.id() as usize].set(entry));
-    Ok(flags)
+    // SAFETY: calloc of one record; zeroed memory is a valid PerKind (empty bins, null next).
+    let pk = unsafe { libc::calloc(1, core::mem::size_of::<PerKind>()) } as *mut PerKind;
+    if pk.is_null() {
+        return Err(Error::Malloc);
+    }
+    // SAFETY: `pk` is a fresh, exclusively owned record.
+    unsafe {
+        (*pk).generation = kind.generation();
+        (*pk).flags = MALLOCX_ARENA(arena as usize) | tcache_flags;
+        (*pk).kind = kind.id();
+    }
+    {
+        let mut list = LIST.lock().unwrap_or_else(|e| e.into_inner());
+        if !slot_old.is_null() {
+            // A stale record of a destroyed kind whose slot was reused: already drained and
+            // unlinked by the destroy.
+            // SAFETY: this thread's own record; destroy never frees records.
+            unsafe { release(&mut list, slot_old) };
+        }
+        // SAFETY: linking a fresh record under the list lock.
+        unsafe {
+            (*pk).next = list.0;
+            (*pk).linked = true;
+        }
+        list.0 = pk;
+    }
+    SLOTS.with(|s| s[kind.id() as usize].set(pk));
+    Ok(pk)
+}
+
+/// Drain a record's magazines, give back its tcache, unlink it if linked, and free it.
+///
+/// # Safety
+/// `pk` is a record of the calling thread (or of a kind being destroyed), the list lock is held.
+unsafe fn release(list: &mut List, pk: *mut PerKind) {
+    // SAFETY: caller guarantees exclusive access to `pk` under the list lock.
+    unsafe {
+        if (*pk).linked {
+            drain_all(&mut *pk);
+            unlink(list, pk);
+            if let Some(t) = tcache_of((*pk).flags) {
+                let tag = ((((*pk).kind) as u64 + 1) << 32) | (*pk).generation as u64;
+                if TCACHE_OWNER[t as usize].compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    let _ = jemalloc::tcache_destroy(t);
+                }
+            }
+        }
+        libc::free(pk.cast());
+    }
+}
+
+fn drain_all(pk: &mut PerKind) {
+    for b in pk.bins.iter_mut() {
+        b.drain(CAPACITY, MALLOCX_TCACHE_NONE);
+    }
+}
+
+/// # Safety
+/// List lock held; `pk` is linked.
+unsafe fn unlink(list: &mut List, pk: *mut PerKind) {
+    let mut cur: *mut *mut PerKind = &mut list.0;
+    // SAFETY: walking the list under its lock; every node is a live record.
+    unsafe {
+        while !(*cur).is_null() {
+            if *cur == pk {
+                *cur = (*pk).next;
+                (*pk).linked = false;
+                return;
+            }
+            cur = &mut (**cur).next;
+        }
+    }
+}
+
+/// Drain and unlink every thread's record of `kind` (its destroy; the kind is not in use).
+/// The records stay allocated: their threads free them on next use or at exit.
+pub(crate) fn drain_kind(kind: &Kind) {
+    let mut list = LIST.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cur = list.0;
+    let mut doomed = Vec::new();
+    while !cur.is_null() {
+        // SAFETY: list nodes are live records; the kind's owners do not use them (contract).
+        unsafe {
+            if (*cur).kind == kind.id() && (*cur).generation == kind.generation() {
+                drain_all(&mut *cur);
+                doomed.push(cur);
+            }
+            cur = (*cur).next;
+        }
+    }
+    for pk in doomed {
+        // SAFETY: `pk` is linked (found above), lock held.
+        unsafe { unlink(&mut list, pk) };
+    }
 }
 
 fn tcache_of(flags: i32) -> Option<u32> {
@@ -99,58 +267,24 @@ fn register_exit() {
         k
     });
     // SAFETY: a non-null value makes the destructor run at thread exit; the value is unused.
-    unsafe { libc::pthread_setspecific(key, core::ptr::dangling::<libc::c_void>()) };
+    unsafe { libc::pthread_setspecific(key, core::ptr::dangling::<c_void>()) };
     KEYED.with(|k| k.set(true));
 }
 
-/// pthread key destructor: give back this thread's caches (the ones no kind destroy took).
-unsafe extern "C" fn on_thread_exit(_: *mut libc::c_void) {
+/// pthread key destructor: give back this thread's magazines, caches and records.
+unsafe extern "C" fn on_thread_exit(_: *mut c_void) {
     EXITING.with(|e| e.set(true));
     KEYED.with(|k| k.set(false));
+    let mut list = LIST.lock().unwrap_or_else(|e| e.into_inner());
     SLOTS.with(|slots| {
-        for (id, slot) in slots.iter().enumerate() {
-            let e = slot.replace(0);
-            if e == 0 {
-                continue;
-            }
-            let Some(t) = tcache_of(e as u32 as i32) else {
-                continue;
-            };
-            let tag = ((id as u64 + 1) << 32) | (e >> 32);
-            if TCACHE_OWNER[t as usize]
-                .compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                let _ = jemalloc::tcache_destroy(t);
+        for slot in slots.iter() {
+            let pk = slot.replace(null_mut());
+            if !pk.is_null() {
+                // SAFETY: this thread's own record; lock held.
+                unsafe { release(&mut list, pk) };
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tcache_decoding() {
-        assert_eq!(tcache_of(MALLOCX_TCACHE(0)), Some(0));
-        assert_eq!(
-            tcache_of(MALLOCX_TCACHE(4093) | MALLOCX_ARENA(17)),
-            Some(4093)
-        );
-        assert_eq!(tcache_of(MALLOCX_TCACHE_NONE), None);
-        assert_eq!(tcache_of(0), None);
-        assert_eq!(
-            super::super::arena_of_flags(MALLOCX_ARENA(17) | MALLOCX_TCACHE(3)),
-            Some(17)
-        );
-        assert_eq!(super::super::arena_of_flags(0), None);
-    }
-}
-
-thread_local! {
-    /// Depth of library initialisation running on this thread (kind set-up, start-up).
-    static IN_INIT: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Marks this thread as initialising the library until dropped. While it lives, the Rust
@@ -176,4 +310,19 @@ impl Drop for InitGuard {
 #[inline(always)]
 pub fn in_init() -> bool {
     IN_INIT.with(Cell::get) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcache_decoding() {
+        assert_eq!(tcache_of(MALLOCX_TCACHE(0)), Some(0));
+        assert_eq!(tcache_of(MALLOCX_TCACHE(4093) | MALLOCX_ARENA(17)), Some(4093));
+        assert_eq!(tcache_of(MALLOCX_TCACHE_NONE), None);
+        assert_eq!(tcache_of(0), None);
+        assert_eq!(super::super::arena_of_flags(MALLOCX_ARENA(17) | MALLOCX_TCACHE(3)), Some(17));
+        assert_eq!(super::super::arena_of_flags(0), None);
+    }
 }
