@@ -54,8 +54,18 @@ pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize)
 
 /// `memkind_free(kind, ptr)`: the owner is taken from the pointer whatever `kind` says.
 #[unsafe(no_mangle)]
-pub extern "C" fn memkind_free(_kind: MemkindT, ptr: *mut c_void) {
-    ar::memkind_arena_free_with_kind_detect(ptr)
+pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
+    // The owner decides, whatever the caller named. A named non-default kind goes straight to
+    // the arena layer's entry point (one owner lookup there, where uprobes see it); otherwise
+    // the owner is looked up here and DEFAULT memory takes jemalloc's fast path.
+    if let Some(k) = kind_arg(kind).filter(|k| !k.is_default()) {
+        return ar::memkind_arena_free(k, ptr);
+    }
+    match heap::owner(ptr) {
+        heap::Owner::Kind(k) if k.is_default() => crate::kind::default::free(ptr),
+        heap::Owner::Kind(k) => ar::memkind_arena_free(k, ptr),
+        heap::Owner::Foreign => ar::memkind_arena_free_with_kind_detect(ptr),
+    }
 }
 
 /// `memkind_malloc_usable_size(kind, ptr)`: 0 for NULL and foreign pointers.
