@@ -262,7 +262,11 @@ mod tests {
     fn vec_in_each_available_kind() {
         // The deprecated GBTLB kinds report "available" when 2 MiB pages exist (as 1.14) but
         // need 1 GiB pages to allocate.
-        let gbtlb = [Memkind::GBTLB, Memkind::HBW_GBTLB, Memkind::HBW_PREFERRED_GBTLB];
+        let gbtlb = [
+            Memkind::GBTLB,
+            Memkind::HBW_GBTLB,
+            Memkind::HBW_PREFERRED_GBTLB,
+        ];
         for k in Memkind::all_static() {
             if k.check_available().is_err() || gbtlb.contains(&k) {
                 continue;

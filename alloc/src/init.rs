@@ -20,7 +20,7 @@ pub fn ensure() {
 
 fn init() {
     let _reentry = crate::arena::thread::InitGuard::enter();
-    let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = INIT_LOCK.lock();
     let default = default_kind();
     default.publish(
         Placement {
@@ -36,6 +36,7 @@ fn init() {
     }
     crate::kind::default::set_oversize(crate::jemalloc::oversize_threshold().unwrap_or(0));
     crate::arena::magazine::Classes::get();
+    crate::sync::register_fork_handlers();
     READY.store(true, Ordering::Release);
 }
 

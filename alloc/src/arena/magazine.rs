@@ -28,13 +28,21 @@ pub struct Classes {
     size: [u32; MAX_BINS],
     /// Number of classes.
     count: usize,
+    /// Largest request the table covers (MAX_SMALL unless jemalloc has more than MAX_BINS
+    /// classes up to it).
+    limit: usize,
 }
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
 
 impl Classes {
     fn build() -> Classes {
-        let mut c = Classes { of: [0; MAX_SMALL / 8 + 1], size: [0; MAX_BINS], count: 0 };
+        let mut c = Classes {
+            of: [0; MAX_SMALL / 8 + 1],
+            size: [0; MAX_BINS],
+            count: 0,
+            limit: 0,
+        };
         for slot in 1..=MAX_SMALL / 8 {
             let usable = jemalloc::nallocx(slot * 8, 0);
             if c.count == 0 || c.size[c.count - 1] as usize != usable {
@@ -45,6 +53,7 @@ impl Classes {
                 c.count += 1;
             }
             c.of[slot] = (c.count - 1) as u8;
+            c.limit = slot * 8;
         }
         c.of[0] = 0;
         c
@@ -56,16 +65,22 @@ impl Classes {
         CLASSES.get_or_init(Classes::build)
     }
 
-    /// Bin of a request of `size` (1..=MAX_SMALL) bytes.
+    /// Bin of a request of `size` (1..=[`Classes::limit`]) bytes.
     #[inline(always)]
     pub fn bin_of(&self, size: usize) -> usize {
         self.of[size.div_ceil(8)] as usize
     }
 
+    /// Largest request served from magazines.
+    #[inline(always)]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Bin of a block whose usable size is `usable`, if it is exactly a class.
     #[inline(always)]
     pub fn bin_of_usable(&self, usable: usize) -> Option<usize> {
-        if usable == 0 || usable > MAX_SMALL {
+        if usable == 0 || usable > self.limit {
             return None;
         }
         let b = self.bin_of(usable);
@@ -88,7 +103,10 @@ pub struct Bin {
 
 impl Bin {
     /// An empty magazine.
-    pub const EMPTY: Bin = Bin { n: 0, items: [core::ptr::null_mut(); CAPACITY] };
+    pub const EMPTY: Bin = Bin {
+        n: 0,
+        items: [core::ptr::null_mut(); CAPACITY],
+    };
 
     /// Take a block.
     #[inline(always)]
@@ -146,6 +164,7 @@ mod tests {
     fn classes_match_jemalloc() {
         let c = Classes::get();
         assert!(c.count >= 20 && c.count <= MAX_BINS, "{}", c.count);
+        assert_eq!(c.limit(), MAX_SMALL);
         for size in 1..=MAX_SMALL {
             let b = c.bin_of(size);
             assert_eq!(c.size(b), jemalloc::nallocx(size, 0), "size {size}");

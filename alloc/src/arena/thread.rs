@@ -17,7 +17,9 @@ use core::cell::Cell;
 use core::ffi::c_void;
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use crate::sync::ForkLock;
 
 use tikv_jemalloc_sys::{MALLOCX_ARENA, MALLOCX_TCACHE, MALLOCX_TCACHE_NONE};
 
@@ -51,10 +53,10 @@ thread_local! {
 }
 
 /// Head of the list of every live record, and the lock that guards the list.
-struct List(*mut PerKind);
-// SAFETY: the raw head is only read or written with the mutex held.
+pub(crate) struct List(*mut PerKind);
+// SAFETY: the raw head is only read or written with the lock held.
 unsafe impl Send for List {}
-static LIST: Mutex<List> = Mutex::new(List(null_mut()));
+pub(crate) static LIST: ForkLock<List> = ForkLock::new(List(null_mut()));
 
 /// This thread's record for `kind`, set up on first use.
 #[inline(always)]
@@ -77,14 +79,19 @@ pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
     record(kind).map(|p| unsafe { (*p).flags })
 }
 
-/// malloc of `size` (1..=MAX_SMALL) bytes of a non-default `kind` from this thread's magazine.
+/// malloc of `size` (1..=[`SMALL`]) bytes of a non-default `kind` from this thread's magazine.
 #[inline(always)]
 pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
-    let Ok(pk) = record(kind) else { return null_mut() };
-    let classes = Classes::get();
-    let b = classes.bin_of(size);
+    let Ok(pk) = record(kind) else {
+        return null_mut();
+    };
     // SAFETY: the record is this thread's (see `record`); nothing else touches it meanwhile.
     let pk = unsafe { &mut *pk };
+    let classes = Classes::get();
+    if size > classes.limit() {
+        return jemalloc::mallocx(size, pk.flags).unwrap_or(null_mut());
+    }
+    let b = classes.bin_of(size);
     if let Some(p) = pk.bins[b].pop() {
         return p;
     }
@@ -164,7 +171,7 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         (*pk).kind = kind.id();
     }
     {
-        let mut list = LIST.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = LIST.lock();
         if !slot_old.is_null() {
             // A stale record of a destroyed kind whose slot was reused: already drained and
             // unlinked by the destroy.
@@ -194,7 +201,10 @@ unsafe fn release(list: &mut List, pk: *mut PerKind) {
             unlink(list, pk);
             if let Some(t) = tcache_of((*pk).flags) {
                 let tag = ((((*pk).kind) as u64 + 1) << 32) | (*pk).generation as u64;
-                if TCACHE_OWNER[t as usize].compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                if TCACHE_OWNER[t as usize]
+                    .compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
                     let _ = jemalloc::tcache_destroy(t);
                 }
             }
@@ -229,7 +239,7 @@ unsafe fn unlink(list: &mut List, pk: *mut PerKind) {
 /// Drain and unlink every thread's record of `kind` (its destroy; the kind is not in use).
 /// The records stay allocated: their threads free them on next use or at exit.
 pub(crate) fn drain_kind(kind: &Kind) {
-    let mut list = LIST.lock().unwrap_or_else(|e| e.into_inner());
+    let mut list = LIST.lock();
     let mut cur = list.0;
     let mut doomed = Vec::new();
     while !cur.is_null() {
@@ -275,7 +285,7 @@ fn register_exit() {
 unsafe extern "C" fn on_thread_exit(_: *mut c_void) {
     EXITING.with(|e| e.set(true));
     KEYED.with(|k| k.set(false));
-    let mut list = LIST.lock().unwrap_or_else(|e| e.into_inner());
+    let mut list = LIST.lock();
     SLOTS.with(|slots| {
         for slot in slots.iter() {
             let pk = slot.replace(null_mut());
@@ -319,10 +329,16 @@ mod tests {
     #[test]
     fn tcache_decoding() {
         assert_eq!(tcache_of(MALLOCX_TCACHE(0)), Some(0));
-        assert_eq!(tcache_of(MALLOCX_TCACHE(4093) | MALLOCX_ARENA(17)), Some(4093));
+        assert_eq!(
+            tcache_of(MALLOCX_TCACHE(4093) | MALLOCX_ARENA(17)),
+            Some(4093)
+        );
         assert_eq!(tcache_of(MALLOCX_TCACHE_NONE), None);
         assert_eq!(tcache_of(0), None);
-        assert_eq!(super::super::arena_of_flags(MALLOCX_ARENA(17) | MALLOCX_TCACHE(3)), Some(17));
+        assert_eq!(
+            super::super::arena_of_flags(MALLOCX_ARENA(17) | MALLOCX_TCACHE(3)),
+            Some(17)
+        );
         assert_eq!(super::super::arena_of_flags(0), None);
     }
 }

@@ -12,7 +12,7 @@ use crate::jemalloc::ExtentHooks;
 /// setting *zero to indicate whether the extent is zeroed and *commit to indicate whether the
 /// extent is committed. Upon error the function returns NULL and leaves *zero and *commit
 /// unmodified." We never honour a non-NULL new_addr.
-unsafe extern "C" fn alloc(
+pub(super) unsafe extern "C" fn alloc(
     _hooks: *mut ExtentHooks,
     new_addr: *mut c_void,
     size: usize,
@@ -28,7 +28,7 @@ unsafe extern "C" fn alloc(
 /// deallocation; the virtual memory mapping associated with the extent remains mapped, in the
 /// same commit state, and available for future use." We opt out: jemalloc retains the extent and
 /// purges it instead; the mapping goes back to the OS only through destroy.
-unsafe extern "C" fn dalloc(
+pub(super) unsafe extern "C" fn dalloc(
     _h: *mut ExtentHooks,
     _addr: *mut c_void,
     _size: usize,
@@ -40,7 +40,7 @@ unsafe extern "C" fn dalloc(
 
 /// jemalloc contract (destroy): "unconditionally destroys an extent ... This function may be
 /// called to destroy retained extents during arena destruction."
-unsafe extern "C" fn destroy(
+pub(super) unsafe extern "C" fn destroy(
     _h: *mut ExtentHooks,
     addr: *mut c_void,
     size: usize,
@@ -51,7 +51,7 @@ unsafe extern "C" fn destroy(
 }
 
 /// jemalloc contract (commit): "returns false upon success." Our memory is always committed.
-unsafe extern "C" fn commit(
+pub(super) unsafe extern "C" fn commit(
     _h: *mut ExtentHooks,
     _a: *mut c_void,
     _s: usize,
@@ -64,7 +64,7 @@ unsafe extern "C" fn commit(
 
 /// jemalloc contract (decommit): "If the function returns true, this indicates opt-out from
 /// decommit; the memory remains committed." We opt out and rely on purge.
-unsafe extern "C" fn decommit(
+pub(super) unsafe extern "C" fn decommit(
     _h: *mut ExtentHooks,
     _a: *mut c_void,
     _s: usize,
@@ -103,7 +103,7 @@ unsafe extern "C" fn purge_forced(
 }
 
 /// jemalloc contract (split): "returns false upon success". Splitting is bookkeeping only.
-unsafe extern "C" fn split(
+pub(super) unsafe extern "C" fn split(
     _h: *mut ExtentHooks,
     _a: *mut c_void,
     _s: usize,
@@ -117,7 +117,7 @@ unsafe extern "C" fn split(
 
 /// jemalloc contract (merge): "returns false upon success". Ownership is per granule in the
 /// extent map, so merging adjacent extents of one arena needs no work.
-unsafe extern "C" fn merge(
+pub(super) unsafe extern "C" fn merge(
     _h: *mut ExtentHooks,
     _a: *mut c_void,
     _sa: usize,

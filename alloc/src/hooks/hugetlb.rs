@@ -9,70 +9,13 @@
 
 use core::ffi::c_void;
 
+use super::anon::{alloc, commit, dalloc, decommit, destroy, merge, split};
 use super::{placement_of, shims};
 use crate::jemalloc::ExtentHooks;
 
-/// See `anon::alloc`; the kind's placement carries MAP_HUGETLB and the page size.
-unsafe extern "C" fn alloc(
-    _hooks: *mut ExtentHooks,
-    new_addr: *mut c_void,
-    size: usize,
-    alignment: usize,
-    zero: *mut bool,
-    commit: *mut bool,
-    arena_ind: u32,
-) -> *mut c_void {
-    shims::alloc(new_addr, size, alignment, zero, commit, arena_ind)
-}
-
-/// jemalloc contract (dalloc): returning true opts out; the mapping stays for reuse.
-unsafe extern "C" fn dalloc(
-    _h: *mut ExtentHooks,
-    _addr: *mut c_void,
-    _size: usize,
-    _committed: bool,
-    _arena_ind: u32,
-) -> bool {
-    true
-}
-
-/// jemalloc contract (destroy): unconditionally destroy (arena destruction).
-unsafe extern "C" fn destroy(
-    _h: *mut ExtentHooks,
-    addr: *mut c_void,
-    size: usize,
-    _committed: bool,
-    arena_ind: u32,
-) {
-    shims::destroy(addr, size, arena_ind)
-}
-
-/// jemalloc contract (commit): false = success; hugetlb memory is always committed.
-unsafe extern "C" fn commit(
-    _h: *mut ExtentHooks,
-    _a: *mut c_void,
-    _s: usize,
-    _o: usize,
-    _l: usize,
-    _i: u32,
-) -> bool {
-    false
-}
-
-/// jemalloc contract (decommit): true = opt out.
-unsafe extern "C" fn decommit(
-    _h: *mut ExtentHooks,
-    _a: *mut c_void,
-    _s: usize,
-    _o: usize,
-    _l: usize,
-    _i: u32,
-) -> bool {
-    true
-}
-
-/// jemalloc contract (purge_forced): false = purged. Only whole, aligned huge pages can be
-/// dropped; anything else opts out (true).
+/// jemalloc contract (purge_forced): "returns false if pages within the purged virtual memory
+/// range will be immediately purged". Only whole, aligned huge pages can be dropped; anything
+/// else opts out (true).
 unsafe extern "C" fn purge_forced(
     _h: *mut ExtentHooks,
     addr: *mut c_void,
@@ -89,33 +32,8 @@ unsafe extern "C" fn purge_forced(
     shims::purge(addr, offset, length, arena_ind, libc::MADV_DONTNEED)
 }
 
-/// jemalloc contract (split): false = success.
-unsafe extern "C" fn split(
-    _h: *mut ExtentHooks,
-    _a: *mut c_void,
-    _s: usize,
-    _sa: usize,
-    _sb: usize,
-    _c: bool,
-    _i: u32,
-) -> bool {
-    false
-}
-
-/// jemalloc contract (merge): false = success.
-unsafe extern "C" fn merge(
-    _h: *mut ExtentHooks,
-    _a: *mut c_void,
-    _sa: usize,
-    _b: *mut c_void,
-    _sb: usize,
-    _c: bool,
-    _i: u32,
-) -> bool {
-    false
-}
-
-/// The table for hugetlb arenas.
+/// The table for hugetlb arenas: the anonymous-memory hooks (the kind's placement carries
+/// MAP_HUGETLB and the page size), without lazy purge, and with the aligned forced purge above.
 pub static HOOKS: ExtentHooks = ExtentHooks {
     alloc: Some(alloc),
     dalloc: Some(dalloc),

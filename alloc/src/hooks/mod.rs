@@ -83,7 +83,9 @@ pub(crate) fn extent_alloc(
     let Some(len) = round_up(size, granule) else {
         return core::ptr::null_mut();
     };
-    let align = alignment.max(granule).next_power_of_two();
+    let Some(align) = alignment.max(granule).checked_next_power_of_two() else {
+        return core::ptr::null_mut();
+    };
     let Some(p) = map_aligned(os, len, align, backing) else {
         return core::ptr::null_mut();
     };

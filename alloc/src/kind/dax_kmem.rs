@@ -35,10 +35,7 @@ fn placement(k: &Kind) -> Result<Placement, Error> {
 
 fn capacity(k: &Kind) -> isize {
     let (rule, mode) = spec(k.variant());
-    if mode == MpolMode::Preferred {
-        return -1;
-    }
-    super::capacity(rule)
+    super::bound_capacity(rule, mode)
 }
 
 /// The DAX_KMEM family.

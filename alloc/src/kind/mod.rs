@@ -18,7 +18,6 @@ pub mod memattr;
 pub mod regular;
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
-use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::jemalloc::ExtentHooks;
@@ -257,7 +256,7 @@ pub static KINDS: [Kind; MAX_KINDS] = build_table();
 
 /// Serialises kind initialisation and creation (never taken on the allocation fast path and
 /// never from an extent hook).
-pub(crate) static INIT_LOCK: Mutex<()> = Mutex::new(());
+pub(crate) static INIT_LOCK: crate::sync::ForkLock<()> = crate::sync::ForkLock::new(());
 
 /// Partition numbers of the static kinds (memkind_deprecated.h).
 #[allow(missing_docs, reason = "names are memkind's")]
@@ -385,7 +384,7 @@ impl Kind {
     fn init_slow(&'static self) -> Result<&'static Runtime, Error> {
         crate::init::ensure();
         let _reentry = crate::arena::thread::InitGuard::enter();
-        let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = INIT_LOCK.lock();
         let r = self.runtime.load(Ordering::Acquire);
         if !r.is_null() {
             #[allow(unsafe_code, reason = "published pointer")]
@@ -456,6 +455,16 @@ pub(crate) fn node_sets(rule: Rule) -> Result<NodeSets, Error> {
     match crate::topology::resolve(topology()?, env_config(), rule) {
         RuleOutcome::Available(sets) => Ok(sets),
         RuleOutcome::Unavailable(c) => Err(code_error(c)),
+    }
+}
+
+/// `memkind_get_capacity` of a kind bound to `rule` with `mode`: 1.14 reports -1 for the
+/// PREFERRED kinds, else [`capacity`].
+pub(crate) fn bound_capacity(rule: Rule, mode: MpolMode) -> isize {
+    if mode == MpolMode::Preferred {
+        -1
+    } else {
+        capacity(rule)
     }
 }
 
@@ -576,7 +585,7 @@ pub fn destroy_arenas_of(k: &'static Kind) -> Result<(), Error> {
     if (k.id() as usize) < STATIC_KINDS {
         return Ok(());
     }
-    let _g = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = INIT_LOCK.lock();
     let r = k.runtime.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if r.is_null() {
         return Ok(());

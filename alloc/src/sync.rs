@@ -1,0 +1,120 @@
+//! A small lock that survives fork(2).
+//!
+//! The library's two locks (kind set-up, the list of per-thread records) are taken rarely, but a
+//! `fork` in one thread while another holds one would leave the child with a lock nobody will
+//! release. `pthread_atfork` handlers take both locks before a fork and, in both processes,
+//! release them after, so the child starts with consistent, unlocked state (jemalloc does the
+//! same for its own locks).
+#![allow(
+    unsafe_code,
+    reason = "lock guarding data via UnsafeCell; pthread_atfork registration"
+)]
+
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// A test-and-set lock with yielding back-off, for short, rare critical sections.
+pub struct ForkLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is serialised by `locked` (acquire on lock, release on unlock).
+unsafe impl<T: Send> Sync for ForkLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for ForkLock<T> {}
+
+/// Holds the lock until dropped.
+pub struct Guard<'a, T> {
+    lock: &'a ForkLock<T>,
+}
+
+impl<T> ForkLock<T> {
+    /// An unlocked lock.
+    pub const fn new(value: T) -> Self {
+        ForkLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub(crate) fn acquire(&self) {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+    }
+
+    pub(crate) fn release(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+
+    /// Lock.
+    pub fn lock(&self) -> Guard<'_, T> {
+        self.acquire();
+        Guard { lock: self }
+    }
+}
+
+impl<T> Deref for Guard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock exclusively.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+extern "C" fn prepare() {
+    crate::kind::INIT_LOCK.acquire();
+    crate::arena::thread::LIST.acquire();
+}
+
+extern "C" fn after() {
+    crate::arena::thread::LIST.release();
+    crate::kind::INIT_LOCK.release();
+}
+
+/// Register the fork handlers (once, at start-up).
+pub(crate) fn register_fork_handlers() {
+    // SAFETY: the handlers are plain functions that only flip the two locks.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_and_releases() {
+        static L: ForkLock<u64> = ForkLock::new(0);
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..10_000 {
+                        *L.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(*L.lock(), 40_000);
+    }
+}
