@@ -9,6 +9,11 @@ build_library() {
   mkdir -p "$MEMKIND_RS_LIBDIR"
   ln -sf "$CARGO_TARGET_DIR/release/libmemkind.so" "$MEMKIND_RS_LIBDIR/libmemkind.so.0"
   ln -sf "$CARGO_TARGET_DIR/release/libmemkind.so" "$MEMKIND_RS_LIBDIR/libmemkind.so"
+  # memkind.pc for `pkg-config --cflags --libs memkind` (PKG_CONFIG_PATH=$MEMKIND_RS_LIBDIR/pkgconfig)
+  mkdir -p "$MEMKIND_RS_LIBDIR/pkgconfig"
+  sed -e "s|@PREFIX@|$MEMKIND_RS_LIBDIR|" -e "s|@LIBDIR@|$MEMKIND_RS_LIBDIR|" \
+      -e "s|@INCLUDEDIR@|$repo/alloc/include|" "$repo/alloc/include/memkind.pc.in" \
+      >"$MEMKIND_RS_LIBDIR/pkgconfig/memkind.pc"
 }
 
 # Reserve at least $1 2 MiB hugepages until the calling script exits (restores the old count).

@@ -1,0 +1,237 @@
+//! The binary interface of our libmemkind.so: SONAME, the exported symbols, a 5-byte NOP at the
+//! start of every arena-layer entry point, and our headers and memkind.pc against Debian's.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use memkind_tests::target_dir;
+
+fn ours() -> PathBuf {
+    let so = target_dir().join("release").join("libmemkind.so");
+    assert!(
+        so.exists(),
+        "{} missing: run `cargo build --release -p memkind` (tests/test.sh does)",
+        so.display()
+    );
+    so
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn output(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn exported(lib: &Path) -> BTreeSet<String> {
+    output(Command::new("nm").args(["-D", "--defined-only"]).arg(lib))
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
+
+/// memkind_arena(3)'s 19 functions.
+const ARENA_LAYER: [&str; 19] = [
+    "memkind_arena_create",
+    "memkind_arena_create_map",
+    "memkind_arena_destroy",
+    "memkind_arena_malloc",
+    "memkind_arena_calloc",
+    "memkind_arena_pmem_calloc",
+    "memkind_arena_posix_memalign",
+    "memkind_arena_realloc",
+    "memkind_arena_realloc_with_kind_detect",
+    "memkind_thread_get_arena",
+    "memkind_bijective_get_arena",
+    "get_kind_by_arena",
+    "memkind_arena_detect_kind",
+    "memkind_arena_finalize",
+    "memkind_arena_init",
+    "memkind_arena_free",
+    "memkind_arena_free_with_kind_detect",
+    "memkind_arena_malloc_usable_size",
+    "memkind_arena_update_memory_usage_policy",
+];
+
+/// Declared by memkind.h but part of the next issue (PMEM, fixed kinds, statistics).
+const NOT_YET: [&str; 13] = [
+    "memkind_config_new",
+    "memkind_config_delete",
+    "memkind_config_set_path",
+    "memkind_config_set_size",
+    "memkind_config_set_memory_usage_policy",
+    "memkind_create_pmem",
+    "memkind_create_pmem_with_config",
+    "memkind_create_fixed",
+    "memkind_get_stat",
+    "memkind_stats_print",
+    "memkind_defrag_reallocate",
+    "memkind_check_dax_path",
+    "memkind_set_bg_threads",
+];
+
+/// Every function and variable our headers declare.
+fn declared() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for h in ["memkind.h", "memkind_deprecated.h", "hbwmalloc.h"] {
+        let text = std::fs::read_to_string(repo().join("alloc/include").join(h)).unwrap();
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("extern memkind_t ") {
+                names.insert(rest.trim_end_matches(';').to_string());
+            } else if !line.starts_with('#') && !line.starts_with("typedef") && line.contains('(') {
+                let head = line.split('(').next().unwrap();
+                let name = head.rsplit([' ', '*']).next().unwrap();
+                if name.starts_with("memkind_") || name.starts_with("hbw_") {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    names.insert("memkind_get_kind_by_partition".into());
+    names
+}
+
+#[test]
+fn soname_is_memkinds() {
+    let d = output(Command::new("readelf").arg("-d").arg(ours()));
+    assert!(d.contains("Library soname: [libmemkind.so.0]"), "{d}");
+}
+
+#[test]
+fn exports_every_declared_symbol_and_the_arena_layer() {
+    let have = exported(&ours());
+    assert!(
+        declared().len() > 50,
+        "header parse found only {:?}",
+        declared()
+    );
+    let missing: Vec<_> = declared()
+        .into_iter()
+        .chain(ARENA_LAYER.iter().map(|s| s.to_string()))
+        .filter(|s| !have.contains(s) && !NOT_YET.contains(&s.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}");
+    // Nothing of jemalloc or Rust's runtime leaks into the dynamic symbol table.
+    let leaked: Vec<_> = have
+        .iter()
+        .filter(|s| s.starts_with("_rjem") || s.starts_with("_ZN"))
+        .collect();
+    assert!(leaked.is_empty(), "leaked: {leaked:?}");
+    // And every name Debian's memkind.h/hbwmalloc.h users may call that 1.14 exports, we export
+    // too (apart from the next issue's).
+    let system = exported(Path::new("/usr/lib/x86_64-linux-gnu/libmemkind.so.0"));
+    let gaps: Vec<_> = declared()
+        .into_iter()
+        .filter(|s| system.contains(s) && !have.contains(s) && !NOT_YET.contains(&s.as_str()))
+        .collect();
+    assert!(
+        gaps.is_empty(),
+        "1.14 exports these and we do not: {gaps:?}"
+    );
+}
+
+#[test]
+fn every_arena_entry_point_starts_with_a_nop5() {
+    let dis = output(Command::new("objdump").arg("-d").arg(ours()));
+    let mut lines = dis.lines();
+    let mut seen = BTreeSet::new();
+    while let Some(l) = lines.next() {
+        let Some(name) = l
+            .strip_suffix(">:")
+            .and_then(|s| s.split_once(" <"))
+            .map(|(_, n)| n)
+        else {
+            continue;
+        };
+        if ARENA_LAYER.contains(&name) {
+            let first = lines.next().unwrap_or_default();
+            assert!(
+                first.contains("0f 1f 44 00 00"),
+                "{name} starts with: {first}"
+            );
+            seen.insert(name.to_string());
+        }
+    }
+    let want: BTreeSet<String> = ARENA_LAYER.iter().map(|s| s.to_string()).collect();
+    assert_eq!(seen, want);
+}
+
+fn cc(args: &[&str], src: &Path, out: &Path) {
+    output(
+        Command::new("cc")
+            .args(["-O1", "-Wall", "-Werror", "-o"])
+            .arg(out)
+            .arg(src)
+            .args(args),
+    );
+}
+
+#[test]
+fn our_headers_match_debians() {
+    let dir = tempfile_dir("headers");
+    let src = repo().join("tests/c/constants.c");
+    cc(&[], &src, &dir.join("system"));
+    let ours_inc = format!("-I{}", repo().join("alloc/include").display());
+    cc(&[&ours_inc], &src, &dir.join("ours"));
+    let a = output(&mut Command::new(dir.join("system")));
+    let b = output(&mut Command::new(dir.join("ours")));
+    assert!(a.lines().count() > 80);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn pkg_config_builds_a_program_against_ours() {
+    let dir = tempfile_dir("pkgconfig");
+    let libdir = dir.join("lib");
+    std::fs::create_dir_all(&libdir).unwrap();
+    let _ = std::fs::remove_file(libdir.join("libmemkind.so"));
+    std::os::unix::fs::symlink(ours(), libdir.join("libmemkind.so")).unwrap();
+    let _ = std::fs::remove_file(libdir.join("libmemkind.so.0"));
+    std::os::unix::fs::symlink(ours(), libdir.join("libmemkind.so.0")).unwrap();
+    let pc = std::fs::read_to_string(repo().join("alloc/include/memkind.pc.in"))
+        .unwrap()
+        .replace("@PREFIX@", &dir.display().to_string())
+        .replace("@LIBDIR@", &libdir.display().to_string())
+        .replace(
+            "@INCLUDEDIR@",
+            &repo().join("alloc/include").display().to_string(),
+        );
+    std::fs::write(dir.join("memkind.pc"), pc).unwrap();
+    let flags = output(
+        Command::new("pkg-config")
+            .args(["--cflags", "--libs", "memkind"])
+            .env("PKG_CONFIG_PATH", &dir),
+    );
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    assert!(
+        flags.iter().any(|f| f.contains("alloc/include")),
+        "{flags:?}"
+    );
+    cc(&flags, &repo().join("tests/demo/demo.c"), &dir.join("demo"));
+    let out = output(Command::new(dir.join("demo")).env("LD_LIBRARY_PATH", &libdir));
+    assert!(
+        out.contains(&libdir.join("libmemkind.so.0").display().to_string())
+            || out.contains("libmemkind.so"),
+        "{out}"
+    );
+    assert!(
+        out.contains("MEMKIND_DEFAULT                    right owner"),
+        "{out}"
+    );
+}
+
+fn tempfile_dir(name: &str) -> PathBuf {
+    let d = target_dir()
+        .join("abi-tmp")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
