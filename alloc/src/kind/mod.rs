@@ -108,9 +108,12 @@ pub struct Runtime {
 #[repr(align(64))]
 pub struct Kind {
     id: u16,
-    family: &'static Family,
+    /// The family (fixed for static kinds; set when a dynamic slot is taken).
+    family: AtomicPtr<Family>,
     variant: u8,
     name: &'static str,
+    /// A dynamic kind's own state (PMEM directory and file, fixed buffer...), null otherwise.
+    dynamic: AtomicPtr<Dynamic>,
     /// Bumped every time a dynamic slot is reused, so stale per-thread caches are noticed.
     generation: AtomicU32,
     live: AtomicBool,
@@ -121,9 +124,10 @@ pub struct Kind {
 const fn static_kind(id: u16, family: &'static Family, variant: u8, name: &'static str) -> Kind {
     Kind {
         id,
-        family,
+        family: AtomicPtr::new(family as *const Family as *mut Family),
         variant,
         name,
+        dynamic: AtomicPtr::new(core::ptr::null_mut()),
         generation: AtomicU32::new(1),
         live: AtomicBool::new(true),
         placement: AtomicPtr::new(core::ptr::null_mut()),
@@ -223,7 +227,7 @@ const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [
 
 /// The usual `Family::check`: the kind is available when its placement can be computed.
 pub fn check_by_placement(k: &Kind) -> Result<(), Error> {
-    (k.family.placement)(k).map(drop)
+    (k.family().placement)(k).map(drop)
 }
 
 /// Placeholder family of free dynamic slots: never available.
@@ -316,9 +320,32 @@ impl Kind {
         self.id
     }
 
-    /// Kind name (memkind's, e.g. `memkind_hbw`).
+    /// Kind name (memkind's, e.g. `memkind_hbw`; the family's name for dynamic kinds).
     pub fn name(&self) -> &'static str {
-        self.name
+        if (self.id as usize) < STATIC_KINDS {
+            self.name
+        } else {
+            self.family().name
+        }
+    }
+
+    /// The kind's family (operations table).
+    pub fn family(&self) -> &'static Family {
+        // SAFETY: the pointer always targets one of the `static` family tables.
+        #[allow(unsafe_code, reason = "pointer to a static table")]
+        unsafe {
+            &*self.family.load(Ordering::Acquire)
+        }
+    }
+
+    /// A dynamic kind's state of type `T` (None for static kinds or another type).
+    pub fn state<T: 'static>(&self) -> Option<&T> {
+        let d = self.dynamic.load(Ordering::Acquire);
+        // SAFETY: published by `create_dynamic`, freed only by `destroy_kind` (memkind's
+        // contract: a kind is not used while it is destroyed).
+        #[allow(unsafe_code, reason = "published dynamic state")]
+        let d = (!d.is_null()).then(|| unsafe { &*d })?;
+        d.state.downcast_ref()
     }
 
     /// Family-specific variant number.
@@ -352,8 +379,8 @@ impl Kind {
     /// later makes HUGETLB available, as in 1.14.
     pub fn check_available(&self) -> Result<(), Error> {
         if self.runtime.load(Ordering::Acquire).is_null() {
-            (self.family.check)(self)?;
-            if (self.family.placement)(self).is_ok_and(|p| p.arenas == ArenaCount::PerThread) {
+            (self.family().check)(self)?;
+            if (self.family().placement)(self).is_ok_and(|p| p.arenas == ArenaCount::PerThread) {
                 // A malformed MEMKIND_ARENA_NUM_PER_KIND makes every arena kind unusable.
                 crate::env::get().arenas_per_kind?;
             }
@@ -365,7 +392,7 @@ impl Kind {
 
     /// `memkind_get_capacity`.
     pub fn capacity(&self) -> isize {
-        (self.family.capacity)(self)
+        (self.family().capacity)(self)
     }
 
     /// The initialised kind's arenas, initialising on first use.
@@ -394,14 +421,14 @@ impl Kind {
         let placement = match self.placement() {
             Some(p) => p,
             None => {
-                let p = (self.family.placement)(self)?;
+                let p = (self.family().placement)(self)?;
                 let p: &'static Placement = Box::leak(Box::new(p));
                 self.placement
                     .store(p as *const _ as *mut _, Ordering::Release);
                 p
             }
         };
-        let arenas = crate::arena::create_arenas(self, placement, self.family.hooks)?;
+        let arenas = crate::arena::create_arenas(self, placement, self.family().hooks)?;
         let rt: &'static Runtime = Box::leak(Box::new(Runtime { arenas }));
         self.runtime
             .store(rt as *const _ as *mut _, Ordering::Release);
@@ -572,12 +599,73 @@ pub fn create_kind(memtype: u32, policy: i32, flags: u32) -> Result<&'static Kin
     }
 }
 
-/// `memkind_destroy_kind`: static kinds are left as they are (0, as 1.14).
+/// State of a dynamic kind, owned by its slot from `create_dynamic` to `destroy_kind`.
+pub struct Dynamic {
+    /// Family-specific state (dropped when the kind is destroyed: closes files, etc.).
+    pub state: Box<dyn core::any::Any + Send + Sync>,
+}
+
+/// Take a free slot for a dynamic kind of `family` with `state`. MEMKIND_ERROR_TOOMANY when
+/// all `MAX_KINDS - STATIC_KINDS` dynamic slots are in use.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the PMEM and fixed families (next issue) create dynamic kinds"
+    )
+)]
+pub(crate) fn create_dynamic(
+    family: &'static Family,
+    state: Box<dyn core::any::Any + Send + Sync>,
+) -> Result<&'static Kind, Error> {
+    crate::init::ensure();
+    let _g = INIT_LOCK.lock();
+    let k = KINDS[STATIC_KINDS..]
+        .iter()
+        .find(|k| !k.live.load(Ordering::Acquire))
+        .ok_or(Error::TooMany)?;
+    k.family
+        .store(family as *const Family as *mut Family, Ordering::Release);
+    let d = Box::into_raw(Box::new(Dynamic { state }));
+    k.dynamic.store(d, Ordering::Release);
+    k.placement.store(core::ptr::null_mut(), Ordering::Release);
+    k.runtime.store(core::ptr::null_mut(), Ordering::Release);
+    // A new generation: per-thread records of the slot's previous kind are stale from now on.
+    k.generation.fetch_add(1, Ordering::AcqRel);
+    k.live.store(true, Ordering::Release);
+    Ok(k)
+}
+
+/// `memkind_destroy_kind`: static kinds are left as they are (0, as 1.14). A dynamic kind's
+/// arenas are destroyed with every allocation still in them (their memory is unmapped: using
+/// such a pointer afterwards is a use-after-free, and freeing it is ignored, since it is no
+/// longer ours), its state is dropped and its slot freed for reuse.
 pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
     if (k.id() as usize) < STATIC_KINDS {
         return Ok(());
     }
-    destroy_arenas_of(k)
+    let _g = INIT_LOCK.lock();
+    let result = destroy_arenas_locked(k);
+    k.live.store(false, Ordering::Release);
+    k.generation.fetch_add(1, Ordering::AcqRel);
+    let p = k.placement.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    let d = k.dynamic.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    k.family.store(
+        &FREE_SLOT as *const Family as *mut Family,
+        Ordering::Release,
+    );
+    #[allow(unsafe_code, reason = "reclaiming boxes published by this module")]
+    // SAFETY: both were leaked boxes of this slot; the arenas are gone, so no hook reads the
+    // placement any more, and the kind is not used during its destruction (contract).
+    unsafe {
+        if !p.is_null() {
+            drop(Box::from_raw(p));
+        }
+        if !d.is_null() {
+            drop(Box::from_raw(d));
+        }
+    }
+    result
 }
 
 /// `memkind_arena_destroy`: static kinds keep their arenas.
@@ -586,6 +674,10 @@ pub fn destroy_arenas_of(k: &'static Kind) -> Result<(), Error> {
         return Ok(());
     }
     let _g = INIT_LOCK.lock();
+    destroy_arenas_locked(k)
+}
+
+fn destroy_arenas_locked(k: &'static Kind) -> Result<(), Error> {
     let r = k.runtime.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if r.is_null() {
         return Ok(());
@@ -625,3 +717,65 @@ impl Kind {
 }
 
 const _: () = assert!(core::mem::size_of::<Kind>() == 64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::heap;
+
+    /// A dynamic family for tests: anonymous memory, one arena, state = a marker number.
+    static TEST_FAMILY: Family = Family {
+        name: "test_dynamic",
+        placement: |_| {
+            Ok(Placement {
+                arenas: ArenaCount::Single,
+                ..Placement::anon()
+            })
+        },
+        check: check_by_placement,
+        capacity: |_| -1,
+        hooks: &crate::hooks::anon::HOOKS,
+    };
+
+    #[test]
+    fn dynamic_kinds_are_created_used_destroyed_and_reused() {
+        let k = create_dynamic(&TEST_FAMILY, Box::new(7u32)).unwrap();
+        assert!(k.id() as usize >= STATIC_KINDS);
+        assert_eq!(k.state::<u32>(), Some(&7));
+        assert_eq!(k.name(), "test_dynamic");
+        assert!(Kind::from_ptr(k).is_some());
+        let gen = k.generation();
+        let small = heap::malloc(k, 64);
+        let big = heap::malloc(k, 1 << 20);
+        assert!(!small.is_null() && !big.is_null());
+        assert!(matches!(heap::owner(small), heap::Owner::Kind(o) if o.id() == k.id()));
+        heap::free(small); // into this thread's magazine of the kind
+        let id = k.id();
+        destroy_kind(k).unwrap();
+        assert!(
+            Kind::from_ptr(k).is_none(),
+            "destroyed kinds are not kinds any more"
+        );
+        assert!(k.generation() > gen);
+        // The kind's memory went with it: its pointers are foreign now and freeing is ignored.
+        assert!(matches!(heap::owner(big), heap::Owner::Foreign));
+        heap::free(big);
+        // The slot is reused, with a fresh generation and no stale per-thread state.
+        let k2 = create_dynamic(&TEST_FAMILY, Box::new(8u32)).unwrap();
+        assert_eq!(k2.id(), id);
+        assert_eq!(k2.state::<u32>(), Some(&8));
+        let p = heap::malloc(k2, 64);
+        assert!(matches!(heap::owner(p), heap::Owner::Kind(o) if o.id() == id));
+        heap::free(p);
+        destroy_kind(k2).unwrap();
+    }
+
+    #[test]
+    fn static_kinds_survive_destroy() {
+        let k = &KINDS[partition::REGULAR];
+        destroy_kind(k).unwrap();
+        let p = heap::malloc(k, 32);
+        assert!(!p.is_null());
+        heap::free(p);
+    }
+}
