@@ -142,13 +142,16 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     }
     let slot_old = SLOTS.with(|s| s[kind.id() as usize].get());
     let arena = rt.arenas[(thread_hash() as usize) & (rt.arenas.len() - 1)];
+    // Every record is released by the thread-exit destructor. A record made while that
+    // destructor already runs (another key's destructor allocating) sets the key again, so
+    // glibc runs ours once more; such late records get no jemalloc tcache.
+    register_exit();
     let tcache_flags = if EXITING.with(Cell::get) {
         MALLOCX_TCACHE_NONE
     } else {
         match jemalloc::tcache_create() {
             Ok(t) if (t as usize) < TCACHE_LIMIT => {
                 TCACHE_OWNER[t as usize].store(owner_tag(kind), Ordering::Release);
-                register_exit();
                 MALLOCX_TCACHE(t as usize)
             }
             Ok(t) => {
@@ -239,22 +242,22 @@ unsafe fn unlink(list: &mut List, pk: *mut PerKind) {
 /// Drain and unlink every thread's record of `kind` (its destroy; the kind is not in use).
 /// The records stay allocated: their threads free them on next use or at exit.
 pub(crate) fn drain_kind(kind: &Kind) {
+    // No allocation here: with a kind as Rust's global allocator it would re-enter this lock.
     let mut list = LIST.lock();
-    let mut cur = list.0;
-    let mut doomed = Vec::new();
-    while !cur.is_null() {
-        // SAFETY: list nodes are live records; the kind's owners do not use them (contract).
-        unsafe {
+    let mut link: *mut *mut PerKind = &mut list.0;
+    // SAFETY: walking and unlinking list nodes under the lock; every node is a live record and
+    // the kind's owners do not use theirs while the kind is destroyed (memkind's contract).
+    unsafe {
+        while !(*link).is_null() {
+            let cur = *link;
             if (*cur).kind == kind.id() && (*cur).generation == kind.generation() {
                 drain_all(&mut *cur);
-                doomed.push(cur);
+                *link = (*cur).next;
+                (*cur).linked = false;
+            } else {
+                link = &mut (*cur).next;
             }
-            cur = (*cur).next;
         }
-    }
-    for pk in doomed {
-        // SAFETY: `pk` is linked (found above), lock held.
-        unsafe { unlink(&mut list, pk) };
     }
 }
 
