@@ -11,6 +11,7 @@
 
 pub mod dax_kmem;
 pub mod default;
+pub mod fixed;
 pub mod hbw;
 pub mod hugetlb;
 pub mod interleave;
@@ -407,6 +408,14 @@ impl Kind {
         self.init_slow()
     }
 
+    /// The kind's arenas if it is initialised, without initialising it.
+    pub fn runtime_if_ready(&self) -> Option<&'static Runtime> {
+        let r = self.runtime.load(Ordering::Acquire);
+        // SAFETY: as for `placement`.
+        #[allow(unsafe_code, reason = "published pointer")]
+        (!r.is_null()).then(|| unsafe { &*r })
+    }
+
     #[cold]
     fn init_slow(&'static self) -> Result<&'static Runtime, Error> {
         crate::init::ensure();
@@ -607,13 +616,6 @@ pub struct Dynamic {
 
 /// Take a free slot for a dynamic kind of `family` with `state`. MEMKIND_ERROR_TOOMANY when
 /// all `MAX_KINDS - STATIC_KINDS` dynamic slots are in use.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the PMEM and fixed families (next issue) create dynamic kinds"
-    )
-)]
 pub(crate) fn create_dynamic(
     family: &'static Family,
     state: Box<dyn core::any::Any + Send + Sync>,
