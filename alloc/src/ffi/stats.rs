@@ -8,7 +8,9 @@ use crate::stats::{self, StatType};
 
 /// `memkind_get_stat(kind, stat, &value)`: `kind` NULL is the whole process. Values are from
 /// the last `memkind_update_cached_stats`. MEMKIND_ERROR_INVALID for an unknown stat type, a
-/// NULL `value` or a pointer that is not a kind; `*value` is untouched then.
+/// NULL `value` or a pointer that is not a kind (`*value` untouched), and for a kind with an
+/// arena created since the last update (jemalloc has no statistics for it yet; `*value` is 0,
+/// as in 1.14).
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_get_stat(kind: MemkindT, stat: u32, value: *mut usize) -> c_int {
     let Some(stat) = StatType::from_raw(stat) else {
@@ -25,6 +27,12 @@ pub extern "C" fn memkind_get_stat(kind: MemkindT, stat: u32, value: *mut usize)
             None => return code::INVALID,
         }
     };
+    if kind.is_some() {
+        // 1.14 zeroes the value before summing a kind's arenas, so it is 0 on failure (e.g. an
+        // arena created since the last update_cached_stats).
+        // SAFETY: non-null out pointer per memkind.h.
+        unsafe { *value = 0 };
+    }
     match stats::get(kind, stat) {
         Ok(v) => {
             // SAFETY: non-null out pointer per memkind.h.
