@@ -73,7 +73,9 @@ pub fn get(kind: Option<&'static Kind>, stat: StatType) -> Result<usize, Error> 
                 let page = jemalloc::page_size().map_err(|_| Error::Invalid)?;
                 one(".pactive")?.saturating_mul(page)
             }
-            StatType::Allocated => one(".small.allocated")?.saturating_add(one(".large.allocated")?),
+            StatType::Allocated => {
+                one(".small.allocated")?.saturating_add(one(".large.allocated")?)
+            }
         };
         total = total.saturating_add(v);
         Ok(())
@@ -178,7 +180,8 @@ pub fn defrag(_kind: Option<&'static Kind>, p: *mut c_void) -> *mut c_void {
     } else {
         match arena::thread_arena(owner) {
             Ok(a) => {
-                tikv_jemalloc_sys::MALLOCX_ARENA(a as usize) | tikv_jemalloc_sys::MALLOCX_TCACHE_NONE
+                tikv_jemalloc_sys::MALLOCX_ARENA(a as usize)
+                    | tikv_jemalloc_sys::MALLOCX_TCACHE_NONE
             }
             Err(_) => return core::ptr::null_mut(),
         }
@@ -188,9 +191,7 @@ pub fn defrag(_kind: Option<&'static Kind>, p: *mut c_void) -> *mut c_void {
     };
     // SAFETY: `p` is a live block of `size` usable bytes (its owner vouches), `q` a fresh block
     // of at least `size` bytes; distinct allocations.
-    unsafe {
-        core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, size)
-    };
+    unsafe { core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, size) };
     jemalloc::dallocx(p, tikv_jemalloc_sys::MALLOCX_TCACHE_NONE);
     q
 }

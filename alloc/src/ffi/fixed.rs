@@ -11,7 +11,11 @@ use crate::error::code;
 /// that overlaps a live fixed kind's (1.14 accepts the last three); TOOMANY when every dynamic
 /// slot is taken.
 #[unsafe(no_mangle)]
-pub extern "C" fn memkind_create_fixed(addr: *mut c_void, size: usize, kind: *mut MemkindT) -> c_int {
+pub extern "C" fn memkind_create_fixed(
+    addr: *mut c_void,
+    size: usize,
+    kind: *mut MemkindT,
+) -> c_int {
     if kind.is_null() {
         return code::INVALID;
     }

@@ -49,10 +49,8 @@ unsafe extern "C" fn alloc(
     // SAFETY: jemalloc passes valid, writable `bool` out-parameters; `[p, p+size)` was just
     // carved from the caller's buffer, which memkind's contract says is mapped and writable.
     unsafe {
-        if !zero.is_null() {
-            if *zero {
-                core::ptr::write_bytes(p as *mut u8, 0, size);
-            }
+        if !zero.is_null() && *zero {
+            core::ptr::write_bytes(p as *mut u8, 0, size);
         }
         if !commit.is_null() {
             *commit = true;

@@ -53,12 +53,10 @@ impl FixedState {
             if next > self.end {
                 return None;
             }
-            match self.cursor.compare_exchange_weak(
-                cur,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .cursor
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(start),
                 Err(now) => cur = now,
             }
@@ -110,7 +108,10 @@ pub fn owner_of(addr: usize) -> Option<&'static Kind> {
         if tag == 0 {
             continue;
         }
-        let (s, e) = (r.start.load(Ordering::Relaxed), r.end.load(Ordering::Relaxed));
+        let (s, e) = (
+            r.start.load(Ordering::Relaxed),
+            r.end.load(Ordering::Relaxed),
+        );
         fence(Ordering::Acquire);
         if addr >= s && addr < e && r.tag.load(Ordering::Relaxed) == tag {
             let k = &KINDS[STATIC_KINDS + i];
