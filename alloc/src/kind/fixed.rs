@@ -195,3 +195,94 @@ fn publish(slot: usize, start: usize, end: usize, generation: u32) -> bool {
     }
     !clash
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::heap;
+    use crate::stats::{self, StatType};
+
+    fn buffer(len: usize) -> (Vec<u8>, usize) {
+        let v = vec![0u8; len];
+        let a = v.as_ptr() as usize;
+        (v, a)
+    }
+
+    #[test]
+    fn carve_is_aligned_bounded_and_monotonic() {
+        let st = FixedState {
+            start: 0x1003,
+            end: 0x1003 + 5 * 4096,
+            cursor: AtomicUsize::new(0x1003),
+            slot: AtomicUsize::new(usize::MAX),
+        };
+        assert_eq!(st.carve(4096, 4096), Some(0x2000));
+        assert_eq!(st.carve(8192, 8192), Some(0x4000));
+        assert_eq!(st.carve(4096, 4096), None); // 0x6000 + 4096 > end (0x6003)
+        assert_eq!(st.carve(0, 4096), None);
+        assert_eq!(st.carve(1, 3), None);
+        assert!(st.contains(0x1003, 5 * 4096) && !st.contains(0x1002, 1));
+        // The failed carves did not move the cursor.
+        assert_eq!(st.carve(3, 1), Some(0x6000));
+    }
+
+    #[test]
+    fn fixed_kind_allocates_inside_its_buffer_and_is_found_by_pointer() {
+        let _serial = super::super::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (_keep, addr) = buffer(8 << 20);
+        let k = create(addr + 5, 6 << 20).unwrap();
+        assert_eq!(k.capacity(), 6 << 20);
+        let inside = |p: *mut core::ffi::c_void, n: usize| {
+            (p as usize) >= addr + 5 && (p as usize) + n <= addr + 5 + (6 << 20)
+        };
+        let small = heap::malloc(k, 100);
+        let big = heap::malloc(k, 1 << 20);
+        assert!(inside(small, 100) && inside(big, 1 << 20));
+        assert!(matches!(heap::owner(small), heap::Owner::Kind(o) if o.id() == k.id()));
+        assert!(matches!(heap::owner(big), heap::Owner::Kind(o) if o.id() == k.id()));
+        // Bytes next to the buffer are not the kind's.
+        assert!(matches!(
+            heap::owner((addr + 2) as *const _),
+            heap::Owner::Foreign
+        ));
+        // Overlapping ranges are refused; adjacent ones are fine.
+        assert!(matches!(create(addr + 4096, 4096), Err(Error::Invalid)));
+        let tail = create(addr + 5 + (6 << 20), 4096).unwrap();
+        // Statistics: the kind's arena holds at least the big block.
+        stats::update_cached().unwrap();
+        assert!(stats::get(Some(k), StatType::Allocated).unwrap() >= 1 << 20);
+        // Exhaustion gives NULL, never memory outside the buffer.
+        let mut blocks = Vec::new();
+        loop {
+            let p = heap::malloc(k, 1 << 20);
+            if p.is_null() {
+                break;
+            }
+            assert!(inside(p, 1 << 20));
+            blocks.push(p);
+        }
+        assert!(blocks.len() < 6);
+        for p in blocks {
+            heap::free(p);
+        }
+        heap::free(small);
+        heap::free(big);
+        super::super::destroy_kind(k).unwrap();
+        super::super::destroy_kind(tail).unwrap();
+        assert!(owner_of(addr + 100).is_none());
+        // The range is free again.
+        let again = create(addr + 4096, 4096).unwrap();
+        super::super::destroy_kind(again).unwrap();
+    }
+
+    #[test]
+    fn bad_input_is_invalid() {
+        let _serial = super::super::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        assert!(matches!(create(0, 4096), Err(Error::Invalid)));
+        assert!(matches!(create(usize::MAX - 10, 4096), Err(Error::Invalid)));
+    }
+}

@@ -721,7 +721,7 @@ impl Kind {
 const _: () = assert!(core::mem::size_of::<Kind>() == 64);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::arena::heap;
 
@@ -739,8 +739,12 @@ mod tests {
         hooks: &crate::hooks::anon::HOOKS,
     };
 
+    /// Tests that create dynamic kinds and expect slot reuse run one at a time.
+    pub(crate) static DYNAMIC_SLOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn dynamic_kinds_are_created_used_destroyed_and_reused() {
+        let _serial = DYNAMIC_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         let k = create_dynamic(&TEST_FAMILY, Box::new(7u32)).unwrap();
         assert!(k.id() as usize >= STATIC_KINDS);
         assert_eq!(k.state::<u32>(), Some(&7));
