@@ -132,6 +132,29 @@ impl Memkind {
         }
     }
 
+    /// `memkind_update_cached_stats`: take a fresh snapshot of the statistics
+    /// [`Memkind::stat`] reports.
+    pub fn update_stats() -> Result<(), Error> {
+        crate::stats::update_cached()
+    }
+
+    /// `memkind_get_stat`: a statistic of `kind` (`None`: the whole process) as of the last
+    /// [`Memkind::update_stats`]. Blocks held in per-thread caches count as allocated.
+    ///
+    /// ```
+    /// use memkind::{stats::StatType, Memkind};
+    /// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(4 << 20, Memkind::REGULAR);
+    /// Memkind::update_stats().unwrap();
+    /// let allocated = Memkind::stat(Some(Memkind::REGULAR), StatType::Allocated).unwrap();
+    /// let active = Memkind::stat(Some(Memkind::REGULAR), StatType::Active).unwrap();
+    /// assert!(allocated >= 4 << 20 && active >= allocated);
+    /// assert!(Memkind::stat(None, StatType::Resident).unwrap() >= active);
+    /// drop(v);
+    /// ```
+    pub fn stat(kind: Option<Memkind>, stat: crate::stats::StatType) -> Result<usize, Error> {
+        crate::stats::get(kind.map(Memkind::kind), stat)
+    }
+
     /// Allocate `layout` from this kind.
     pub fn allocate_layout(self, layout: Layout) -> Result<NonNull<u8>, Error> {
         if layout.size() == 0 {

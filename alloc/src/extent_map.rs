@@ -25,6 +25,13 @@ const TOP_BITS: u32 = 47 - GRANULE_SHIFT - LEAF_BITS;
 const LEAF_LEN: usize = 1 << LEAF_BITS;
 const TOP_LEN: usize = 1 << TOP_BITS;
 const COUNT_SHIFT: u32 = 16;
+/// Set in a granule's entry when a fixed kind's buffer (`memkind_create_fixed`) lies in it: the
+/// granule's kind is then not the answer for every address in it, and [`ExtentMap::lookup`]
+/// yields an id ≥ [`OVERLAY_ID`] so the caller takes its slow path (the fixed-range table).
+/// Kind ids fit in 11 bits, so bit 15 of the id half is free. Sticky until the granule dies.
+const OVERLAY: u32 = 0x8000;
+/// Lowest id [`ExtentMap::lookup`] returns for a granule marked with a fixed-kind overlay.
+pub const OVERLAY_ID: u16 = (OVERLAY - 1) as u16;
 
 #[repr(C)]
 struct Leaf {
@@ -68,6 +75,40 @@ impl ExtentMap {
             None
         } else {
             Some((v - 1) as u16)
+        }
+    }
+
+    /// As [`ExtentMap::lookup`], ignoring a fixed-kind overlay mark: the kind whose extent
+    /// holds the granule.
+    pub fn lookup_base(&self, addr: usize) -> Option<u16> {
+        let (t, l) = split(addr)?;
+        let leaf = self.top[t].load(Ordering::Acquire);
+        if leaf.is_null() {
+            return None;
+        }
+        // SAFETY: as in `lookup`.
+        let v = unsafe { &*leaf }.slots[l].load(Ordering::Relaxed) & 0xffff & !OVERLAY;
+        (v != 0).then(|| (v - 1) as u16)
+    }
+
+    /// Mark every registered granule that `[addr, addr+len)` touches as holding (part of) a
+    /// fixed kind's buffer, so lookups there take the slow path. Unregistered granules need no
+    /// mark: a miss already takes it.
+    pub fn mark_overlay(&self, addr: usize, len: usize) {
+        let Some(end) = addr.checked_add(len) else {
+            return;
+        };
+        let mut g = addr & !(HUGE_2M - 1);
+        while g < end {
+            if let Some(s) = self.existing_slot(g) {
+                if s.load(Ordering::Acquire) & 0xffff != 0 {
+                    s.fetch_or(OVERLAY, Ordering::AcqRel);
+                }
+            }
+            match g.checked_add(HUGE_2M) {
+                Some(n) => g = n,
+                None => break,
+            }
         }
     }
 
@@ -203,5 +244,25 @@ mod tests {
         });
         assert_eq!(released, vec![base, base + HUGE_2M, base + 2 * HUGE_2M]);
         assert_eq!(m.lookup(base + 2 * HUGE_2M), None);
+    }
+
+    #[test]
+    fn overlay_marks_send_lookups_to_the_slow_path() {
+        let m = Box::new(ExtentMap::new());
+        let base = 0x7e00_0000_0000usize;
+        assert!(m.register(base, 2 * HUGE_2M, 9));
+        // A buffer straddling both granules and one unregistered granule.
+        m.mark_overlay(base + HUGE_2M + 100, HUGE_2M + 5);
+        assert_eq!(m.lookup(base), Some(9));
+        assert_eq!(m.lookup_base(base), Some(9));
+        let v = m.lookup(base + HUGE_2M).unwrap();
+        assert!(v >= OVERLAY_ID);
+        assert_eq!(m.lookup_base(base + HUGE_2M), Some(9));
+        assert_eq!(m.lookup(base + 2 * HUGE_2M), None);
+        // The page count is untouched by the mark: the granule still dies with its last page.
+        let mut released = Vec::new();
+        m.retire(base + HUGE_2M, HUGE_2M, |g| released.push(g));
+        assert_eq!(released, vec![base + HUGE_2M]);
+        assert_eq!(m.lookup(base + HUGE_2M), None);
     }
 }

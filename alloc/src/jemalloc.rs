@@ -184,6 +184,59 @@ pub fn arena_create(hooks: &'static ExtentHooks) -> Result<u32, i32> {
     unsafe { write_read::<*const ExtentHooks, u32>(c"arenas.create", p) }
 }
 
+/// Create a manual arena with jemalloc's default hooks; returns its index.
+pub fn arena_create_default() -> Result<u32, i32> {
+    // SAFETY: `arenas.create` read without a new value returns an `unsigned`.
+    unsafe { read::<u32>(c"arenas.create") }
+}
+
+/// `arena.<i>.initialized`.
+pub fn arena_initialized(ind: u32) -> Result<bool, i32> {
+    let name = Name::indexed("arena.", ind as u64, ".initialized");
+    // SAFETY: `arena.<i>.initialized` is a `bool`.
+    unsafe { read::<bool>(name.as_cstr()) }
+}
+
+/// `arenas.page`.
+pub fn page_size() -> Result<usize, i32> {
+    // SAFETY: `arenas.page` is a `size_t`.
+    unsafe { read::<usize>(c"arenas.page") }
+}
+
+/// `background_thread`: enable or disable jemalloc's background purging threads.
+pub fn set_background_thread(on: bool) -> Result<(), i32> {
+    // SAFETY: `background_thread` is a `bool`.
+    unsafe { write(c"background_thread", on) }
+}
+
+/// `experimental.utilization.query` of one live pointer (jemalloc 5.3's
+/// `inspect_extent_util_stats_verbose_t`): for a small object, its slab's free and total
+/// regions, the slab size, the free and total regions of all slabs of its bin in its arena and
+/// the slab jemalloc allocates from next; for a large one nregs = 1 and the bin figures are 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Utilization {
+    /// Base of the bin's current slab (the next allocation's), or null.
+    pub slabcur: *mut c_void,
+    /// Free regions in the object's slab.
+    pub nfree: usize,
+    /// Regions in the slab.
+    pub nregs: usize,
+    /// Size of the slab (or of the large extent) in bytes.
+    pub size: usize,
+    /// Free regions in all slabs of the bin.
+    pub bin_nfree: usize,
+    /// Regions in all slabs of the bin.
+    pub bin_nregs: usize,
+}
+
+/// Query the utilization of the slab holding `p`, a live pointer jemalloc handed out.
+pub fn utilization(p: *const c_void) -> Result<Utilization, i32> {
+    // SAFETY: the control takes the pointer as its new value and writes one `Utilization`
+    // (jemalloc's layout, checked by size); callers pass live jemalloc pointers only.
+    unsafe { write_read::<*const c_void, Utilization>(c"experimental.utilization.query", p) }
+}
+
 /// Install `hooks` on arena `ind` (initialising it if it is an automatic arena not yet in use).
 pub fn arena_set_hooks(ind: u32, hooks: &'static ExtentHooks) -> Result<(), i32> {
     let name = Name::indexed("arena.", ind as u64, ".extent_hooks");

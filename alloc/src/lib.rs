@@ -18,6 +18,7 @@ pub mod init;
 pub mod jemalloc;
 pub mod kind;
 pub mod nodemask;
+pub mod stats;
 pub mod sync;
 pub mod sys;
 pub mod topology;

@@ -619,6 +619,12 @@ diff!(threads_arena_num_1, "threads", [], [ARENAS => "1"], Huge::Host);
 diff!(threads_arena_num_3, "threads", [], [ARENAS => "3"], Huge::Host);
 diff!(threads_hugetlb, "threads", ["hugetlb"], [HBW => "0"], Huge::Reserve);
 
+// --- statistics, stats_print, background threads, defragmentation, fixed kinds -----------------
+diff!(stats_print_bg_defrag, "stats", [], [], Huge::Host);
+diff!(stats_print_bg_defrag_arena_num_1, "stats", [], [ARENAS => "1"], Huge::Host);
+diff!(fixed_kinds, "fixed", [], [], Huge::Host);
+diff!(fixed_kinds_arena_num_3, "fixed", [], [ARENAS => "3"], Huge::Host);
+
 // --- stats, bg threads, DAX path check, PMEM and fixed kinds ----------------------------------
 #[test]
 #[ignore = "PMEM, fixed kinds and stats are issue 3"]
@@ -630,6 +636,7 @@ fn misc_pmem_fixed_stats() {
 }
 
 // --- ours only: where 1.14 is buggy ---------------------------------------------------------------
+ours_only!(ours_only_fixed_input, "ours_only_fixed_input", [], []);
 ours_only!(
     ours_only_calloc_overflow,
     "ours_only_calloc_overflow",

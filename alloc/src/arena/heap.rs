@@ -30,11 +30,26 @@ pub enum Owner {
     Kind(&'static Kind),
 }
 
-/// The kind owning `p` according to the extent map.
+/// The kind owning `p` according to the extent map, then (on a miss or a granule shared with
+/// a fixed kind's buffer) the table of fixed-kind ranges.
 #[inline(always)]
 pub fn owner(p: *const c_void) -> Owner {
-    match MAP.lookup(p as usize) {
-        Some(id) => Owner::Kind(&KINDS[id as usize]),
+    match MAP.lookup(p as usize).and_then(|id| KINDS.get(id as usize)) {
+        Some(k) => Owner::Kind(k),
+        None => owner_slow(p),
+    }
+}
+
+/// Second chance: fixed kinds' buffers are not in the granule map (their granules are shared
+/// with other memory), so they are looked up here, in the small fixed-range table.
+#[cold]
+#[inline(never)]
+fn owner_slow(p: *const c_void) -> Owner {
+    if let Some(k) = crate::kind::fixed::owner_of(p as usize) {
+        return Owner::Kind(k);
+    }
+    match MAP.lookup_base(p as usize) {
+        Some(id) => KINDS.get(id as usize).map_or(Owner::Foreign, Owner::Kind),
         None => Owner::Foreign,
     }
 }

@@ -85,9 +85,18 @@ pub(crate) fn create_arenas(
     PENDING.store(kind.id() + 1, Ordering::Release);
     let result = (|| {
         for _ in 0..n {
-            let ind = jemalloc::arena_create(hooks).map_err(|_| Error::ArenasCreate)?;
-            set_arena_kind(ind, Some(kind));
-            out.push(ind);
+            if core::ptr::eq(hooks, &crate::hooks::fixed::HOOKS) {
+                // Fixed kinds: metadata from jemalloc's default hooks, not the caller's buffer;
+                // the buffer's hooks are installed before the arena hands anything out.
+                let ind = jemalloc::arena_create_default().map_err(|_| Error::ArenasCreate)?;
+                set_arena_kind(ind, Some(kind));
+                out.push(ind);
+                jemalloc::arena_set_hooks(ind, hooks).map_err(|_| Error::ArenasCreate)?;
+            } else {
+                let ind = jemalloc::arena_create(hooks).map_err(|_| Error::ArenasCreate)?;
+                set_arena_kind(ind, Some(kind));
+                out.push(ind);
+            }
         }
         Ok(())
     })();

@@ -11,9 +11,11 @@
 )]
 
 pub mod arena;
+pub mod fixed;
 pub mod globals;
 pub mod hbw;
 pub mod memkind;
+pub mod stats;
 
 use crate::kind::Kind;
 

@@ -12,6 +12,7 @@
 //! raw syscalls.
 
 pub mod anon;
+pub mod fixed;
 pub mod hugetlb;
 
 use core::ffi::c_void;

@@ -11,6 +11,7 @@
 
 pub mod dax_kmem;
 pub mod default;
+pub mod fixed;
 pub mod hbw;
 pub mod hugetlb;
 pub mod interleave;
@@ -407,6 +408,14 @@ impl Kind {
         self.init_slow()
     }
 
+    /// The kind's arenas if it is initialised, without initialising it.
+    pub fn runtime_if_ready(&self) -> Option<&'static Runtime> {
+        let r = self.runtime.load(Ordering::Acquire);
+        // SAFETY: as for `placement`.
+        #[allow(unsafe_code, reason = "published pointer")]
+        (!r.is_null()).then(|| unsafe { &*r })
+    }
+
     #[cold]
     fn init_slow(&'static self) -> Result<&'static Runtime, Error> {
         crate::init::ensure();
@@ -607,13 +616,6 @@ pub struct Dynamic {
 
 /// Take a free slot for a dynamic kind of `family` with `state`. MEMKIND_ERROR_TOOMANY when
 /// all `MAX_KINDS - STATIC_KINDS` dynamic slots are in use.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the PMEM and fixed families (next issue) create dynamic kinds"
-    )
-)]
 pub(crate) fn create_dynamic(
     family: &'static Family,
     state: Box<dyn core::any::Any + Send + Sync>,
@@ -719,7 +721,7 @@ impl Kind {
 const _: () = assert!(core::mem::size_of::<Kind>() == 64);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::arena::heap;
 
@@ -737,8 +739,12 @@ mod tests {
         hooks: &crate::hooks::anon::HOOKS,
     };
 
+    /// Tests that create dynamic kinds and expect slot reuse run one at a time.
+    pub(crate) static DYNAMIC_SLOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn dynamic_kinds_are_created_used_destroyed_and_reused() {
+        let _serial = DYNAMIC_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         let k = create_dynamic(&TEST_FAMILY, Box::new(7u32)).unwrap();
         assert!(k.id() as usize >= STATIC_KINDS);
         assert_eq!(k.state::<u32>(), Some(&7));
