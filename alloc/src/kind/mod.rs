@@ -15,6 +15,7 @@ pub mod hbw;
 pub mod hugetlb;
 pub mod interleave;
 pub mod memattr;
+pub mod pmem;
 pub mod regular;
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
@@ -607,13 +608,6 @@ pub struct Dynamic {
 
 /// Take a free slot for a dynamic kind of `family` with `state`. MEMKIND_ERROR_TOOMANY when
 /// all `MAX_KINDS - STATIC_KINDS` dynamic slots are in use.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the PMEM and fixed families (next issue) create dynamic kinds"
-    )
-)]
 pub(crate) fn create_dynamic(
     family: &'static Family,
     state: Box<dyn core::any::Any + Send + Sync>,
