@@ -430,5 +430,5 @@ pub fn fs_size(fd: i32) -> Result<u64, Errno> {
     cvt(unsafe { libc::fstatvfs(fd, st.as_mut_ptr()) } as i64)?;
     // SAFETY: initialised by the successful call (and zeroed before).
     let st = unsafe { st.assume_init() };
-    Ok(st.f_blocks as u64 * st.f_frsize as u64)
+    Ok(st.f_blocks.saturating_mul(st.f_frsize))
 }

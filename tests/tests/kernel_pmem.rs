@@ -32,12 +32,19 @@ fn vm_flags(addr: usize) -> Option<String> {
 
 #[test]
 fn kernel_pmem_on_dax_is_mapped_with_map_sync() {
-    if !need("kernel_pmem_on_dax_is_mapped_with_map_sync", &[Feature::Dax]) {
+    if !need(
+        "kernel_pmem_on_dax_is_mapped_with_map_sync",
+        &[Feature::Dax],
+    ) {
         return;
     }
     let dir = std::env::var("MEMKIND_RS_PMEM_DIR").unwrap();
     let c = CString::new(dir.clone()).unwrap();
-    assert_eq!(memkind_check_dax_path(c.as_ptr()), 0, "{dir} is a DAX mount");
+    assert_eq!(
+        memkind_check_dax_path(c.as_ptr()),
+        0,
+        "{dir} is a DAX mount"
+    );
     let mut k: MemkindT = core::ptr::null();
     assert_eq!(memkind_create_pmem(c.as_ptr(), 64 << 20, &mut k), 0);
     for size in [64usize, 4096, 1 << 20] {
@@ -69,8 +76,14 @@ fn kernel_pmem_outside_dax_is_not_map_sync() {
     // SAFETY: a live 4 KiB block.
     unsafe { core::ptr::write_bytes(p, 1, 4096) };
     let flags = vm_flags(p as usize).expect("mapped");
-    assert!(flags.split_whitespace().any(|f| f == "sh"), "shared: {flags}");
-    assert!(!flags.split_whitespace().any(|f| f == "sf"), "no MAP_SYNC: {flags}");
+    assert!(
+        flags.split_whitespace().any(|f| f == "sh"),
+        "shared: {flags}"
+    );
+    assert!(
+        !flags.split_whitespace().any(|f| f == "sf"),
+        "no MAP_SYNC: {flags}"
+    );
     memkind_free(k, p.cast());
     assert_eq!(memkind_destroy_kind(k), 0);
 }

@@ -64,8 +64,7 @@ fn kind_file(dir: &TempDir) -> PathBuf {
         .unwrap()
         .flatten()
         .find(|e| {
-            std::fs::read_link(e.path())
-                .is_ok_and(|t| t.to_string_lossy().starts_with(&prefix))
+            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with(&prefix))
         })
         .map(|e| e.path())
         .expect("the kind's file is open")
@@ -108,7 +107,9 @@ fn max_size_is_enforced_with_enomem() {
         assert!(!p.is_null(), "memory is reusable after free");
         blocks.push(p);
     }
-    blocks.into_iter().for_each(|p| memkind_free(core::ptr::null(), p));
+    blocks
+        .into_iter()
+        .for_each(|p| memkind_free(core::ptr::null(), p));
     assert_eq!(memkind_destroy_kind(k), 0);
 }
 
@@ -127,7 +128,10 @@ fn a_thousand_kinds_at_once() {
         libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
     }
     if rl.rlim_cur < 1100 {
-        println!("SKIP a_thousand_kinds_at_once: RLIMIT_NOFILE hard limit {}", rl.rlim_max);
+        println!(
+            "SKIP a_thousand_kinds_at_once: RLIMIT_NOFILE hard limit {}",
+            rl.rlim_max
+        );
         return;
     }
     let dir = TempDir::new("thousand");
@@ -256,7 +260,10 @@ fn destroy_with_live_allocations() {
     assert_eq!(Memkind::detect(a.as_ptr()), None);
     assert_eq!(Memkind::detect(b.as_ptr()), None);
     memkind_free(core::ptr::null(), a.as_ptr().cast());
-    assert_eq!(memkind_malloc_usable_size(core::ptr::null(), b.as_ptr().cast()), 0);
+    assert_eq!(
+        memkind_malloc_usable_size(core::ptr::null(), b.as_ptr().cast()),
+        0
+    );
     assert_eq!(open_fds(), fds, "the file is closed");
     // The slot is reusable.
     let again = Memkind::pmem(&dir.0).create().unwrap();
@@ -279,7 +286,11 @@ fn failed_create_leaks_nothing() {
     assert_eq!(memkind_create_pmem(tmp.as_ptr(), MIB, &mut k), -13);
     assert_eq!(open_fds(), fds);
     let mut byp: MemkindT = core::ptr::null();
-    assert_eq!(memkind_get_kind_by_partition(26, &mut byp), -1, "no slot taken");
+    assert_eq!(
+        memkind_get_kind_by_partition(26, &mut byp),
+        -1,
+        "no slot taken"
+    );
 }
 
 /// Allocate 16 MiB in 4 MiB blocks, touch them, free them; return the file and its allocated

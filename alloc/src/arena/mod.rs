@@ -87,6 +87,13 @@ pub(crate) fn create_arenas(
         for _ in 0..n {
             let ind = jemalloc::arena_create(hooks).map_err(|_| Error::ArenasCreate)?;
             set_arena_kind(ind, Some(kind));
+            if matches!(placement.backing, crate::sys::Backing::File { .. }) {
+                // File memory is expensive to purge and refault (a hole punched, blocks
+                // reallocated): freed extents follow the decay (10 s by default, the
+                // CONSERVATIVE policy sets 0) even when they coalesce past jemalloc's 8 MiB
+                // oversize threshold.
+                let _ = jemalloc::arena_set_oversize_threshold(ind, usize::MAX);
+            }
             out.push(ind);
         }
         Ok(())

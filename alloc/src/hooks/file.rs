@@ -102,7 +102,12 @@ pub(crate) fn file_alloc(
 }
 
 /// The destroy hook's logic: give the file blocks back, forget the range, unmap dead granules.
-pub(crate) fn file_destroy(map: &ExtentMap, st: Option<&PmemState>, addr: *mut c_void, size: usize) {
+pub(crate) fn file_destroy(
+    map: &ExtentMap,
+    st: Option<&PmemState>,
+    addr: *mut c_void,
+    size: usize,
+) {
     let _ = Linux.advise(addr, size, libc::MADV_REMOVE);
     if let Some(st) = st {
         st.uncharge(size);

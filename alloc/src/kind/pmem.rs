@@ -265,7 +265,10 @@ pub fn check_dax_path(dir: &[u8]) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        crate::env::debug_log!("{}: mmap with MAP_SYNC failed", String::from_utf8_lossy(dir));
+        crate::env::debug_log!(
+            "{}: mmap with MAP_SYNC failed",
+            String::from_utf8_lossy(dir)
+        );
         Err(Error::Mmap)
     }
 }
