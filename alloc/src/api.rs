@@ -174,6 +174,96 @@ impl Memkind {
     }
 }
 
+/// `memkind_mem_usage_policy`: what a PMEM kind does with freed memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsagePolicy {
+    /// Keep freed memory for about 10 s (jemalloc's dirty decay), then punch it out of the file.
+    #[default]
+    Default,
+    /// Punch freed memory out of the file at once.
+    Conservative,
+}
+
+/// Builder of a file-backed PMEM kind ([`Memkind::pmem`]).
+#[derive(Debug, Clone)]
+pub struct PmemBuilder {
+    dir: std::path::PathBuf,
+    max: usize,
+    policy: UsagePolicy,
+}
+
+impl PmemBuilder {
+    /// Limit the kind to `bytes` of extents (0 = unlimited, the default; else at least
+    /// 16 MiB, rounded up to 2 MiB). Allocations beyond it fail.
+    pub fn max_size(mut self, bytes: usize) -> Self {
+        self.max = bytes;
+        self
+    }
+
+    /// What to do with freed memory.
+    pub fn policy(mut self, policy: UsagePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// `memkind_create_pmem_with_config`: create the kind (an unlinked temporary file in the
+    /// directory). [`Error::Invalid`] for a bad size or a directory where no file can be made.
+    pub fn create(self) -> Result<Memkind, Error> {
+        use std::os::unix::ffi::OsStrExt;
+        let policy = match self.policy {
+            UsagePolicy::Default => crate::kind::pmem::POLICY_DEFAULT,
+            UsagePolicy::Conservative => crate::kind::pmem::POLICY_CONSERVATIVE,
+        };
+        crate::kind::pmem::create(self.dir.as_os_str().as_bytes(), self.max, policy)
+            .map(|k| Memkind(k.id()))
+    }
+}
+
+impl Memkind {
+    /// A PMEM kind in `dir` (file-backed memory; on a DAX mount mapped with MAP_SYNC).
+    ///
+    /// ```
+    /// use memkind::{Memkind, UsagePolicy};
+    ///
+    /// let kind = Memkind::pmem(std::env::temp_dir())
+    ///     .max_size(32 << 20)
+    ///     .policy(UsagePolicy::Conservative)
+    ///     .create()
+    ///     .expect("a writable directory");
+    /// let mut v = allocator_api2::vec::Vec::new_in(kind);
+    /// v.extend_from_slice(b"lives in a file");
+    /// assert_eq!(Memkind::detect(v.as_ptr()), Some(kind));
+    /// drop(v);
+    /// kind.destroy().unwrap();
+    ///
+    /// // Below 16 MiB is invalid, as in memkind 1.14.
+    /// assert!(Memkind::pmem("/tmp").max_size(1 << 20).create().is_err());
+    /// ```
+    pub fn pmem(dir: impl AsRef<std::path::Path>) -> PmemBuilder {
+        PmemBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            max: 0,
+            policy: UsagePolicy::Default,
+        }
+    }
+
+    /// `memkind_destroy_kind`: a dynamic kind (PMEM) is destroyed with every allocation still
+    /// in it (their memory is unmapped: using such a pointer afterwards is a use-after-free;
+    /// freeing it is ignored). Static kinds stay usable.
+    pub fn destroy(self) -> Result<(), Error> {
+        crate::kind::destroy_kind(self.kind())
+    }
+
+    /// `memkind_update_memory_usage_policy` of the kind's arenas.
+    pub fn set_usage_policy(self, policy: UsagePolicy) -> Result<(), Error> {
+        let p = match policy {
+            UsagePolicy::Default => crate::kind::pmem::POLICY_DEFAULT,
+            UsagePolicy::Conservative => crate::kind::pmem::POLICY_CONSERVATIVE,
+        };
+        crate::kind::set_usage_policy(self.kind(), p)
+    }
+}
+
 impl fmt::Debug for Memkind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -200,6 +200,39 @@ impl ExtentMap {
     }
 }
 
+impl ExtentMap {
+    /// Call `f(granule_addr)` for every granule registered to `kind`, in address order. Reads
+    /// only the map's own tables (used by PMEM fork handling, single threaded or under
+    /// `INIT_LOCK`).
+    pub fn for_each_granule_of(&self, kind: u16, mut f: impl FnMut(usize)) {
+        for (t, top) in self.top.iter().enumerate() {
+            let leaf = top.load(Ordering::Acquire);
+            if leaf.is_null() {
+                continue;
+            }
+            // SAFETY: as in `lookup`.
+            let leaf = unsafe { &*leaf };
+            for (l, s) in leaf.slots.iter().enumerate() {
+                if s.load(Ordering::Acquire) & 0xffff == kind as u32 + 1 {
+                    f(((t << LEAF_BITS) | l) << GRANULE_SHIFT);
+                }
+            }
+        }
+    }
+
+    /// Forget every granule still registered to `kind` and call `release(granule_addr)` for
+    /// each, after its slot is cleared (a destroyed kind's leftovers: jemalloc never destroys
+    /// an arena's metadata blocks through the destroy hook).
+    pub fn sweep_kind(&self, kind: u16, mut release: impl FnMut(usize)) {
+        self.for_each_granule_of(kind, |g| {
+            if let Some(s) = self.existing_slot(g) {
+                s.store(0, Ordering::Release);
+                release(g);
+            }
+        });
+    }
+}
+
 impl Default for ExtentMap {
     fn default() -> Self {
         Self::new()

@@ -256,6 +256,14 @@ pub fn arena_set_decay(ind: u32, dirty_ms: isize, muzzy_ms: isize) -> Result<(),
     }
 }
 
+/// Set `arena.<i>.oversize_threshold` (freed extents at least this large are purged at once,
+/// bypassing the decay).
+pub fn arena_set_oversize_threshold(ind: u32, bytes: usize) -> Result<(), i32> {
+    let n = Name::indexed("arena.", ind as u64, ".oversize_threshold");
+    // SAFETY: the control is a `size_t`.
+    unsafe { write(n.as_cstr(), bytes) }
+}
+
 /// `arena.<i>.destroy`.
 pub fn arena_destroy(ind: u32) -> Result<(), i32> {
     run(Name::indexed("arena.", ind as u64, ".destroy").as_cstr())

@@ -23,5 +23,5 @@ pub mod sync;
 pub mod sys;
 pub mod topology;
 
-pub use api::Memkind;
+pub use api::{Memkind, PmemBuilder, UsagePolicy};
 pub use error::Error;

@@ -4,7 +4,8 @@
 //! `fork` in one thread while another holds one would leave the child with a lock nobody will
 //! release. `pthread_atfork` handlers take both locks before a fork and, in both processes,
 //! release them after, so the child starts with consistent, unlocked state (jemalloc does the
-//! same for its own locks).
+//! same for its own locks). The same handlers give a child's PMEM kinds their own files
+//! ([`crate::kind::pmem::fork_prepare`]).
 #![allow(
     unsafe_code,
     reason = "lock guarding data via UnsafeCell; pthread_atfork registration"
@@ -84,18 +85,29 @@ impl<T> Drop for Guard<'_, T> {
 
 extern "C" fn prepare() {
     crate::kind::INIT_LOCK.acquire();
+    // With kinds frozen: copy every PMEM kind's data into a fresh file for the child.
+    crate::kind::pmem::fork_prepare();
     crate::arena::thread::LIST.acquire();
 }
 
-extern "C" fn after() {
+extern "C" fn parent() {
     crate::arena::thread::LIST.release();
+    crate::kind::pmem::fork_parent();
+    crate::kind::INIT_LOCK.release();
+}
+
+extern "C" fn child() {
+    crate::arena::thread::LIST.release();
+    // Move every PMEM kind onto its own file, so parent and child never share file blocks.
+    crate::kind::pmem::fork_child();
     crate::kind::INIT_LOCK.release();
 }
 
 /// Register the fork handlers (once, at start-up).
 pub(crate) fn register_fork_handlers() {
-    // SAFETY: the handlers are plain functions that only flip the two locks.
-    unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+    // SAFETY: the handlers are plain functions that flip the two locks and move PMEM kinds onto
+    // fresh files (syscalls and the system allocator only, never jemalloc).
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
 
 #[cfg(test)]

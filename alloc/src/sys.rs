@@ -269,3 +269,166 @@ pub fn errno() -> i32 {
 pub fn set_errno(e: i32) {
     Errno::set_raw(e)
 }
+
+// --- file backing (PMEM kinds) -------------------------------------------------------------------
+
+/// Create `dir/memkind.XXXXXX` (mkostemp, close-on-exec) and unlink it at once: the returned
+/// descriptor is the only reference to the file. `dir` is a directory path without the NUL.
+pub fn create_temp_file(dir: &[u8]) -> Result<i32, Errno> {
+    let mut path = Vec::with_capacity(dir.len() + 16);
+    path.extend_from_slice(dir);
+    path.extend_from_slice(b"/memkind.XXXXXX\0");
+    if path[..path.len() - 1].contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: `path` is a writable NUL-terminated template ending in XXXXXX, as mkostemp(3)
+    // requires; it is modified in place.
+    let fd = cvt(unsafe { libc::mkostemp(path.as_mut_ptr().cast(), libc::O_CLOEXEC) } as i64)?;
+    // SAFETY: `path` now names the file mkostemp created (NUL terminated).
+    unsafe { libc::unlink(path.as_ptr().cast()) };
+    Ok(fd as i32)
+}
+
+/// close(2), errors ignored (the descriptor is gone either way on Linux).
+pub fn close(fd: i32) {
+    // SAFETY: closes a descriptor this library owns.
+    unsafe { libc::close(fd) };
+}
+
+/// ftruncate(2).
+pub fn ftruncate(fd: i32, len: i64) -> Result<(), Errno> {
+    // SAFETY: plain values.
+    cvt(unsafe { libc::ftruncate(fd, len) } as i64).map(drop)
+}
+
+/// mmap `len` bytes of `fd` at `offset` to exactly `addr` (MAP_FIXED: replaces what is there,
+/// which must be a range of ours), shared, with MAP_SYNC when `sync`.
+pub fn map_file_fixed(
+    addr: usize,
+    len: usize,
+    fd: i32,
+    offset: i64,
+    sync: bool,
+) -> Result<(), Errno> {
+    let flags = if sync {
+        libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC
+    } else {
+        libc::MAP_SHARED
+    };
+    // SAFETY: MAP_FIXED over `[addr, addr+len)`, which callers guarantee is a reservation or a
+    // mapping of this library that nobody else uses; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags | libc::MAP_FIXED,
+            fd,
+            offset,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Reserve `len` bytes of address space (PROT_NONE, no memory): a place to map files into.
+pub fn reserve(len: usize) -> Result<usize, Errno> {
+    // SAFETY: a fresh anonymous mapping at a kernel-chosen address touches nothing existing.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(Errno::last())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+/// True when `fd` (of at least one page) can be mapped with MAP_SHARED_VALIDATE | MAP_SYNC,
+/// i.e. the file lives on a DAX mount (memkind_check_dax_path's test).
+pub fn map_sync_works(fd: i32) -> bool {
+    // SAFETY: a fresh mapping at a kernel-chosen address, unmapped right away.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            PAGE_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: the mapping just made.
+    unsafe { libc::munmap(p, PAGE_SIZE) };
+    true
+}
+
+/// lseek(fd, off, SEEK_DATA / SEEK_HOLE): `None` past the end of the data (ENXIO) or on error.
+pub fn seek(fd: i32, off: i64, data: bool) -> Option<i64> {
+    let whence = if data {
+        libc::SEEK_DATA
+    } else {
+        libc::SEEK_HOLE
+    };
+    // SAFETY: plain values.
+    cvt(unsafe { libc::lseek(fd, off, whence) }).ok()
+}
+
+/// Copy `len` bytes from `src` at `src_off` to `dst` at `dst_off` inside the kernel
+/// (copy_file_range(2)); returns the bytes copied by the last call or the error.
+pub fn copy_range(src: i32, src_off: i64, dst: i32, dst_off: i64, len: usize) -> Result<(), Errno> {
+    let (mut so, mut d, mut left) = (src_off, dst_off, len);
+    while left > 0 {
+        // SAFETY: the offsets are plain in/out values on our stack.
+        let n = cvt(unsafe { libc::copy_file_range(src, &mut so, dst, &mut d, left, 0) } as i64)?;
+        if n == 0 {
+            return Err(Errno::EIO);
+        }
+        left -= n as usize;
+    }
+    Ok(())
+}
+
+/// pwrite(2) all of `[addr, addr+len)` (memory of ours) to `fd` at `off`.
+pub fn write_from(fd: i32, addr: usize, len: usize, off: i64) -> Result<(), Errno> {
+    let mut done = 0usize;
+    while done < len {
+        // SAFETY: `[addr, addr+len)` is readable memory of this library (a mapped granule).
+        let n = cvt(unsafe {
+            libc::pwrite(
+                fd,
+                (addr + done) as *const c_void,
+                len - done,
+                off + done as i64,
+            )
+        } as i64)?;
+        if n == 0 {
+            return Err(Errno::EIO);
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// Total size in bytes of the filesystem holding `fd` (f_blocks × f_frsize).
+pub fn fs_size(fd: i32) -> Result<u64, Errno> {
+    let mut st = core::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: fstatvfs(3) fills the struct through a valid pointer.
+    cvt(unsafe { libc::fstatvfs(fd, st.as_mut_ptr()) } as i64)?;
+    // SAFETY: initialised by the successful call (and zeroed before).
+    let st = unsafe { st.assume_init() };
+    Ok(st.f_blocks.saturating_mul(st.f_frsize))
+}

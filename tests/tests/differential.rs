@@ -627,12 +627,30 @@ diff!(fixed_kinds_arena_num_3, "fixed", [], [ARENAS => "3"], Huge::Host);
 
 // --- stats, bg threads, DAX path check, PMEM and fixed kinds ----------------------------------
 #[test]
-#[ignore = "PMEM, fixed kinds and stats are issue 3"]
 fn misc_pmem_fixed_stats() {
     let dir = target_dir().join("difftest-tmp").join("pmem-dir");
     std::fs::create_dir_all(&dir).expect("create pmem dir");
     let dir = dir.to_str().expect("utf-8 temp path").to_string();
     diff_case("misc_pmem_fixed_stats", "misc", &[&dir], &[], Huge::Host);
+}
+
+// --- PMEM kinds (tests/c/pmem.c) on ext4 (/tmp) and tmpfs (/dev/shm) ---------------------------
+fn pmem_case(test: &str, base: &str) {
+    let dir = Path::new(base).join(format!("memkind-rs-diff-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    let d = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case(test, "pmem", &[&d], &[], Huge::Host);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pmem_tmp_ext4() {
+    pmem_case("pmem_tmp_ext4", "/tmp");
+}
+
+#[test]
+fn pmem_dev_shm_tmpfs() {
+    pmem_case("pmem_dev_shm_tmpfs", "/dev/shm");
 }
 
 // --- ours only: where 1.14 is buggy ---------------------------------------------------------------

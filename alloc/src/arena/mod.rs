@@ -85,17 +85,26 @@ pub(crate) fn create_arenas(
     PENDING.store(kind.id() + 1, Ordering::Release);
     let result = (|| {
         for _ in 0..n {
-            if core::ptr::eq(hooks, &crate::hooks::fixed::HOOKS) {
+            let ind = if core::ptr::eq(hooks, &crate::hooks::fixed::HOOKS) {
                 // Fixed kinds: metadata from jemalloc's default hooks, not the caller's buffer;
                 // the buffer's hooks are installed before the arena hands anything out.
                 let ind = jemalloc::arena_create_default().map_err(|_| Error::ArenasCreate)?;
                 set_arena_kind(ind, Some(kind));
                 out.push(ind);
                 jemalloc::arena_set_hooks(ind, hooks).map_err(|_| Error::ArenasCreate)?;
+                ind
             } else {
                 let ind = jemalloc::arena_create(hooks).map_err(|_| Error::ArenasCreate)?;
                 set_arena_kind(ind, Some(kind));
                 out.push(ind);
+                ind
+            };
+            if matches!(placement.backing, crate::sys::Backing::File { .. }) {
+                // File memory is expensive to purge and refault (a hole punched, blocks
+                // reallocated): freed extents follow the decay (10 s by default, the
+                // CONSERVATIVE policy sets 0) even when they coalesce past jemalloc's 8 MiB
+                // oversize threshold.
+                let _ = jemalloc::arena_set_oversize_threshold(ind, usize::MAX);
             }
         }
         Ok(())

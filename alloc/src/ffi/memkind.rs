@@ -208,3 +208,115 @@ pub extern "C" fn memkind_update_cached_stats() -> c_int {
         Err(_) => code::OPERATION_FAILED,
     }
 }
+
+// --- PMEM kinds (memkind_create_pmem, memkind_config_*, memkind_check_dax_path) ---------------
+
+/// `struct memkind_config` (opaque in memkind.h): the PMEM directory (the caller's string,
+/// borrowed until `memkind_create_pmem_with_config`), the maximum size and the usage policy.
+#[derive(Debug)]
+pub struct MemkindConfig {
+    path: *const c_char,
+    size: usize,
+    policy: c_int,
+}
+
+fn path_bytes<'a>(dir: *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: memkind.h: `dir` is a NUL-terminated path (checked non-null here).
+    (!dir.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(dir) }.to_bytes())
+}
+
+fn create_pmem_into(dir: *const c_char, max: usize, policy: c_int, kind: *mut MemkindT) -> c_int {
+    let Some(dir) = path_bytes(dir) else {
+        return code::INVALID;
+    };
+    if kind.is_null() {
+        return code::INVALID;
+    }
+    match crate::kind::pmem::create(dir, max, policy) {
+        Ok(k) => {
+            // SAFETY: non-null out pointer per memkind.h.
+            unsafe { *kind = k };
+            0
+        }
+        Err(e) => e.code(),
+    }
+}
+
+/// `memkind_create_pmem(dir, max_size, &kind)`: max 0 = unlimited, else ≥ 16 MiB (rounded up to
+/// 2 MiB); a directory where no file can be created → MEMKIND_ERROR_INVALID.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_create_pmem(
+    dir: *const c_char,
+    max_size: usize,
+    kind: *mut MemkindT,
+) -> c_int {
+    create_pmem_into(dir, max_size, crate::kind::pmem::POLICY_DEFAULT, kind)
+}
+
+/// `memkind_create_pmem_with_config(cfg, &kind)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_create_pmem_with_config(
+    cfg: *mut MemkindConfig,
+    kind: *mut MemkindT,
+) -> c_int {
+    if cfg.is_null() {
+        return code::INVALID;
+    }
+    // SAFETY: a config made by `memkind_config_new` (memkind.h contract).
+    let cfg = unsafe { &*cfg };
+    create_pmem_into(cfg.path, cfg.size, cfg.policy, kind)
+}
+
+/// `memkind_config_new()`: an empty config (no path, unlimited, DEFAULT policy).
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_config_new() -> *mut MemkindConfig {
+    Box::into_raw(Box::new(MemkindConfig {
+        path: core::ptr::null(),
+        size: 0,
+        policy: crate::kind::pmem::POLICY_DEFAULT,
+    }))
+}
+
+/// `memkind_config_delete(cfg)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_config_delete(cfg: *mut MemkindConfig) {
+    if !cfg.is_null() {
+        // SAFETY: made by `memkind_config_new` and not used afterwards (memkind.h contract).
+        drop(unsafe { Box::from_raw(cfg) });
+    }
+}
+
+fn with_config(cfg: *mut MemkindConfig, f: impl FnOnce(&mut MemkindConfig)) {
+    if !cfg.is_null() {
+        // SAFETY: a live config made by `memkind_config_new`.
+        f(unsafe { &mut *cfg })
+    }
+}
+
+/// `memkind_config_set_path(cfg, dir)`: the string is used when the kind is created.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_config_set_path(cfg: *mut MemkindConfig, pmem_dir: *const c_char) {
+    with_config(cfg, |c| c.path = pmem_dir)
+}
+
+/// `memkind_config_set_size(cfg, size)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_config_set_size(cfg: *mut MemkindConfig, pmem_size: usize) {
+    with_config(cfg, |c| c.size = pmem_size)
+}
+
+/// `memkind_config_set_memory_usage_policy(cfg, policy)` (checked at creation: -13).
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_config_set_memory_usage_policy(cfg: *mut MemkindConfig, policy: c_int) {
+    with_config(cfg, |c| c.policy = policy)
+}
+
+/// `memkind_check_dax_path(dir)`: 0 on a DAX mount, -3 elsewhere, -255 when no file can be
+/// created in `dir`.
+#[unsafe(no_mangle)]
+pub extern "C" fn memkind_check_dax_path(pmem_dir: *const c_char) -> c_int {
+    match path_bytes(pmem_dir) {
+        Some(d) => crate::kind::pmem::check_dax_path(d).map_or_else(|e| e.code(), |()| 0),
+        None => code::INVALID,
+    }
+}

@@ -1,8 +1,7 @@
 //! The C ABI: memkind 1.14's exported names with its semantics, as thin shims over the kind and
 //! arena layers. No logic lives here beyond argument checks and error-code mapping.
 //!
-//! No panic can cross into C: the library is built with `panic = "abort"`, and `extern "C"`
-//! functions abort rather than unwind in any case.
+//! No panic can cross into C: `extern "C"` functions abort rather than unwind.
 #![allow(unsafe_code, reason = "C ABI entry points")]
 #![allow(
     clippy::not_unsafe_ptr_arg_deref,

@@ -1,7 +1,8 @@
 //! Extent hooks: where jemalloc gets memory for every arena of ours.
 //!
 //! One static `extent_hooks_t` table per backing ([`anon::HOOKS`] for anonymous memory with an
-//! optional mbind policy, [`hugetlb::HOOKS`] for MAP_HUGETLB kinds). The hook functions are thin
+//! optional mbind policy, [`hugetlb::HOOKS`] for MAP_HUGETLB kinds, [`file::HOOKS`] for
+//! file-backed PMEM kinds). The hook functions are thin
 //! `extern "C"` shims over the generic logic in this module, written against [`Os`] so it can be
 //! tested with a recording fake.
 //!
@@ -12,6 +13,7 @@
 //! raw syscalls.
 
 pub mod anon;
+pub mod file;
 pub mod fixed;
 pub mod hugetlb;
 

@@ -16,6 +16,7 @@ pub mod hbw;
 pub mod hugetlb;
 pub mod interleave;
 pub mod memattr;
+pub mod pmem;
 pub mod regular;
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};

@@ -1,0 +1,214 @@
+//! Hooks for file-backed kinds (PMEM): extents are shared mappings of the kind's unlinked
+//! temporary file, with MAP_SYNC on a DAX mount.
+//!
+//! Layout: every mapping is a whole number of 2 MiB granules at a 2 MiB-aligned address (the
+//! extent map's unit), backed by a 2 MiB-aligned file range. The file offset comes from a bump
+//! counter (`fetch_add`, never reused while the kind lives: freed memory goes back to the file
+//! system as holes, so the file is sparse); the address comes from a PROT_NONE reservation of
+//! `len + align - 4 KiB` bytes over which the file is mapped with MAP_FIXED at the first aligned
+//! address, head and tail of the reservation then unmapped. `max` is enforced on the bytes
+//! jemalloc asks for (not the granule-rounded mapping): reserve with `fetch_add`, give back on
+//! failure. Growth reserves blocks with posix_fallocate for those bytes, so a full file system is
+//! a NULL + ENOMEM, not a SIGBUS.
+//!
+//! jemalloc's contract for every hook (see [`super`]): callable from any thread, concurrently,
+//! while jemalloc holds internal locks; no allocation through jemalloc, no panic, no lock an
+//! allocation path can hold. Everything here is atomics and raw syscalls.
+#![allow(unsafe_code, reason = "extern \"C\" hook table handed to jemalloc")]
+
+use core::ffi::c_void;
+use core::sync::atomic::Ordering;
+
+use super::anon::{commit, decommit, merge, split};
+use super::placement_of;
+use crate::extent_map::{ExtentMap, MAP};
+use crate::jemalloc::ExtentHooks;
+use crate::kind::pmem::PmemState;
+use crate::kind::Kind;
+use crate::sys::{self, Linux, Os, HUGE_2M, PAGE_SIZE};
+
+fn state_of(arena_ind: u32) -> Option<(&'static Kind, &'static PmemState)> {
+    let (kind, _) = placement_of(arena_ind)?;
+    Some((kind, kind.state::<PmemState>()?))
+}
+
+fn round_up(v: usize, to: usize) -> Option<usize> {
+    v.checked_add(to - 1).map(|x| x & !(to - 1))
+}
+
+/// The alloc hook's logic: charge `size` against the kind's max, take a file range, grow the
+/// file, map it aligned, log the chunk (for fork) and register it in `map`.
+pub(crate) fn file_alloc(
+    map: &ExtentMap,
+    kind: &Kind,
+    st: &PmemState,
+    size: usize,
+    alignment: usize,
+) -> *mut c_void {
+    let null = core::ptr::null_mut();
+    let Some(len) = round_up(size, HUGE_2M) else {
+        return null;
+    };
+    let Some(align) = alignment.max(HUGE_2M).checked_next_power_of_two() else {
+        return null;
+    };
+    if !st.charge(size) {
+        return null;
+    }
+    let fail = |st: &PmemState| {
+        st.uncharge(size);
+        null
+    };
+    let off = st.next_off.fetch_add(len as u64, Ordering::AcqRel) as i64;
+    let fd = st.fd.load(Ordering::Acquire);
+    if sys::fallocate(fd, off, size as i64).is_err() {
+        return fail(st);
+    }
+    let Some(total) = len.checked_add(align - PAGE_SIZE) else {
+        let _ = sys::punch_hole(fd, off, size as i64);
+        return fail(st);
+    };
+    let Ok(raw) = sys::reserve(total) else {
+        let _ = sys::punch_hole(fd, off, size as i64);
+        return fail(st);
+    };
+    let start = (raw + align - 1) & !(align - 1);
+    if sys::map_file_fixed(start, len, fd, off, st.sync).is_err() {
+        let _ = Linux.unmap(raw as *mut c_void, total);
+        let _ = sys::punch_hole(fd, off, size as i64);
+        return fail(st);
+    }
+    if start > raw {
+        let _ = Linux.unmap(raw as *mut c_void, start - raw);
+    }
+    let tail = raw + total - (start + len);
+    if tail > 0 {
+        let _ = Linux.unmap((start + len) as *mut c_void, tail);
+    }
+    let undo = |st: &PmemState| {
+        let _ = Linux.advise(start as *mut c_void, len, libc::MADV_REMOVE);
+        let _ = Linux.unmap(start as *mut c_void, len);
+        fail(st)
+    };
+    // Logged before it is registered, so fork handling finds every registered granule's file
+    // range in the log.
+    if !st.log.push(start, len, off) {
+        return undo(st);
+    }
+    if !map.register(start, size, kind.id()) {
+        return undo(st);
+    }
+    start as *mut c_void
+}
+
+/// The destroy hook's logic: give the file blocks back, forget the range, unmap dead granules.
+pub(crate) fn file_destroy(
+    map: &ExtentMap,
+    st: Option<&PmemState>,
+    addr: *mut c_void,
+    size: usize,
+) {
+    let _ = Linux.advise(addr, size, libc::MADV_REMOVE);
+    if let Some(st) = st {
+        st.uncharge(size);
+    }
+    map.retire(addr as usize, size, |g| {
+        let _ = Linux.advise(g as *mut c_void, HUGE_2M, libc::MADV_REMOVE);
+        let _ = Linux.unmap(g as *mut c_void, HUGE_2M);
+    });
+}
+
+/// jemalloc contract (alloc): "returns a pointer to size bytes of mapped memory on behalf of
+/// arena arena_ind such that the extent's base address is a multiple of alignment, as well as
+/// setting *zero to indicate whether the extent is zeroed and *commit to indicate whether the
+/// extent is committed. Upon error the function returns NULL and leaves *zero and *commit
+/// unmodified." We never honour a non-NULL new_addr. A fresh file range reads as zeros.
+unsafe extern "C" fn alloc(
+    _hooks: *mut ExtentHooks,
+    new_addr: *mut c_void,
+    size: usize,
+    alignment: usize,
+    zero: *mut bool,
+    commit: *mut bool,
+    arena_ind: u32,
+) -> *mut c_void {
+    if !new_addr.is_null() || size == 0 {
+        return core::ptr::null_mut();
+    }
+    let Some((kind, st)) = state_of(arena_ind) else {
+        return core::ptr::null_mut();
+    };
+    let p = file_alloc(&MAP, kind, st, size, alignment);
+    if !p.is_null() {
+        // SAFETY: jemalloc passes valid, writable `bool` out-parameters to the alloc hook.
+        unsafe {
+            if !zero.is_null() {
+                *zero = true;
+            }
+            if !commit.is_null() {
+                *commit = true;
+            }
+        }
+    }
+    p
+}
+
+/// jemalloc contract (dalloc): "If the function returns true, this indicates opt-out from
+/// deallocation; the virtual memory mapping associated with the extent remains mapped, in the
+/// same commit state, and available for future use." We opt out: jemalloc then purges the
+/// extent (punching holes in the file) and keeps it for reuse, so the mapping and its file
+/// range live until the arena is destroyed.
+unsafe extern "C" fn dalloc(
+    _h: *mut ExtentHooks,
+    _addr: *mut c_void,
+    _size: usize,
+    _committed: bool,
+    _arena_ind: u32,
+) -> bool {
+    true
+}
+
+/// jemalloc contract (destroy): "unconditionally destroys an extent ... This function may be
+/// called to destroy retained extents during arena destruction."
+unsafe extern "C" fn destroy(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    size: usize,
+    _committed: bool,
+    arena_ind: u32,
+) {
+    file_destroy(&MAP, state_of(arena_ind).map(|(_, s)| s), addr, size)
+}
+
+/// jemalloc contract (purge_forced): "returns false if pages within the purged virtual memory
+/// range will be immediately purged (zero-filled on next access)." MADV_REMOVE punches a hole in
+/// the file behind the pages (FALLOC_FL_PUNCH_HOLE); MEMKIND_HOG_MEMORY opts out.
+unsafe extern "C" fn purge_forced(
+    _h: *mut ExtentHooks,
+    addr: *mut c_void,
+    _s: usize,
+    offset: usize,
+    length: usize,
+    arena_ind: u32,
+) -> bool {
+    let hog = placement_of(arena_ind).is_none_or(|(_, p)| p.hog);
+    if hog {
+        return true;
+    }
+    let start = (addr as usize).wrapping_add(offset) as *mut c_void;
+    Linux.advise(start, length, libc::MADV_REMOVE).is_err()
+}
+
+/// The table for file-backed arenas. No lazy purge (a file's pages cannot be MADV_FREEd), so
+/// jemalloc purges with `purge_forced`.
+pub static HOOKS: ExtentHooks = ExtentHooks {
+    alloc: Some(alloc),
+    dalloc: Some(dalloc),
+    destroy: Some(destroy),
+    commit: Some(commit),
+    decommit: Some(decommit),
+    purge_lazy: None,
+    purge_forced: Some(purge_forced),
+    split: Some(split),
+    merge: Some(merge),
+};
