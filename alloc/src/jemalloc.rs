@@ -177,17 +177,25 @@ pub fn nallocx(size: usize, flags: i32) -> usize {
     unsafe { je::nallocx(size, flags) }
 }
 
-/// Create a manual arena with `hooks`; returns its index.
-pub fn arena_create(hooks: &'static ExtentHooks) -> Result<u32, i32> {
-    let p: *const ExtentHooks = hooks;
-    // SAFETY: `arenas.create` takes an `extent_hooks_t *` and returns an `unsigned`.
-    unsafe { write_read::<*const ExtentHooks, u32>(c"arenas.create", p) }
+/// jemalloc 5.3's `arena_config_t` (`experimental.arenas_create_ext`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ArenaConfig {
+    extent_hooks: *const ExtentHooks,
+    metadata_use_hooks: bool,
 }
 
-/// Create a manual arena with jemalloc's default hooks; returns its index.
-pub fn arena_create_default() -> Result<u32, i32> {
-    // SAFETY: `arenas.create` read without a new value returns an `unsigned`.
-    unsafe { read::<u32>(c"arenas.create") }
+/// Create a manual arena whose extents come from `hooks` and whose own metadata comes from
+/// jemalloc's default hooks (plain anonymous memory): a kind's hugepages, PMEM file or fixed
+/// buffer hold only user data (memkind 1.14 puts the metadata there too). Returns its index.
+pub fn arena_create(hooks: &'static ExtentHooks) -> Result<u32, i32> {
+    let config = ArenaConfig {
+        extent_hooks: hooks,
+        metadata_use_hooks: false,
+    };
+    // SAFETY: `experimental.arenas_create_ext` takes an `arena_config_t` (layout above, checked
+    // against jemalloc 5.3's arena_types.h) and returns an `unsigned`.
+    unsafe { write_read::<ArenaConfig, u32>(c"experimental.arenas_create_ext", config) }
 }
 
 /// `arena.<i>.initialized`.

@@ -80,25 +80,23 @@ pub(crate) fn create_arenas(
         ArenaCount::PerThread => crate::env::get()
             .arenas_per_kind?
             .unwrap_or_else(default_arenas_per_kind),
+        ArenaCount::PerThreadUpTo(max) => crate::env::get()
+            .arenas_per_kind?
+            .unwrap_or_else(default_arenas_per_kind)
+            .min(max),
     };
     let mut out = Vec::with_capacity(n as usize);
     PENDING.store(kind.id() + 1, Ordering::Release);
     let result = (|| {
         for _ in 0..n {
-            let ind = if core::ptr::eq(hooks, &crate::hooks::fixed::HOOKS) {
-                // Fixed kinds: metadata from jemalloc's default hooks, not the caller's buffer;
-                // the buffer's hooks are installed before the arena hands anything out.
-                let ind = jemalloc::arena_create_default().map_err(|_| Error::ArenasCreate)?;
-                set_arena_kind(ind, Some(kind));
-                out.push(ind);
-                jemalloc::arena_set_hooks(ind, hooks).map_err(|_| Error::ArenasCreate)?;
-                ind
-            } else {
-                let ind = jemalloc::arena_create(hooks).map_err(|_| Error::ArenasCreate)?;
-                set_arena_kind(ind, Some(kind));
-                out.push(ind);
-                ind
+            let ind = match jemalloc::arena_create(hooks) {
+                Ok(ind) => ind,
+                // jemalloc's arena limit: a kind that may share arenas goes on with fewer.
+                Err(_) if placement.arenas.may_degrade() && !out.is_empty() => break,
+                Err(_) => return Err(Error::ArenasCreate),
             };
+            set_arena_kind(ind, Some(kind));
+            out.push(ind);
             if matches!(placement.backing, crate::sys::Backing::File { .. }) {
                 // File memory is expensive to purge and refault (a hole punched, blocks
                 // reallocated): freed extents follow the decay (10 s by default, the
@@ -116,6 +114,13 @@ pub(crate) fn create_arenas(
             set_arena_kind(ind, None);
         }
         return Err(e);
+    }
+    // Threads pick an arena by masking a hash: keep a power of two.
+    while !out.len().is_power_of_two() {
+        if let Some(ind) = out.pop() {
+            let _ = jemalloc::arena_destroy(ind);
+            set_arena_kind(ind, None);
+        }
     }
     Ok(out.into_boxed_slice())
 }

@@ -4,10 +4,8 @@
 //! (the buffer belongs to the caller; we never unmap or madvise it). Nothing is registered in the
 //! extent map: fixed ranges are found through their own table (see `kind::fixed`).
 //!
-//! The kind's arena is created with jemalloc's default hooks and switched to this table
-//! afterwards (as 1.14 does), so the arena's metadata does not eat the buffer. jemalloc later
-//! hands that first metadata block to this table's dalloc when the arena is destroyed; a range
-//! outside the buffer can only be such a block, and is unmapped there.
+//! The arena's own metadata comes from jemalloc's default hooks (`jemalloc::arena_create`), so
+//! it never eats the buffer.
 #![allow(unsafe_code, reason = "extern \"C\" hook table handed to jemalloc")]
 
 use core::ffi::c_void;
@@ -15,7 +13,6 @@ use core::ffi::c_void;
 use super::anon;
 use crate::jemalloc::ExtentHooks;
 use crate::kind::fixed::FixedState;
-use crate::sys::{Linux, Os};
 
 fn state(arena_ind: u32) -> Option<&'static FixedState> {
     crate::arena::kind_of_arena_for_hook(arena_ind)?.state::<FixedState>()
@@ -62,25 +59,14 @@ unsafe extern "C" fn alloc(
 /// jemalloc contract (dalloc): "If the function returns true, this indicates opt-out from
 /// deallocation; the virtual memory mapping associated with the extent remains mapped, in the
 /// same commit state, and available for future use." Buffer pieces: opt out (never unmapped).
-/// A range outside the buffer is the arena's first metadata block, mapped by jemalloc's default
-/// hooks before ours were installed: unmap it (returning false: deallocated).
 unsafe extern "C" fn dalloc(
     _h: *mut ExtentHooks,
-    addr: *mut c_void,
-    size: usize,
+    _addr: *mut c_void,
+    _size: usize,
     _committed: bool,
-    arena_ind: u32,
+    _arena_ind: u32,
 ) -> bool {
-    match state(arena_ind) {
-        Some(st) if !st.contains(addr as usize, size) && !overlaps(st, addr as usize, size) => {
-            Linux.unmap(addr, size).is_err()
-        }
-        _ => true,
-    }
-}
-
-fn overlaps(st: &FixedState, addr: usize, size: usize) -> bool {
-    addr < st.end && addr.saturating_add(size) > st.start
+    true
 }
 
 /// jemalloc contract (destroy): "unconditionally destroys an extent". The buffer is the

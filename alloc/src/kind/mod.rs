@@ -43,6 +43,16 @@ pub enum ArenaCount {
     PerThread,
     /// One arena (`memkind_bijective_get_arena`).
     Single,
+    /// As `PerThread`, at most this many, and fewer when jemalloc runs out of arenas (dynamic
+    /// kinds, of which there may be a thousand).
+    PerThreadUpTo(u32),
+}
+
+impl ArenaCount {
+    /// May the kind go on with fewer arenas than asked for?
+    pub fn may_degrade(self) -> bool {
+        matches!(self, ArenaCount::PerThreadUpTo(_))
+    }
 }
 
 /// An mbind policy: a mode and, per CPU node, the target nodes.
@@ -382,7 +392,12 @@ impl Kind {
     pub fn check_available(&self) -> Result<(), Error> {
         if self.runtime.load(Ordering::Acquire).is_null() {
             (self.family().check)(self)?;
-            if (self.family().placement)(self).is_ok_and(|p| p.arenas == ArenaCount::PerThread) {
+            if (self.family().placement)(self).is_ok_and(|p| {
+                matches!(
+                    p.arenas,
+                    ArenaCount::PerThread | ArenaCount::PerThreadUpTo(_)
+                )
+            }) {
                 // A malformed MEMKIND_ARENA_NUM_PER_KIND makes every arena kind unusable.
                 crate::env::get().arenas_per_kind?;
             }

@@ -146,8 +146,8 @@ impl PmemState {
 
 impl Drop for PmemState {
     fn drop(&mut self) {
-        // The arenas are destroyed; what is still registered to the kind are jemalloc's
-        // metadata blocks (never handed to the destroy hook): give them back too.
+        // The arenas are destroyed, and with them every extent (arena metadata is not in the
+        // file). Sweep whatever granule is still registered to the kind, so nothing can leak.
         let id = self.kind_id.load(Ordering::Acquire);
         if id != u16::MAX {
             MAP.sweep_kind(id, |g| {
@@ -167,7 +167,9 @@ fn placement(k: &Kind) -> Result<Placement, Error> {
             offset: 0,
             sync: st.sync,
         },
-        arenas: ArenaCount::Single,
+        // A few arenas so threads allocating large blocks do not queue on one arena's lock;
+        // few enough that a thousand PMEM kinds fit in jemalloc's 4095 arenas.
+        arenas: ArenaCount::PerThreadUpTo(4),
         ..Placement::anon()
     })
 }
