@@ -27,9 +27,7 @@ fn init() {
             arenas: ArenaCount::Automatic,
             ..Placement::anon()
         },
-        Runtime {
-            arenas: Box::new([]),
-        },
+        Runtime::new(Box::new([])),
     );
     if let Err(e) = crate::arena::hook_automatic_arenas(default) {
         crate::env::debug_log!("installing hooks on automatic arenas failed: {e}");

@@ -115,13 +115,6 @@ pub(crate) fn create_arenas(
         }
         return Err(e);
     }
-    // Threads pick an arena by masking a hash: keep a power of two.
-    while !out.len().is_power_of_two() {
-        if let Some(ind) = out.pop() {
-            let _ = jemalloc::arena_destroy(ind);
-            set_arena_kind(ind, None);
-        }
-    }
     Ok(out.into_boxed_slice())
 }
 
@@ -216,7 +209,7 @@ pub fn live_thread_caches() -> usize {
         .count()
 }
 
-/// `memkind_thread_get_arena`: the arena of `kind` for this thread (hash of the thread).
+/// `memkind_thread_get_arena`: the arena of `kind` for this thread (kinds hand their arenas to threads in turn).
 pub fn thread_arena(kind: &'static Kind) -> Result<u32, Error> {
     let flags = thread::flags(kind)?;
     Ok(arena_of_flags(flags).unwrap_or(0))

@@ -126,13 +126,6 @@ pub fn free(kind: &'static Kind, p: *mut c_void) {
 /// Requests up to this size use magazines.
 pub const SMALL: usize = MAX_SMALL;
 
-fn thread_hash() -> u64 {
-    // SAFETY: pthread_self has no preconditions.
-    let t = unsafe { libc::pthread_self() } as u64;
-    // Fibonacci hashing spreads the (aligned) pthread_t values.
-    t.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
-}
-
 #[cold]
 fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     let _reentry = InitGuard::enter();
@@ -141,7 +134,7 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         return Err(Error::Invalid); // DEFAULT has no records (callers check first)
     }
     let slot_old = SLOTS.with(|s| s[kind.id() as usize].get());
-    let arena = rt.arenas[(thread_hash() as usize) & (rt.arenas.len() - 1)];
+    let arena = rt.take_arena();
     // Every record is released by the thread-exit destructor. A record made while that
     // destructor already runs (another key's destructor allocating) sets the key again, so
     // glibc runs ours once more; such late records get no jemalloc tcache.

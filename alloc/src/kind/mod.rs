@@ -39,7 +39,7 @@ pub const MAX_KINDS: usize = 1056;
 pub enum ArenaCount {
     /// jemalloc's automatic arenas (DEFAULT).
     Automatic,
-    /// Several arenas, chosen by a hash of the thread (`memkind_thread_get_arena`).
+    /// Several arenas, handed to threads in turn (`memkind_thread_get_arena`).
     PerThread,
     /// One arena (`memkind_bijective_get_arena`).
     Single,
@@ -113,6 +113,25 @@ pub struct Family {
 pub struct Runtime {
     /// jemalloc arena indices (empty for automatic).
     pub arenas: Box<[u32]>,
+    /// Threads take the kind's arenas in turn (the first thread arena 0, the next arena 1...),
+    /// so concurrent threads of a kind do not queue on one arena's locks by chance.
+    pub next_arena: core::sync::atomic::AtomicU32,
+}
+
+impl Runtime {
+    /// A runtime over `arenas`.
+    pub fn new(arenas: Box<[u32]>) -> Runtime {
+        Runtime {
+            arenas,
+            next_arena: core::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// The arena for a thread that starts using the kind now.
+    pub fn take_arena(&self) -> u32 {
+        let i = self.next_arena.fetch_add(1, Ordering::Relaxed) as usize;
+        self.arenas[i % self.arenas.len()]
+    }
 }
 
 /// One memory kind. `memkind_t` in C is a pointer to one of these. 64-byte aligned and sized,
@@ -454,7 +473,7 @@ impl Kind {
             }
         };
         let arenas = crate::arena::create_arenas(self, placement, self.family().hooks)?;
-        let rt: &'static Runtime = Box::leak(Box::new(Runtime { arenas }));
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(arenas)));
         self.runtime
             .store(rt as *const _ as *mut _, Ordering::Release);
         crate::env::debug_log!("kind {} ready with {} arenas", self.name, rt.arenas.len());
