@@ -191,12 +191,7 @@ unsafe extern "C" fn purge_forced(
     length: usize,
     arena_ind: u32,
 ) -> bool {
-    let hog = placement_of(arena_ind).is_none_or(|(_, p)| p.hog);
-    if hog {
-        return true;
-    }
-    let start = (addr as usize).wrapping_add(offset) as *mut c_void;
-    Linux.advise(start, length, libc::MADV_REMOVE).is_err()
+    super::shims::purge(addr, offset, length, arena_ind, libc::MADV_REMOVE)
 }
 
 /// The table for file-backed arenas. No lazy purge (a file's pages cannot be MADV_FREEd), so
