@@ -19,8 +19,6 @@ pub struct Env {
     pub hog_memory: bool,
     /// `MEMKIND_DEBUG=1`: log to stderr.
     pub debug: bool,
-    /// `MEMKIND_BACKGROUND_THREAD_LIMIT`.
-    pub background_thread_limit: Result<Option<u32>, Error>,
 }
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -44,18 +42,10 @@ impl Env {
             },
         };
         let flag = |name: &str| get(name).is_some_and(|v| v.trim() == "1");
-        let background_thread_limit = match get("MEMKIND_BACKGROUND_THREAD_LIMIT") {
-            None => Ok(None),
-            Some(v) => parse_u64(&v)
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or(Error::Environ),
-        };
         Env {
             arenas_per_kind,
             hog_memory: flag("MEMKIND_HOG_MEMORY"),
             debug: flag("MEMKIND_DEBUG"),
-            background_thread_limit,
         }
     }
 }

@@ -19,7 +19,9 @@
 use core::ffi::c_void;
 use core::sync::atomic::Ordering;
 
-use super::anon::{commit, decommit, merge, split};
+// dalloc opts out as for anonymous memory: jemalloc then purges the extent (punching holes in
+// the file) and keeps it for reuse until the arena is destroyed.
+use super::anon::{commit, dalloc, decommit, merge, split};
 use super::placement_of;
 use crate::extent_map::{ExtentMap, MAP};
 use crate::jemalloc::ExtentHooks;
@@ -138,34 +140,7 @@ unsafe extern "C" fn alloc(
     let Some((kind, st)) = state_of(arena_ind) else {
         return core::ptr::null_mut();
     };
-    let p = file_alloc(&MAP, kind, st, size, alignment);
-    if !p.is_null() {
-        // SAFETY: jemalloc passes valid, writable `bool` out-parameters to the alloc hook.
-        unsafe {
-            if !zero.is_null() {
-                *zero = true;
-            }
-            if !commit.is_null() {
-                *commit = true;
-            }
-        }
-    }
-    p
-}
-
-/// jemalloc contract (dalloc): "If the function returns true, this indicates opt-out from
-/// deallocation; the virtual memory mapping associated with the extent remains mapped, in the
-/// same commit state, and available for future use." We opt out: jemalloc then purges the
-/// extent (punching holes in the file) and keeps it for reuse, so the mapping and its file
-/// range live until the arena is destroyed.
-unsafe extern "C" fn dalloc(
-    _h: *mut ExtentHooks,
-    _addr: *mut c_void,
-    _size: usize,
-    _committed: bool,
-    _arena_ind: u32,
-) -> bool {
-    true
+    super::shims::fresh(file_alloc(&MAP, kind, st, size, alignment), zero, commit)
 }
 
 /// jemalloc contract (destroy): "unconditionally destroys an extent ... This function may be

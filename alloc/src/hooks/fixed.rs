@@ -56,19 +56,6 @@ unsafe extern "C" fn alloc(
     p as *mut c_void
 }
 
-/// jemalloc contract (dalloc): "If the function returns true, this indicates opt-out from
-/// deallocation; the virtual memory mapping associated with the extent remains mapped, in the
-/// same commit state, and available for future use." Buffer pieces: opt out (never unmapped).
-unsafe extern "C" fn dalloc(
-    _h: *mut ExtentHooks,
-    _addr: *mut c_void,
-    _size: usize,
-    _committed: bool,
-    _arena_ind: u32,
-) -> bool {
-    true
-}
-
 /// jemalloc contract (destroy): "unconditionally destroys an extent". The buffer is the
 /// caller's: nothing to do (as 1.14).
 unsafe extern "C" fn destroy(
@@ -97,7 +84,7 @@ unsafe extern "C" fn purge(
 /// always committed, decommit opts out, split and merge are bookkeeping only).
 pub static HOOKS: ExtentHooks = ExtentHooks {
     alloc: Some(alloc),
-    dalloc: Some(dalloc),
+    dalloc: Some(anon::dalloc),
     destroy: Some(destroy),
     commit: Some(anon::commit),
     decommit: Some(anon::decommit),

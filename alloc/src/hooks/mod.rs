@@ -149,6 +149,12 @@ pub(crate) mod shims {
             return core::ptr::null_mut();
         };
         let p = extent_alloc(&Linux, &MAP, kind, placement, new_addr, size, alignment);
+        fresh(p, zero, commit)
+    }
+
+    /// Report a freshly mapped extent `p` (null: failure, out-parameters untouched) as zeroed
+    /// and committed.
+    pub(crate) fn fresh(p: *mut c_void, zero: *mut bool, commit: *mut bool) -> *mut c_void {
         if !p.is_null() {
             #[allow(unsafe_code, reason = "jemalloc passes valid out-pointers")]
             // SAFETY: jemalloc passes valid, writable `bool` out-parameters to the alloc hook.
