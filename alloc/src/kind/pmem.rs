@@ -441,6 +441,10 @@ mod tests {
 
     #[test]
     fn create_rules_and_allocation() {
+        // Creates a dynamic kind: serialised with the tests that expect a given slot to be reused.
+        let _serial = super::super::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir();
         let d = dir.as_os_str().as_encoded_bytes();
         assert_eq!(create(d, PMEM_MIN_SIZE - 1, 0).err(), Some(Error::Invalid));
