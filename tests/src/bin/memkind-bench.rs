@@ -61,6 +61,10 @@ USAGE: memkind-bench [OPTIONS]
                            hides time threads spend blocked (locks, mmap_sem): it understates
                            contended 2-thread cells (e.g. HUGETLB 1M batch)
   --no-extras              skip the free_kind/free_null and detect_kind rows
+  --dynamic-tls            keep dlopen's dynamic TLS for both libraries (by default the bench
+                           re-runs itself with glibc.rtld.optional_static_tls raised, so each
+                           library gets the static TLS it gets when a program links it at
+                           start-up, as programs built against memkind do)
   --reserve-hugepages N    set /proc/sys/vm/nr_hugepages to N for the run (root), restore after
   -h, --help               this text
 
@@ -83,6 +87,7 @@ struct Args {
     extras: bool,
     clock: Clock,
     reserve_hugepages: Option<i64>,
+    dynamic_tls: bool,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -123,6 +128,7 @@ fn parse_args() -> Result<Args, String> {
         extras: true,
         clock: Clock::Wall,
         reserve_hugepages: None,
+        dynamic_tls: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -153,6 +159,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--quick" => a.quick = true,
             "--no-extras" => a.extras = false,
+            "--dynamic-tls" => a.dynamic_tls = true,
             "--clock" => {
                 a.clock = match val()?.as_str() {
                     "wall" => Clock::Wall,
@@ -382,6 +389,7 @@ fn run() -> Result<i32, String> {
     out.info(
         "# jemalloc tikv-jemalloc-sys (static, _rjem_ prefix): mallocx(size, 0) / dallocx(p, 0)",
     );
+    out.info(&format!("# TLS: {}", tls_line(args.dynamic_tls)));
     out.info(&format!(
         "# method: median of {} samples of ~{:.0} ms each (n calibrated per allocator and cell); warm-up first;",
         cfg.samples,
@@ -610,7 +618,55 @@ fn run() -> Result<i32, String> {
     Ok(0)
 }
 
+/// Environment variable marking the re-executed process (value: the tunable it set).
+const TLS_MARK: &str = "MEMKIND_BENCH_STATIC_TLS";
+/// Static TLS reserve for dlopen'ed libraries: room for both libraries' TLS blocks (ours ~11 KiB,
+/// memkind 1.14 ~2.6 KiB) with margin.
+const STATIC_TLS_BYTES: usize = 64 << 10;
+
+/// Describes how the libraries' thread-local storage is reached in this run.
+fn tls_line(dynamic: bool) -> String {
+    if dynamic {
+        "dynamic (dlopen's default: TLS descriptors / __tls_get_addr resolve through the DTV)".into()
+    } else if std::env::var_os(TLS_MARK).is_some() {
+        format!(
+            "static, as when a program links the library at start-up (glibc.rtld.optional_static_tls={STATIC_TLS_BYTES}); --dynamic-tls for dlopen's dynamic TLS"
+        )
+    } else {
+        "dynamic: the re-run with static TLS failed (see stderr)".into()
+    }
+}
+
+/// Unless `--dynamic-tls` is given, run this program again with glibc's optional static TLS
+/// reserve raised, so the libraries it dlopens get static TLS. A library linked at start-up (the
+/// normal case for memkind users) always has static TLS; a dlopen'ed one only if the reserve
+/// (512 bytes by default) can hold its TLS block, and both libraries' blocks exceed that. Without
+/// this, every thread-local access of either library in the timed loops would take the dynamic
+/// path, which no program linked against libmemkind.so.0 takes. Returns only if no re-run
+/// happened (already re-run, opted out, or exec failed: then the run goes on with dynamic TLS).
+fn reexec_with_static_tls() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(TLS_MARK).is_some() || std::env::args().any(|a| a == "--dynamic-tls") {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let tunable = format!("glibc.rtld.optional_static_tls={STATIC_TLS_BYTES}");
+    let tunables = match std::env::var("GLIBC_TUNABLES") {
+        Ok(t) if !t.is_empty() => format!("{t}:{tunable}"),
+        _ => tunable.clone(),
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", tunables)
+        .env(TLS_MARK, tunable)
+        .exec();
+    eprintln!("memkind-bench: re-run with static TLS failed ({err}); measuring with dynamic TLS");
+}
+
 fn main() {
+    reexec_with_static_tls();
     // Die quietly on a closed pipe (`| head`) instead of panicking in println!. With
     // --reserve-hugepages the reservation installs its own SIGPIPE handler, which restores first.
     // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
