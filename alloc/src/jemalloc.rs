@@ -337,6 +337,39 @@ pub unsafe fn stats_print(
     unsafe { je::malloc_stats_print(cb, opaque, opts.as_ptr()) }
 }
 
+// Our jemalloc's built-in options (its `malloc_conf` symbol, read once at jemalloc's start-up,
+// before the `_RJEM_MALLOC_CONF` environment variable, which can still override them).
+//
+// `tcache_gc_incr_bytes`: jemalloc runs a thread-cache garbage-collection event every this many
+// bytes a thread allocates (default 64 KiB), and each event makes its malloc/free fast paths
+// fall back to the slow path for that call. With 4 KiB blocks that is every 16th malloc and
+// free: a malloc+free pair of 4 KiB cost ~1 ns more than with 1 MiB (memkind-bench). The memory
+// a thread cache may hold is bounded by its slot counts either way; a larger increment only
+// makes the sweep that returns idle cached blocks walk the size classes more slowly (one class
+// per event).
+//
+// jemalloc defines `malloc_conf` weak; this strong definition replaces it. It is written in
+// assembly so that it can be `.hidden`: a Rust `#[no_mangle]` static would be exported from
+// libmemkind.so, and nothing of jemalloc may appear in our dynamic symbol table.
+core::arch::global_asm!(
+    ".pushsection .data.rel.ro.memkind_rs_malloc_conf,\"aw\",@progbits",
+    ".globl _rjem_malloc_conf",
+    ".hidden _rjem_malloc_conf",
+    ".type _rjem_malloc_conf,@object",
+    ".size _rjem_malloc_conf,8",
+    ".p2align 3",
+    "_rjem_malloc_conf:",
+    ".quad 2f",
+    ".popsection",
+    ".pushsection .rodata.memkind_rs_malloc_conf_text,\"a\",@progbits",
+    "2:",
+    ".asciz \"tcache_gc_incr_bytes:1048576\"",
+    ".popsection",
+);
+
+/// The `tcache_gc_incr_bytes` set above.
+pub const TCACHE_GC_INCR_BYTES: usize = 1 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +394,16 @@ mod tests {
     fn reads_options() {
         assert!(narenas_auto().unwrap() >= 1);
         assert!(oversize_threshold().is_ok());
+    }
+
+    #[test]
+    fn built_in_options_are_in_effect() {
+        if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
+            eprintln!("skipped: _RJEM_MALLOC_CONF is set and may override our built-in options");
+            return;
+        }
+        // SAFETY: opt.tcache_gc_incr_bytes is a size_t.
+        let v = unsafe { read::<usize>(c"opt.tcache_gc_incr_bytes") };
+        assert_eq!(v, Ok(TCACHE_GC_INCR_BYTES));
     }
 }

@@ -40,6 +40,13 @@ pub fn owner(p: *const c_void) -> Owner {
     }
 }
 
+/// True when the extent map gives `p`'s granule to DEFAULT outright (no fixed-kind overlay):
+/// one map lookup, no kind table access.
+#[inline(always)]
+pub fn is_default_memory(p: *const c_void) -> bool {
+    MAP.lookup(p as usize) == Some(crate::kind::partition::DEFAULT as u16)
+}
+
 /// Second chance: fixed kinds' buffers are not in the granule map (their granules are shared
 /// with other memory), so they are looked up here, in the small fixed-range table.
 #[cold]

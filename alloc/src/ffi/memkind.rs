@@ -55,11 +55,17 @@ pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize)
 /// `memkind_free(kind, ptr)`: the owner is taken from the pointer whatever `kind` says.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
-    // The owner decides, whatever the caller named. A named non-default kind goes straight to
-    // the arena layer's entry point (one owner lookup there, where uprobes see it); otherwise
-    // the owner is looked up here and DEFAULT memory takes jemalloc's fast path.
-    if let Some(k) = kind_arg(kind).filter(|k| !k.is_default()) {
-        return ar::memkind_arena_free(k, ptr);
+    // The owner decides, whatever the caller named. DEFAULT memory (the common case, named or
+    // not) is recognised from the extent map's id alone and takes jemalloc's fast path. A named
+    // non-default kind goes straight to the arena layer's entry point (one owner lookup there,
+    // where uprobes see it); anything else is looked up in full.
+    if !core::ptr::eq(kind, default_kind()) && !kind.is_null() {
+        if let Some(k) = kind_arg(kind).filter(|k| !k.is_default()) {
+            return ar::memkind_arena_free(k, ptr);
+        }
+    }
+    if heap::is_default_memory(ptr) {
+        return crate::kind::default::free(ptr);
     }
     match heap::owner(ptr) {
         heap::Owner::Kind(k) if k.is_default() => crate::kind::default::free(ptr),

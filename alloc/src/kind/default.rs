@@ -82,8 +82,9 @@ mod heap {
     #[inline(always)]
     pub fn malloc(size: usize) -> *mut c_void {
         if size < OVERSIZE.load(Ordering::Relaxed) {
-            // SAFETY: size > 0; jemalloc's malloc fast path with the automatic tcache.
-            enomem(unsafe { je::malloc(size) })
+            // SAFETY: size > 0; jemalloc's malloc fast path with the automatic tcache. It sets
+            // errno to ENOMEM itself on failure (malloc semantics), so this is a tail call.
+            unsafe { je::malloc(size) }
         } else {
             malloc_slow(size)
         }

@@ -627,7 +627,8 @@ const STATIC_TLS_BYTES: usize = 64 << 10;
 /// Describes how the libraries' thread-local storage is reached in this run.
 fn tls_line(dynamic: bool) -> String {
     if dynamic {
-        "dynamic (dlopen's default: TLS descriptors / __tls_get_addr resolve through the DTV)".into()
+        "dynamic (dlopen's default: TLS descriptors / __tls_get_addr resolve through the DTV)"
+            .into()
     } else if std::env::var_os(TLS_MARK).is_some() {
         format!(
             "static, as when a program links the library at start-up (glibc.rtld.optional_static_tls={STATIC_TLS_BYTES}); --dynamic-tls for dlopen's dynamic TLS"
