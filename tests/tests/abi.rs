@@ -1,5 +1,6 @@
 //! The binary interface of our libmemkind.so: SONAME, the exported symbols, a 5-byte NOP at the
-//! start of every arena-layer entry point, and our headers and memkind.pc against Debian's.
+//! start of every arena-layer entry point, our headers and memkind.pc against Debian's, and
+//! loading with dlopen().
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -212,6 +213,35 @@ fn pkg_config_builds_a_program_against_ours() {
         out.contains("MEMKIND_DEFAULT                    right owner"),
         "{out}"
     );
+}
+
+/// The default build can be dlopen()ed, as memkind 1.14 can (JNI libraries, ctypes, plugins):
+/// it needs no static TLS (no STATIC_TLS flag; jemalloc reaches its thread state through TLS
+/// descriptors), so glibc's default static TLS reserve is enough.
+#[test]
+fn default_build_loads_with_dlopen() {
+    let dynamic = output(Command::new("readelf").arg("-d").arg(ours()));
+    let flags: Vec<&str> = dynamic.lines().filter(|l| l.contains("FLAGS")).collect();
+    assert!(
+        !flags.iter().any(|l| l.contains("STATIC_TLS")),
+        "our library needs static TLS: {flags:?}"
+    );
+    let dir = tempfile_dir("dlopen");
+    let prog = dir.join("dlopen");
+    output(
+        Command::new("cc")
+            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+            .arg(&prog)
+            .arg(repo().join("tests/c/dlopen.c"))
+            .arg("-ldl"),
+    );
+    let out = output(
+        Command::new(&prog)
+            .arg(ours())
+            .env_remove("GLIBC_TUNABLES")
+            .env_remove("LD_PRELOAD"),
+    );
+    assert_eq!(out.trim(), "ok");
 }
 
 fn tempfile_dir(name: &str) -> PathBuf {
