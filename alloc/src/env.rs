@@ -19,6 +19,9 @@ pub struct Env {
     pub hog_memory: bool,
     /// `MEMKIND_DEBUG=1`: log to stderr.
     pub debug: bool,
+    /// `MEMKIND_BACKGROUND_THREAD_LIMIT`: cap on jemalloc's background threads (0 = jemalloc's
+    /// default). Malformed or above `UINT_MAX`: an error (1.14 aborts the process at load).
+    pub background_thread_limit: Result<Option<u32>, Error>,
 }
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -42,8 +45,16 @@ impl Env {
             },
         };
         let flag = |name: &str| get(name).is_some_and(|v| v.trim() == "1");
+        let background_thread_limit = match get("MEMKIND_BACKGROUND_THREAD_LIMIT") {
+            None => Ok(None),
+            Some(v) => match parse_u64(&v) {
+                Some(n) if n <= u64::from(u32::MAX) => Ok(Some(n as u32)),
+                _ => Err(Error::Environ),
+            },
+        };
         Env {
             arenas_per_kind,
+            background_thread_limit,
             hog_memory: flag("MEMKIND_HOG_MEMORY"),
             debug: flag("MEMKIND_DEBUG"),
         }
@@ -101,7 +112,27 @@ mod tests {
     fn defaults() {
         let e = env(&[]);
         assert_eq!(e.arenas_per_kind, Ok(None));
+        assert_eq!(e.background_thread_limit, Ok(None));
         assert!(!e.hog_memory && !e.debug);
+    }
+
+    #[test]
+    fn background_thread_limit_is_a_u32() {
+        let limit =
+            |v: &str| env(&[("MEMKIND_BACKGROUND_THREAD_LIMIT", v)]).background_thread_limit;
+        assert_eq!(limit("0"), Ok(Some(0)));
+        assert_eq!(limit("2"), Ok(Some(2)));
+        assert_eq!(limit("4294967295"), Ok(Some(u32::MAX)));
+        for bad in [
+            "4294967296",
+            "-1",
+            "abc",
+            "",
+            "2x",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(limit(bad), Err(Error::Environ), "{bad}");
+        }
     }
 
     #[test]

@@ -35,7 +35,27 @@ fn init() {
     crate::kind::default::set_oversize(crate::jemalloc::oversize_threshold().unwrap_or(0));
     crate::arena::magazine::Classes::get();
     crate::sync::register_fork_handlers();
+    apply_background_thread_limit();
     READY.store(true, Ordering::Release);
+}
+
+/// `MEMKIND_BACKGROUND_THREAD_LIMIT=N` (N > 0) caps jemalloc's background threads, as in 1.14
+/// (0 keeps jemalloc's default; the threads start with `memkind_set_bg_threads(true)`). A
+/// malformed value is reported on stderr and ignored here (1.14 aborts the process);
+/// `memkind_set_bg_threads` then returns MEMKIND_ERROR_ENVIRON.
+fn apply_background_thread_limit() {
+    match crate::env::get().background_thread_limit {
+        Ok(Some(n)) if n > 0 => {
+            if let Err(e) = crate::jemalloc::set_max_background_threads(n as usize) {
+                crate::env::debug_log!("setting max_background_threads to {n} failed: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(_) => eprintln!(
+            "MEMKIND_ERROR: wrong value of MEMKIND_BACKGROUND_THREAD_LIMIT={:?} (expected 0..4294967295); ignored",
+            crate::env::secure_getenv("MEMKIND_BACKGROUND_THREAD_LIMIT").unwrap_or_default()
+        ),
+    }
 }
 
 extern "C" fn constructor() {

@@ -217,6 +217,12 @@ pub fn set_background_thread(on: bool) -> Result<(), i32> {
     unsafe { write(c"background_thread", on) }
 }
 
+/// `max_background_threads`: the most background threads jemalloc may run.
+pub fn set_max_background_threads(n: usize) -> Result<(), i32> {
+    // SAFETY: `max_background_threads` is a `size_t`.
+    unsafe { write(c"max_background_threads", n) }
+}
+
 /// `experimental.utilization.query` of one live pointer (jemalloc 5.3's
 /// `inspect_extent_util_stats_verbose_t`): for a small object, its slab's free and total
 /// regions, the slab size, the free and total regions of all slabs of its bin in its arena and

@@ -197,9 +197,10 @@ pub fn defrag(_kind: Option<&'static Kind>, p: *mut c_void) -> *mut c_void {
 }
 
 /// `memkind_set_bg_threads`: jemalloc's `background_thread`; MEMKIND_ERROR_INVALID on failure
-/// (1.14's code).
+/// (1.14's code), MEMKIND_ERROR_ENVIRON while MEMKIND_BACKGROUND_THREAD_LIMIT is malformed.
 pub fn set_bg_threads(on: bool) -> Result<(), Error> {
     crate::init::ensure();
+    crate::env::get().background_thread_limit?;
     jemalloc::set_background_thread(on).map_err(|_| Error::Invalid)
 }
 

@@ -655,6 +655,17 @@ fn pmem_dev_shm_tmpfs() {
 
 // --- ours only: where 1.14 is buggy ---------------------------------------------------------------
 ours_only!(ours_only_fixed_input, "ours_only_fixed_input", [], []);
+
+// MEMKIND_BACKGROUND_THREAD_LIMIT caps jemalloc's background threads (limits 1 and 2 give a
+// deterministic thread count); a malformed value aborts 1.14 at load, ours reports it.
+diff!(bg_threads_limit_1, "bg_threads", [], ["MEMKIND_BACKGROUND_THREAD_LIMIT" => "1"], Huge::Host);
+diff!(bg_threads_limit_2, "bg_threads", [], ["MEMKIND_BACKGROUND_THREAD_LIMIT" => "2"], Huge::Host);
+ours_only!(
+    ours_only_bg_threads_malformed_limit,
+    "bg_threads",
+    ["malformed"],
+    ["MEMKIND_BACKGROUND_THREAD_LIMIT" => "-1"]
+);
 ours_only!(
     ours_only_calloc_overflow,
     "ours_only_calloc_overflow",
