@@ -579,17 +579,17 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void threads(void)
+static void threads(memtier_policy_t pol)
 {
-    TM = two_tiers(STATIC, 1, 1);
+    TM = two_tiers(pol, 1, 1);
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, worker, TPTRS[i]);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     size_t d = asz(MEMKIND_DEFAULT), r = asz(MEMKIND_REGULAR);
-    printf("threads: total=%zu (expected %d) both tiers used=%d\n", d + r,
-           THREADS * PER_THREAD * 64, d > 0 && r > 0);
+    printf("threads policy %d: total=%zu (expected %d) DEFAULT used=%d\n", pol, d + r,
+           THREADS * PER_THREAD * 64, d > 0);
     for (int i = 0; i < THREADS; i++)
         for (int j = 0; j < PER_THREAD; j++)
             memtier_free(TPTRS[i][j]);
@@ -609,7 +609,8 @@ int main(int argc, char **argv)
     ctl_names();
     ctl_values();
     pmem(dir);
-    threads();
+    threads(STATIC);
+    threads(DYNAMIC);
     sizes("end");
     return 0;
 }
