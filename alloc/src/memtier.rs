@@ -512,11 +512,10 @@ impl Builder {
             return Err(TierError::ZeroRatio);
         }
         if self.policy == Policy::DynamicThreshold && !self.tiers.is_empty() {
-            let k = self.tiers.len() - 1;
-            // Kept when the user already set it (cannot happen: its index did not exist).
-            if self.thresholds.len() == k {
-                self.thresholds.push(ThresholdCfg::default_between(k));
-            }
+            // The threshold between the last tier and the new one (ctl_set could not reach it
+            // before: its index needs the tier above it).
+            self.thresholds
+                .push(ThresholdCfg::default_between(self.tiers.len() - 1));
         }
         self.tiers.push(BuilderTier {
             kind,

@@ -561,8 +561,8 @@ fn thresholds_are_checked_every_check_cnt_operations() {
         Value::Unsigned(3),
     )
     .unwrap();
-    // Fake kinds' counters are not needed: the check reads DEFAULT and REGULAR; with the
-    // counters serialised and DEFAULT's lower tier at 0, each check raises the threshold.
+    // The checks read DEFAULT's and REGULAR's real counters (serialised with the other tests
+    // that allocate); when DEFAULT's is 0, a check raises the threshold.
     let _g = serial();
     let m = b.construct().unwrap();
     let lower_empty = counters(default()).flushed() == 0;
