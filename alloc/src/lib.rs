@@ -4,7 +4,7 @@
 //! extent [`hooks`] → [`sys`]. Kinds of memory (DEFAULT, REGULAR, HUGETLB, INTERLEAVE, HBW,
 //! DAX_KMEM, capacity / latency / bandwidth NUMA nodes) split the heap; each non-default kind has
 //! its own jemalloc arenas whose extents come from our hooks (mmap + mbind), and its own
-//! per-thread cache.
+//! per-thread cache. [`memtier`] builds tiered memories on top of the memkind API.
 #![deny(unsafe_code)]
 
 pub mod api;
@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod init;
 pub mod jemalloc;
 pub mod kind;
+pub mod memtier;
 pub mod nodemask;
 pub mod stats;
 pub mod sync;

@@ -260,6 +260,12 @@ pub fn punch_hole(fd: i32, offset: i64, len: i64) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// The calling thread's `pthread_t`, as a number (memtier hashes it to pick a counter bucket).
+pub fn thread_self() -> u64 {
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    unsafe { libc::pthread_self() as u64 }
+}
+
 /// Read errno.
 pub fn errno() -> i32 {
     Errno::last_raw()

@@ -1,8 +1,9 @@
-/* Prints every constant of memkind.h, memkind_deprecated.h and hbwmalloc.h, and the sizes of
- * the interface's types: compiled against Debian's headers and against ours, the output must be
- * identical (tests/tests/abi.rs). */
+/* Prints every constant of memkind.h, memkind_deprecated.h, hbwmalloc.h and memkind_memtier.h,
+ * and the sizes of the interface's types: compiled against Debian's headers and against ours, the
+ * output must be identical (tests/tests/abi.rs). */
 #include <memkind.h>
 #include <hbwmalloc.h>
+#include <memkind_memtier.h>
 #include <stdio.h>
 
 #define P(x) printf(#x " %lld\n", (long long)(x))
@@ -46,5 +47,7 @@ int main(void)
     P(sizeof(memkind_t)); P(sizeof(memkind_memtype_t)); P(sizeof(memkind_policy_t));
     P(sizeof(memkind_bits_t)); P(sizeof(memkind_mem_usage_policy)); P(sizeof(memkind_stat_type));
     P(sizeof(memkind_stat_print_opt)); P(sizeof(hbw_policy_t)); P(sizeof(hbw_pagesize_t));
+    P(MEMTIER_POLICY_STATIC_RATIO); P(MEMTIER_POLICY_DYNAMIC_THRESHOLD);
+    P(MEMTIER_POLICY_MAX_VALUE); P(sizeof(memtier_policy_t));
     return 0;
 }

@@ -653,7 +653,26 @@ fn pmem_dev_shm_tmpfs() {
     pmem_case("pmem_dev_shm_tmpfs", "/dev/shm");
 }
 
+// --- memtier (tests/c/memtier.c): builders, both policies, counters, ctl_set, a PMEM tier ------
+fn memtier_case(test: &str, env: &[(&str, &str)]) {
+    let dir = target_dir().join("difftest-tmp").join("memtier-pmem-dir");
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case(test, "memtier", &[&dir], env, Huge::Host);
+}
+
+#[test]
+fn memtier_api() {
+    memtier_case("memtier_api", &[]);
+}
+
+#[test]
+fn memtier_api_arena_num_1() {
+    memtier_case("memtier_api_arena_num_1", &[(ARENAS, "1")]);
+}
+
 // --- ours only: where 1.14 is buggy ---------------------------------------------------------------
+ours_only!(ours_only_memtier_input, "ours_only_memtier_input", [], []);
 ours_only!(ours_only_fixed_input, "ours_only_fixed_input", [], []);
 
 // MEMKIND_BACKGROUND_THREAD_LIMIT caps jemalloc's background threads (limits 1 and 2 give a

@@ -63,6 +63,58 @@ fn bogus_kind_pointers_are_errors() {
     assert!(memkind_malloc(inside, 16).is_null());
 }
 
+/// memkind_memtier.h: handles, kinds and pointers that are not ours are refused without being
+/// read (a PROT_NONE page would fault on any access).
+#[test]
+fn memtier_refuses_bogus_handles_without_reading_them() {
+    use memkind::ffi::memtier::*;
+    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+    let page = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    let name = c"policy.dynamic_threshold.trigger".as_ptr();
+    for h in [
+        core::ptr::null_mut(),
+        page,
+        (page as usize + 8) as *mut c_void,
+        0x10 as *mut c_void,
+        usize::MAX as *mut c_void,
+    ] {
+        assert_eq!(memtier_builder_add_tier(h, MEMKIND_DEFAULT.0, 1), -1);
+        assert_eq!(memtier_builder_add_tier(h, h as *const _, 1), -1);
+        assert!(memtier_builder_construct_memtier_memory(h).is_null());
+        assert_eq!(memtier_ctl_set(h, name, page), -1);
+        memtier_builder_delete(h);
+        memkind::sys::set_errno(0);
+        assert!(memtier_malloc(h, 64).is_null());
+        assert_eq!(memkind::sys::errno(), libc::EINVAL);
+        assert!(memtier_calloc(h, 2, 64).is_null());
+        assert!(memtier_realloc(h, core::ptr::null_mut(), 64).is_null());
+        let mut out = core::ptr::null_mut();
+        assert_eq!(memtier_posix_memalign(h, &mut out, 64, 64), libc::EINVAL);
+        memtier_delete_memtier_memory(h);
+        assert_eq!(memtier_kind_allocated_size(h as *const _), 0);
+        assert_eq!(memtier_usable_size(h), 0);
+        memtier_kind_free(core::ptr::null(), h);
+        memtier_kind_free(MEMKIND_REGULAR.0, h);
+        assert!(memtier_kind_realloc(core::ptr::null(), h, 64).is_null());
+    }
+    // A dynamic builder with a value pointer it must not read: the name is refused first.
+    let b = memtier_builder_new(1);
+    assert_eq!(memtier_builder_add_tier(b, MEMKIND_DEFAULT.0, 1), 0);
+    assert_eq!(memtier_ctl_set(b, c"policy.nothing".as_ptr(), page), -1);
+    memtier_builder_delete(b);
+    // SAFETY: unmapping the mapping made above, no longer used.
+    unsafe { libc::munmap(page, 4096) };
+}
+
 #[test]
 fn calloc_overflow_is_enomem_in_every_kind() {
     for (name, k) in kinds() {

@@ -150,6 +150,15 @@ pub fn usable_size(p: *const c_void) -> usize {
     }
 }
 
+/// The kind owning `p` and its usable size, `None` for a foreign pointer (one owner lookup).
+pub fn owner_and_usable_size(p: *const c_void) -> Option<(&'static Kind, usize)> {
+    match owner(p) {
+        // SAFETY: `p` lies in our memory (see `free`).
+        Owner::Kind(k) => Some((k, unsafe { je::sallocx(p, 0) })),
+        Owner::Foreign => None,
+    }
+}
+
 /// realloc a live, non-null `p` to `size` > 0, into `target` (the owner when `None`).
 /// A foreign pointer gives NULL + EINVAL and is left untouched.
 pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *mut c_void {

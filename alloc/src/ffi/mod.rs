@@ -14,6 +14,7 @@ pub mod fixed;
 pub mod globals;
 pub mod hbw;
 pub mod memkind;
+pub mod memtier;
 pub mod stats;
 
 use crate::kind::Kind;

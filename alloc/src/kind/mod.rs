@@ -683,6 +683,7 @@ pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
     }
     let _g = INIT_LOCK.lock();
     let result = destroy_arenas_locked(k);
+    crate::memtier::reset_counters(k);
     k.live.store(false, Ordering::Release);
     k.generation.fetch_add(1, Ordering::AcqRel);
     let p = k.placement.swap(core::ptr::null_mut(), Ordering::AcqRel);
