@@ -13,6 +13,8 @@ vm=1
 source "$here/lib.sh"
 cd "$repo"
 build_library
+# The initial-exec TLS variant (README: build variants), checked by tests/tests/abi.rs.
+cargo build --release -p memkind --no-default-features --target-dir "$CARGO_TARGET_DIR/ie"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace -- --test-threads=2

@@ -264,6 +264,70 @@ fn default_build_loads_with_dlopen() {
     assert_eq!(out.trim(), "ok");
 }
 
+/// The `--no-default-features` build (jemalloc with initial-exec TLS, `target/ie`, built by
+/// tests/test.sh) does what the README says: it needs static TLS, so dlopen() fails under glibc's
+/// default reserve and works with `glibc.rtld.optional_static_tls=16384`; linked at start-up it
+/// runs the demo.
+#[test]
+fn initial_exec_build_needs_static_tls_and_runs_when_linked() {
+    let ie = target_dir().join("ie/release/libmemkind.so");
+    if !ie.exists() {
+        println!(
+            "skipped: {} missing (tests/test.sh builds it: cargo build --release -p memkind --no-default-features --target-dir target/ie)",
+            ie.display()
+        );
+        return;
+    }
+    let dynamic = output(Command::new("readelf").arg("-d").arg(&ie));
+    assert!(
+        dynamic
+            .lines()
+            .any(|l| l.contains("FLAGS") && l.contains("STATIC_TLS")),
+        "initial-exec build without STATIC_TLS:\n{dynamic}"
+    );
+    let dir = tempfile_dir("initial-exec");
+    let prog = dir.join("dlopen");
+    output(
+        Command::new("cc")
+            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+            .arg(&prog)
+            .arg(repo().join("tests/c/dlopen.c"))
+            .arg("-ldl"),
+    );
+    let refused = Command::new(&prog)
+        .arg(&ie)
+        .env_remove("GLIBC_TUNABLES")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        !refused.status.success() && text.contains("static TLS"),
+        "dlopen of the initial-exec build should fail without the tunable: {text}"
+    );
+    let out = output(
+        Command::new(&prog)
+            .arg(&ie)
+            .env("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384"),
+    );
+    assert_eq!(out.trim(), "ok");
+    // Linked at start-up (DT_NEEDED libmemkind.so.0), with Debian's headers.
+    let libdir = dir.join("lib");
+    std::fs::create_dir_all(&libdir).unwrap();
+    let link = libdir.join("libmemkind.so.0");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&ie, &link).unwrap();
+    cc(
+        &["-lmemkind"],
+        &repo().join("tests/demo/demo.c"),
+        &dir.join("demo"),
+    );
+    let out = output(Command::new(dir.join("demo")).env("LD_LIBRARY_PATH", &libdir));
+    assert!(
+        out.contains("MEMKIND_DEFAULT                    right owner"),
+        "{out}"
+    );
+}
+
 fn tempfile_dir(name: &str) -> PathBuf {
     let d = target_dir()
         .join("abi-tmp")
