@@ -246,6 +246,13 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
             ),
             None => format!("NO DATA  {k}: speedup vs memkind (target >= 1.5x): ours not measured"),
         });
+        if k == "DEFAULT" {
+            out.push(
+                "      (memkind 1.14's DEFAULT is jemalloc's own malloc/free fast path, ~1.05x raw jemalloc: \
+                 1.5x faster than it would be below raw jemalloc; DEFAULT's own target is the ours/jemalloc line)"
+                    .into(),
+            );
+        }
     }
 
     // 3. free(NULL) - free(kind), sizes <= 4 KiB, max over kinds; memkind's figure for comparison.
