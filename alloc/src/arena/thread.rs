@@ -1,9 +1,15 @@
 //! Per-thread state: for every kind this thread uses, a [`PerKind`] record with its mallocx flags
 //! (arena + explicit jemalloc tcache) and its magazines, and the clean-up at thread exit.
 //!
-//! Records live in system memory (`calloc`), are reached through one thread-local array indexed
-//! by kind id, and are also linked into one process-wide list so that destroying a kind can drain
-//! every thread's magazines of it (memkind's contract: a kind is not used while it is destroyed).
+//! Records live in system memory (`calloc`), are reached through the thread's slot for the kind
+//! id, and are also linked into one process-wide list so that destroying a kind can drain every
+//! thread's magazines of it (memkind's contract: a kind is not used while it is destroyed).
+//!
+//! The slots of the first [`INLINE_SLOTS`] kind ids (the 26 static kinds and the first 38
+//! dynamic ones: dynamic ids are handed out lowest first) are a small thread-local array, one load
+//! from the TLS block; those of higher ids are a table `calloc`ed on the thread's first use of
+//! one. So every thread of a process pays 512 bytes of static TLS for us, not a slot per
+//! possible kind (8 KiB), and typical programs never need the table.
 #![allow(
     unsafe_code,
     reason = "thread-local records reached by raw pointer, pthread key clean-up"
@@ -42,14 +48,92 @@ pub struct PerKind {
 }
 
 thread_local! {
-    /// This thread's record per kind id (null: none yet).
-    static SLOTS: [Cell<*mut PerKind>; MAX_KINDS] = const { [const { Cell::new(null_mut()) }; MAX_KINDS] };
+    /// This thread's record per kind id below INLINE_SLOTS (null: none yet).
+    static STATIC_SLOTS: [Cell<*mut PerKind>; INLINE_SLOTS] = const { [const { Cell::new(null_mut()) }; INLINE_SLOTS] };
+    /// This thread's records of kinds with higher ids, indexed by `id - INLINE_SLOTS` (null: no
+    /// table yet).
+    static DYNAMIC_SLOTS: Cell<*mut DynamicSlots> = const { Cell::new(null_mut()) };
     /// Set once the thread-exit destructor ran: later calls get no caches.
     static EXITING: Cell<bool> = const { Cell::new(false) };
     /// The pthread key is set for this thread.
     static KEYED: Cell<bool> = const { Cell::new(false) };
     /// Depth of library initialisation running on this thread.
     static IN_INIT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Kind ids whose slots are in the thread-local array.
+pub const INLINE_SLOTS: usize = 64;
+/// Slots of the other kinds (ids `INLINE_SLOTS..MAX_KINDS`).
+type DynamicSlots = [*mut PerKind; MAX_KINDS - INLINE_SLOTS];
+
+/// This thread's record pointer for kind `id` (null: none).
+#[inline(always)]
+fn slot(id: usize) -> *mut PerKind {
+    if id < INLINE_SLOTS {
+        return STATIC_SLOTS.with(|s| s[id].get());
+    }
+    let t = DYNAMIC_SLOTS.with(Cell::get);
+    if t.is_null() {
+        return null_mut();
+    }
+    // SAFETY: a non-null table is this thread's, alive until its exit clean-up; id < MAX_KINDS.
+    unsafe { (*t).get(id - INLINE_SLOTS).copied().unwrap_or(null_mut()) }
+}
+
+/// Make sure this thread can hold a record for kind `id`: allocates the dynamic table on the
+/// thread's first dynamic kind.
+fn reserve_slot(id: usize) -> Result<(), Error> {
+    if id < INLINE_SLOTS || !DYNAMIC_SLOTS.with(Cell::get).is_null() {
+        return Ok(());
+    }
+    // SAFETY: calloc of one table; all-null pointers are a valid (empty) table.
+    let t = unsafe { libc::calloc(1, core::mem::size_of::<DynamicSlots>()) } as *mut DynamicSlots;
+    if t.is_null() {
+        return Err(Error::Malloc);
+    }
+    DYNAMIC_SLOTS.with(|c| c.set(t));
+    Ok(())
+}
+
+/// Set this thread's record pointer for kind `id` (after [`reserve_slot`] succeeded for it).
+fn set_slot(id: usize, pk: *mut PerKind) {
+    if id < INLINE_SLOTS {
+        STATIC_SLOTS.with(|s| s[id].set(pk));
+        return;
+    }
+    let t = DYNAMIC_SLOTS.with(Cell::get);
+    debug_assert!(!t.is_null(), "reserve_slot first");
+    if t.is_null() {
+        return;
+    }
+    // SAFETY: this thread's table, alive until its exit clean-up.
+    if let Some(s) = unsafe { (*t).get_mut(id - INLINE_SLOTS) } {
+        *s = pk;
+    }
+}
+
+/// Take every record out of this thread's slots (and free the dynamic table): thread exit.
+fn take_all_slots(mut f: impl FnMut(*mut PerKind)) {
+    STATIC_SLOTS.with(|slots| {
+        for s in slots.iter() {
+            let pk = s.replace(null_mut());
+            if !pk.is_null() {
+                f(pk);
+            }
+        }
+    });
+    let t = DYNAMIC_SLOTS.with(|c| c.replace(null_mut()));
+    if !t.is_null() {
+        // SAFETY: this thread's table, detached above; freed once here.
+        unsafe {
+            for &pk in (*t).iter() {
+                if !pk.is_null() {
+                    f(pk);
+                }
+            }
+            libc::free(t.cast());
+        }
+    }
 }
 
 /// Head of the list of every live record, and the lock that guards the list.
@@ -61,7 +145,7 @@ pub(crate) static LIST: ForkLock<List> = ForkLock::new(List(null_mut()));
 /// This thread's record for `kind`, set up on first use.
 #[inline(always)]
 fn record(kind: &'static Kind) -> Result<*mut PerKind, Error> {
-    let p = SLOTS.with(|s| s[kind.id() as usize].get());
+    let p = slot(kind.id() as usize);
     // SAFETY: a non-null slot points to this thread's record, alive until the thread exits.
     if !p.is_null() && unsafe { (*p).generation } == kind.generation() {
         return Ok(p);
@@ -133,7 +217,9 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     if rt.arenas.is_empty() {
         return Err(Error::Invalid); // DEFAULT has no records (callers check first)
     }
-    let slot_old = SLOTS.with(|s| s[kind.id() as usize].get());
+    let id = kind.id() as usize;
+    reserve_slot(id)?;
+    let slot_old = slot(id);
     let arena = rt.take_arena();
     // Every record is released by the thread-exit destructor. A record made while that
     // destructor already runs (another key's destructor allocating) sets the key again, so
@@ -158,6 +244,10 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     // SAFETY: calloc of one record; zeroed memory is a valid PerKind (empty bins, null next).
     let pk = unsafe { libc::calloc(1, core::mem::size_of::<PerKind>()) } as *mut PerKind;
     if pk.is_null() {
+        if let Some(t) = tcache_of(tcache_flags) {
+            TCACHE_OWNER[t as usize].store(0, Ordering::Release);
+            let _ = jemalloc::tcache_destroy(t);
+        }
         return Err(Error::Malloc);
     }
     // SAFETY: `pk` is a fresh, exclusively owned record.
@@ -181,7 +271,7 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         }
         list.0 = pk;
     }
-    SLOTS.with(|s| s[kind.id() as usize].set(pk));
+    set_slot(id, pk);
     Ok(pk)
 }
 
@@ -282,14 +372,9 @@ unsafe extern "C" fn on_thread_exit(_: *mut c_void) {
     EXITING.with(|e| e.set(true));
     KEYED.with(|k| k.set(false));
     let mut list = LIST.lock();
-    SLOTS.with(|slots| {
-        for slot in slots.iter() {
-            let pk = slot.replace(null_mut());
-            if !pk.is_null() {
-                // SAFETY: this thread's own record; lock held.
-                unsafe { release(&mut list, pk) };
-            }
-        }
+    take_all_slots(|pk| {
+        // SAFETY: this thread's own record; lock held.
+        unsafe { release(&mut list, pk) };
     });
 }
 
@@ -321,6 +406,69 @@ pub fn in_init() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records of `kind` in the process-wide list.
+    fn listed(kind: &Kind) -> usize {
+        let list = LIST.lock();
+        let mut n = 0;
+        let mut cur = list.0;
+        // SAFETY: walking the list under its lock; every node is a live record.
+        unsafe {
+            while !cur.is_null() {
+                if (*cur).kind == kind.id() && (*cur).generation == kind.generation() {
+                    n += 1;
+                }
+                cur = (*cur).next;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn high_kind_ids_live_in_the_thread_table_and_go_at_exit() {
+        let _serial = crate::kind::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Fixed kinds over one buffer until an id past the inline slots is handed out.
+        let buf = vec![0u8; 96 << 20];
+        let mut kinds = Vec::new();
+        let chunk = 1 << 20;
+        let k = loop {
+            let at = buf.as_ptr() as usize + kinds.len() * chunk;
+            let k = crate::kind::fixed::create(at, chunk).unwrap();
+            if k.id() as usize >= INLINE_SLOTS {
+                break k;
+            }
+            kinds.push(k);
+        };
+        let regular = &crate::kind::KINDS[crate::kind::partition::REGULAR];
+        std::thread::spawn(move || {
+            assert!(
+                DYNAMIC_SLOTS.with(Cell::get).is_null(),
+                "no table before a high id"
+            );
+            let p = super::super::heap::malloc(regular, 64);
+            super::super::heap::free(p);
+            assert!(
+                DYNAMIC_SLOTS.with(Cell::get).is_null(),
+                "low ids need no table"
+            );
+            let p = super::super::heap::malloc(k, 64);
+            assert!(!p.is_null());
+            super::super::heap::free(p);
+            assert!(!DYNAMIC_SLOTS.with(Cell::get).is_null());
+            assert!(!slot(k.id() as usize).is_null());
+            assert_eq!(listed(k), 1);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(listed(k), 0, "the exiting thread released its record");
+        crate::kind::destroy_kind(k).unwrap();
+        for k in kinds {
+            crate::kind::destroy_kind(k).unwrap();
+        }
+        drop(buf);
+    }
 
     #[test]
     fn tcache_decoding() {
