@@ -367,9 +367,134 @@ unsafe impl allocator_api2::alloc::Allocator for Memkind {
     }
 }
 
+/// A fixed kind (`memkind_create_fixed`): allocations are carved from a buffer the caller lends
+/// for the kind's lifetime. Allocate through `&FixedKind` (an [`allocator_api2`] allocator), so
+/// no block can outlive the kind or the buffer; dropping it destroys the kind.
+///
+/// ```
+/// use core::mem::MaybeUninit;
+/// use memkind::{FixedKind, Memkind};
+///
+/// let mut buf = vec![MaybeUninit::<u8>::uninit(); 8 << 20];
+/// let fixed = FixedKind::new(&mut buf).unwrap();
+/// let mut v = allocator_api2::vec::Vec::new_in(&fixed);
+/// v.extend_from_slice(b"lives in the caller's buffer");
+/// let p = v.as_ptr() as usize;
+/// assert!(p >= buf_start(&fixed) && p < buf_start(&fixed) + (8 << 20));
+/// assert_eq!(Memkind::detect(v.as_ptr()), Some(fixed.kind()));
+/// drop(v);
+/// drop(fixed); // destroys the kind; the buffer is the caller's again
+/// # fn buf_start(f: &FixedKind<'_>) -> usize { f.range().start }
+/// ```
+pub struct FixedKind<'buf> {
+    kind: Memkind,
+    generation: u32,
+    range: core::ops::Range<usize>,
+    _buf: core::marker::PhantomData<&'buf mut [core::mem::MaybeUninit<u8>]>,
+}
+
+impl<'buf> FixedKind<'buf> {
+    /// A kind over `buf`, borrowed until the kind is dropped. [`Error::Invalid`] when the buffer
+    /// overlaps a live fixed kind's.
+    pub fn new(buf: &'buf mut [core::mem::MaybeUninit<u8>]) -> Result<FixedKind<'buf>, Error> {
+        let start = buf.as_mut_ptr() as usize;
+        let k = crate::kind::fixed::create(start, buf.len())?;
+        Ok(FixedKind {
+            kind: Memkind(k.id()),
+            generation: k.generation(),
+            range: start..start + buf.len(),
+            _buf: core::marker::PhantomData,
+        })
+    }
+
+    /// The kind, to compare with [`Memkind::detect`] or query ([`Memkind::stat`]). Allocate
+    /// through `&self`, not through this value: it stays `Copy` after the kind is gone.
+    pub fn kind(&self) -> Memkind {
+        self.kind
+    }
+
+    /// The buffer's address range.
+    pub fn range(&self) -> core::ops::Range<usize> {
+        self.range.clone()
+    }
+}
+
+impl Drop for FixedKind<'_> {
+    fn drop(&mut self) {
+        // Every block allocated through `&self` is gone (they borrow it); the kind's memory is
+        // the caller's buffer, which the destroy leaves alone. If the kind was destroyed already
+        // (`fixed.kind().destroy()`), its slot may hold another kind by now: leave that alone.
+        let k = self.kind.kind();
+        if k.generation() == self.generation {
+            let _ = crate::kind::destroy_kind(k);
+        }
+    }
+}
+
+impl fmt::Debug for FixedKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedKind")
+            .field("kind", &self.kind)
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+// SAFETY: as for Memkind: blocks come from the kind's arenas over the borrowed buffer and stay
+// valid until deallocated or until the FixedKind is dropped, which the borrow of `&FixedKind`
+// by every allocation's owner (e.g. a Vec) prevents before they are gone.
+unsafe impl allocator_api2::alloc::Allocator for &FixedKind<'_> {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        allocator_api2::alloc::Allocator::allocate(&self.kind, layout)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { allocator_api2::alloc::Allocator::deallocate(&self.kind, ptr, layout) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_kind_serves_from_its_buffer_and_destroys_once() {
+        let _serial = crate::kind::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut buf = vec![core::mem::MaybeUninit::<u8>::uninit(); 4 << 20];
+        let fixed = FixedKind::new(&mut buf).unwrap();
+        let range = fixed.range();
+        {
+            let mut v = allocator_api2::vec::Vec::new_in(&fixed);
+            v.extend(0..10_000u32);
+            assert!(range.contains(&(v.as_ptr() as usize)));
+            assert_eq!(Memkind::detect(v.as_ptr().cast()), Some(fixed.kind()));
+            assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
+        }
+        // Destroyed early through the handle; its slot is then reused by another kind, which the
+        // FixedKind's drop must not destroy.
+        fixed.kind().destroy().unwrap();
+        let mut other_buf = vec![core::mem::MaybeUninit::<u8>::uninit(); 1 << 20];
+        let other = FixedKind::new(&mut other_buf).unwrap();
+        assert_eq!(other.kind(), fixed.kind(), "the slot is reused");
+        drop(fixed);
+        let mut v = allocator_api2::vec::Vec::new_in(&other);
+        v.push(7u8);
+        assert!(other.range().contains(&(v.as_ptr() as usize)));
+        drop(v);
+        drop(other);
+        // A buffer overlapping a live fixed kind's is refused.
+        let mut buf2 = vec![core::mem::MaybeUninit::<u8>::uninit(); 1 << 20];
+        let a = FixedKind::new(&mut buf2).unwrap();
+        let (start, len) = (a.range().start, a.range().len());
+        assert_eq!(
+            crate::kind::fixed::create(start, len).err(),
+            Some(Error::Invalid)
+        );
+        drop(a);
+    }
 
     #[test]
     fn vec_in_each_available_kind() {

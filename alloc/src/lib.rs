@@ -24,5 +24,5 @@ pub mod sync;
 pub mod sys;
 pub mod topology;
 
-pub use api::{Memkind, PmemBuilder, UsagePolicy};
+pub use api::{FixedKind, Memkind, PmemBuilder, UsagePolicy};
 pub use error::Error;
