@@ -5,7 +5,6 @@
 //! environment. A malformed value is kept as an error and reported as `MEMKIND_ERROR_ENVIRON` by
 //! the kinds it affects, never as a crash.
 
-use std::ffi::CString;
 use std::sync::OnceLock;
 
 use crate::error::Error;
@@ -32,12 +31,44 @@ fn parse_u64(s: &str) -> Option<u64> {
     t.parse().ok()
 }
 
+/// 1.14's reading of MEMKIND_BACKGROUND_THREAD_LIMIT: `strtoul(s, &end, 10)` accepted when
+/// `*end == '\0'`, errno is not set and the value is at most `UINT_MAX`. So leading white space
+/// and a sign are allowed (a negative value wraps around, so only `-0` passes), the empty string
+/// is 0, and trailing characters (even spaces) are refused.
+fn strtoul_u32(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        i += 1;
+    }
+    let mut negative = false;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        negative = b[i] == b'-';
+        i += 1;
+    }
+    let digits = i;
+    let mut v: u64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        // Overflow: strtoul returns ULONG_MAX with ERANGE, which 1.14 refuses.
+        v = v.checked_mul(10)?.checked_add(u64::from(b[i] - b'0'))?;
+        i += 1;
+    }
+    if i == digits {
+        // No number: strtoul leaves `end` at the start of the string.
+        return b.is_empty().then_some(0);
+    }
+    if i != b.len() {
+        return None;
+    }
+    u32::try_from(if negative { v.wrapping_neg() } else { v }).ok()
+}
+
 impl Env {
-    /// Parse from a lookup function (`secure_getenv` in production).
-    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Env {
+    /// Parse from a lookup function (`secure_getenv` in production). Allocates nothing.
+    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Env {
         let arenas_per_kind = match get("MEMKIND_ARENA_NUM_PER_KIND") {
             None => Ok(None),
-            Some(v) => match parse_u64(&v) {
+            Some(v) => match parse_u64(v) {
                 Some(n) if n >= 1 && n <= u64::from(crate::arena::MAX_ARENAS_PER_KIND) => {
                     Ok(Some((n as u32).next_power_of_two()))
                 }
@@ -47,10 +78,7 @@ impl Env {
         let flag = |name: &str| get(name).is_some_and(|v| v.trim() == "1");
         let background_thread_limit = match get("MEMKIND_BACKGROUND_THREAD_LIMIT") {
             None => Ok(None),
-            Some(v) => match parse_u64(&v) {
-                Some(n) if n <= u64::from(u32::MAX) => Ok(Some(n as u32)),
-                _ => Err(Error::Environ),
-            },
+            Some(v) => strtoul_u32(v).map(Some).ok_or(Error::Environ),
         };
         Env {
             arenas_per_kind,
@@ -61,35 +89,56 @@ impl Env {
     }
 }
 
-/// `secure_getenv(name)` as an owned string.
-pub fn secure_getenv(name: &str) -> Option<String> {
-    let c = CString::new(name).ok()?;
+/// `secure_getenv(name)`: the value's bytes in the process environment, without allocating
+/// (start-up runs this, and an allocation there may re-enter the library through an interposed
+/// `malloc`). Valid until the environment is changed (`setenv`/`putenv` of the same name).
+pub fn lookup(name: &str) -> Option<&'static [u8]> {
+    let mut buf = [0u8; 64];
+    let n = name.len();
+    if n >= buf.len() || name.as_bytes().contains(&0) {
+        return None;
+    }
+    buf[..n].copy_from_slice(name.as_bytes());
     extern "C" {
         fn secure_getenv(name: *const libc::c_char) -> *mut libc::c_char;
     }
     #[allow(unsafe_code, reason = "libc call")]
-    // SAFETY: `c` is a valid NUL-terminated string; the returned pointer, if non-null, points
-    // into the environment and is copied before any other environment call.
+    // SAFETY: `buf` holds a NUL-terminated name; a non-null result points into the environment,
+    // a NUL-terminated string that lives as long as that variable is not replaced.
     unsafe {
-        let p = secure_getenv(c.as_ptr());
-        if p.is_null() {
-            None
-        } else {
-            Some(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-        }
+        let p = secure_getenv(buf.as_ptr().cast());
+        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_bytes())
     }
 }
 
-/// The process's environment, parsed on first use.
-pub fn get() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| Env::parse(secure_getenv))
+/// [`lookup`] as text; a value that is not UTF-8 reads as U+FFFD (malformed for every variable).
+fn lookup_str(name: &str) -> Option<&'static str> {
+    lookup(name).map(|b| core::str::from_utf8(b).unwrap_or("\u{fffd}"))
 }
 
-/// Log a line to stderr when `MEMKIND_DEBUG=1`.
+/// `secure_getenv(name)` as an owned string (for readers that run after start-up).
+pub fn secure_getenv(name: &str) -> Option<String> {
+    lookup(name).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+static ENV: OnceLock<Env> = OnceLock::new();
+
+/// The process's environment, parsed on first use (at start-up).
+pub fn get() -> &'static Env {
+    ENV.get_or_init(|| Env::parse(lookup_str))
+}
+
+/// The parsed environment if parsing finished, without waiting. Parsing allocates, and with an
+/// interposed `malloc` (memkind's libmemtier.so.0) those allocations re-enter the library, whose
+/// paths must then not wait for the parse they are part of.
+pub fn try_get() -> Option<&'static Env> {
+    ENV.get()
+}
+
+/// Log a line to stderr when `MEMKIND_DEBUG=1` (nothing while the environment is being parsed).
 macro_rules! debug_log {
     ($($arg:tt)*) => {
-        if $crate::env::get().debug {
+        if $crate::env::try_get().is_some_and(|e| e.debug) {
             eprintln!("MEMKIND_DEBUG: {}", format_args!($($arg)*));
         }
     };
@@ -105,7 +154,7 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        Env::parse(move |k| pairs.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone()))
+        Env::parse(|k| pairs.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str()))
     }
 
     #[test]
@@ -123,12 +172,18 @@ mod tests {
         assert_eq!(limit("0"), Ok(Some(0)));
         assert_eq!(limit("2"), Ok(Some(2)));
         assert_eq!(limit("4294967295"), Ok(Some(u32::MAX)));
+        // strtoul's reading, as 1.14: white space and a sign in front, "" is 0, "-0" is 0.
+        assert_eq!(limit(" \t+2"), Ok(Some(2)));
+        assert_eq!(limit(""), Ok(Some(0)));
+        assert_eq!(limit("-0"), Ok(Some(0)));
         for bad in [
             "4294967296",
             "-1",
             "abc",
-            "",
+            " ",
+            "+",
             "2x",
+            "2 ",
             "99999999999999999999999",
         ] {
             assert_eq!(limit(bad), Err(Error::Environ), "{bad}");

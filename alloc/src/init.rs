@@ -2,32 +2,51 @@
 //! Runs from an ELF constructor when the .so is loaded, and lazily from the first call that
 //! needs it (Rust users of the rlib).
 
+use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 use crate::kind::{default_kind, ArenaCount, Placement, Runtime, INIT_LOCK};
 
 static READY: AtomicBool = AtomicBool::new(false);
 static ONCE: Once = Once::new();
 
-/// Make sure start-up ran.
+thread_local! {
+    /// This thread is running `init` (it may re-enter the library: its own allocations go to
+    /// `malloc`, which an interposer such as memkind's libmemtier.so.0 sends back to
+    /// `memkind_malloc`).
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Make sure start-up ran. Returns at once when called again from inside start-up on the same
+/// thread (waiting on the `Once` there would deadlock); the caller then works with what is set
+/// up so far (DEFAULT allocations go to arena 0).
 #[inline]
 pub fn ensure() {
-    if !READY.load(Ordering::Acquire) {
+    if !READY.load(Ordering::Acquire) && !RUNNING.with(Cell::get) {
         ONCE.call_once(init);
     }
 }
 
 fn init() {
+    RUNNING.with(|r| r.set(true));
+    let _running = scopeguard_running();
     let _reentry = crate::arena::thread::InitGuard::enter();
+    // First, before any lock: parsing allocates (see `RUNNING`).
+    crate::env::get();
     let _g = INIT_LOCK.lock();
+    // Nothing here may allocate until our hooks are on arena 0 (an allocation re-entering
+    // through an interposed `malloc` would be carved from memory the extent map cannot see).
+    static PLACEMENT: OnceLock<Placement> = OnceLock::new();
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     let default = default_kind();
-    default.publish(
-        Placement {
+    default.publish_static(
+        PLACEMENT.get_or_init(|| Placement {
             arenas: ArenaCount::Automatic,
             ..Placement::anon()
-        },
-        Runtime::new(Box::new([])),
+        }),
+        // An empty boxed slice does not allocate.
+        RUNTIME.get_or_init(|| Runtime::new(Box::new([]))),
     );
     if let Err(e) = crate::arena::hook_automatic_arenas(default) {
         crate::env::debug_log!("installing hooks on automatic arenas failed: {e}");
@@ -37,6 +56,19 @@ fn init() {
     crate::sync::register_fork_handlers();
     apply_background_thread_limit();
     READY.store(true, Ordering::Release);
+}
+
+/// Clears [`RUNNING`] when `init` returns.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
+}
+
+fn scopeguard_running() -> Running {
+    Running
 }
 
 /// `MEMKIND_BACKGROUND_THREAD_LIMIT=N` (N > 0) caps jemalloc's background threads, as in 1.14
@@ -53,7 +85,7 @@ fn apply_background_thread_limit() {
         Ok(_) => {}
         Err(_) => eprintln!(
             "MEMKIND_ERROR: wrong value of MEMKIND_BACKGROUND_THREAD_LIMIT={:?} (expected 0..4294967295); ignored",
-            crate::env::secure_getenv("MEMKIND_BACKGROUND_THREAD_LIMIT").unwrap_or_default()
+            String::from_utf8_lossy(crate::env::lookup("MEMKIND_BACKGROUND_THREAD_LIMIT").unwrap_or_default())
         ),
     }
 }

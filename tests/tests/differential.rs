@@ -675,10 +675,47 @@ fn memtier_api_arena_num_1() {
 ours_only!(ours_only_memtier_input, "ours_only_memtier_input", [], []);
 ours_only!(ours_only_fixed_input, "ours_only_fixed_input", [], []);
 
+// memkind 1.14's malloc interposer (libmemtier.so.0, in Debian's libmemkind0) over our library:
+// every malloc of the program, of libc and of our own start-up goes through memtier_*.
+diff!(
+    memtier_preload_dram,
+    "memtier_preload",
+    [],
+    [
+        "LD_PRELOAD" => "/usr/lib/x86_64-linux-gnu/libmemtier.so.0",
+        "MEMKIND_MEM_TIERS" => "KIND:DRAM,RATIO:1;POLICY:STATIC_RATIO"
+    ],
+    Huge::Host
+);
+
+/// The same with a file-backed tier: the interposer destroys its PMEM kind at exit while stdio's
+/// buffer (allocated through it) still lives there, and the output must still come out.
+#[test]
+fn memtier_preload_dram_and_fs_dax() {
+    let dir = target_dir().join("difftest-tmp").join("memtier-fsdax");
+    std::fs::create_dir_all(&dir).expect("create fs_dax dir");
+    let tiers = format!(
+        "KIND:DRAM,RATIO:1;KIND:FS_DAX,PATH:{},PMEM_SIZE_LIMIT:1G,RATIO:4;POLICY:STATIC_RATIO",
+        dir.display()
+    );
+    diff_case(
+        "memtier_preload_dram_and_fs_dax",
+        "memtier_preload",
+        &[],
+        &[
+            ("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0"),
+            ("MEMKIND_MEM_TIERS", &tiers),
+        ],
+        Huge::Host,
+    );
+}
+
 // MEMKIND_BACKGROUND_THREAD_LIMIT caps jemalloc's background threads (limits 1 and 2 give a
 // deterministic thread count); a malformed value aborts 1.14 at load, ours reports it.
 diff!(bg_threads_limit_1, "bg_threads", [], ["MEMKIND_BACKGROUND_THREAD_LIMIT" => "1"], Huge::Host);
 diff!(bg_threads_limit_2, "bg_threads", [], ["MEMKIND_BACKGROUND_THREAD_LIMIT" => "2"], Huge::Host);
+// 1.14 reads the value with strtoul: leading blanks and a sign are accepted.
+diff!(bg_threads_limit_plus_2, "bg_threads", [], ["MEMKIND_BACKGROUND_THREAD_LIMIT" => " +2"], Huge::Host);
 ours_only!(
     ours_only_bg_threads_malformed_limit,
     "bg_threads",

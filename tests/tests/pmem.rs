@@ -244,6 +244,17 @@ fn fork_child_and_parent_do_not_share_memory() {
     }
 }
 
+/// Lines of /proc/self/maps that map a file under `dir` (our PMEM files are unlinked at once, so
+/// they show as `<dir>/... (deleted)`).
+fn maps_under(dir: &std::path::Path) -> usize {
+    let d = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&d))
+        .count()
+}
+
 #[test]
 fn destroy_with_live_allocations() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -254,9 +265,14 @@ fn destroy_with_live_allocations() {
     let small = core::alloc::Layout::from_size_align(48, 8).unwrap();
     let a = kind.allocate_layout(layout).unwrap();
     let b = kind.allocate_layout(small).unwrap();
+    // SAFETY: live blocks of 1 MiB and 48 bytes.
+    unsafe {
+        core::ptr::write_bytes(a.as_ptr(), 0xab, MIB);
+        core::ptr::write_bytes(b.as_ptr(), 0xcd, 48);
+    }
     assert_eq!(Memkind::detect(a.as_ptr()), Some(kind));
     kind.destroy().unwrap();
-    // The memory went with the kind: its pointers are foreign, freeing them is ignored.
+    // The kind is gone: its pointers are foreign, freeing them is ignored...
     assert_eq!(Memkind::detect(a.as_ptr()), None);
     assert_eq!(Memkind::detect(b.as_ptr()), None);
     memkind_free(core::ptr::null(), a.as_ptr().cast());
@@ -264,14 +280,33 @@ fn destroy_with_live_allocations() {
         memkind_malloc_usable_size(core::ptr::null(), b.as_ptr().cast()),
         0
     );
-    assert_eq!(open_fds(), fds, "the file is closed");
-    // The slot is reusable.
+    assert_eq!(open_fds(), fds, "the file descriptor is closed");
+    // ...but blocks still allocated keep their memory and contents (as with 1.14, whose
+    // interposer libmemtier destroys its kinds at exit while stdio's buffer still lives there).
+    // SAFETY: the mapping is kept while blocks were allocated at destroy.
+    unsafe {
+        let a = core::slice::from_raw_parts_mut(a.as_ptr(), MIB);
+        assert!(a.iter().all(|&x| x == 0xab));
+        assert!(core::slice::from_raw_parts(b.as_ptr(), 48)
+            .iter()
+            .all(|&x| x == 0xcd));
+        a[0] = 1;
+    }
+    let kept = maps_under(&dir.0);
+    assert!(kept > 0, "the live blocks' mapping is kept");
+    // A kind destroyed with nothing allocated gives its memory back: its mappings go.
     let again = Memkind::pmem(&dir.0).create().unwrap();
-    let c = again.allocate_layout(small).unwrap();
+    let c = again.allocate_layout(layout).unwrap();
     assert_eq!(Memkind::detect(c.as_ptr()), Some(again));
+    assert!(maps_under(&dir.0) > kept);
     // SAFETY: a live block of ours.
     unsafe { Memkind::free(c) };
     again.destroy().unwrap();
+    assert_eq!(
+        maps_under(&dir.0),
+        kept,
+        "an empty kind is unmapped at destroy"
+    );
 }
 
 #[test]

@@ -69,10 +69,29 @@ fn enomem(p: *mut c_void) -> *mut c_void {
     p
 }
 
+/// True while this thread is inside the library's own set-up (start-up, a kind's arenas, a
+/// thread's record): an allocation of a non-default kind reaching us then is a re-entry through
+/// an interposed `malloc` (memkind's libmemtier.so.0 sends every `malloc` to `memkind_malloc`)
+/// and is served from DEFAULT, which needs no set-up, instead of recursing into the set-up of
+/// the kind. Such blocks are DEFAULT's for every later call (free, realloc, detect_kind).
+#[inline(always)]
+fn reentered() -> bool {
+    thread::in_init()
+}
+
+/// Count a block of a non-default kind taken straight from jemalloc (see `arena::outstanding`).
+#[inline(always)]
+fn counted(kind: &Kind, p: *mut c_void) -> *mut c_void {
+    if !p.is_null() {
+        super::outstanding(kind.id(), 1);
+    }
+    p
+}
+
 /// malloc from `kind` (`size` > 0).
 #[inline(always)]
 pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
-    if kind.is_default() {
+    if kind.is_default() || reentered() {
         return default::malloc(size);
     }
     if size <= thread::SMALL {
@@ -80,7 +99,7 @@ pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
     }
     match thread::flags(kind) {
         // SAFETY: size > 0; flags name an arena and tcache of `kind`.
-        Ok(f) => enomem(unsafe { je::mallocx(size, f) }),
+        Ok(f) => counted(kind, enomem(unsafe { je::mallocx(size, f) })),
         Err(_) => enomem(core::ptr::null_mut()),
     }
 }
@@ -93,7 +112,7 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     if total == 0 {
         return core::ptr::null_mut();
     }
-    if kind.is_default() {
+    if kind.is_default() || reentered() {
         return default::calloc(total);
     }
     if total <= thread::SMALL {
@@ -106,19 +125,24 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     }
     match thread::flags(kind) {
         // SAFETY: total > 0.
-        Ok(f) => enomem(unsafe { je::mallocx(total, f | je::MALLOCX_ZERO) }),
+        Ok(f) => counted(
+            kind,
+            enomem(unsafe { je::mallocx(total, f | je::MALLOCX_ZERO) }),
+        ),
         Err(_) => enomem(core::ptr::null_mut()),
     }
 }
 
 /// Aligned allocation from `kind` (`align` a power of two, `size` > 0). Does not touch errno.
 pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
-    if kind.is_default() {
+    if kind.is_default() || reentered() {
         return default::aligned(size, align);
     }
     match thread::flags(kind) {
         // SAFETY: size > 0, align a power of two.
-        Ok(f) => unsafe { je::mallocx(size, f | je::MALLOCX_ALIGN(align)) },
+        Ok(f) => counted(kind, unsafe {
+            je::mallocx(size, f | je::MALLOCX_ALIGN(align))
+        }),
         Err(_) => core::ptr::null_mut(),
     }
 }
@@ -167,7 +191,11 @@ pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *m
         set_errno(libc::EINVAL);
         return core::ptr::null_mut();
     };
-    let target = target.unwrap_or(owner);
+    let target = if reentered() {
+        crate::kind::default_kind()
+    } else {
+        target.unwrap_or(owner)
+    };
     if target.id() != owner.id() {
         // Moving between kinds: allocate in the target, copy, free from the owner.
         let q = malloc(target, size);

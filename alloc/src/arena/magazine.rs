@@ -129,14 +129,16 @@ impl Bin {
         true
     }
 
-    /// Give back the oldest `count` blocks (the bottom of the stack) with `flags`.
-    pub fn drain(&mut self, count: usize, flags: i32) {
+    /// Give back the oldest `count` blocks (the bottom of the stack) with `flags`; returns how
+    /// many were given back.
+    pub fn drain(&mut self, count: usize, flags: i32) -> usize {
         let count = count.min(self.n as usize);
         for &p in &self.items[..count] {
             jemalloc::dallocx(p, flags);
         }
         self.items.copy_within(count..self.n as usize, 0);
         self.n -= count as u32;
+        count
     }
 
     /// Refill with up to `count` fresh blocks of `size` bytes; returns how many were added.

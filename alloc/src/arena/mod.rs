@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::jemalloc::{self, ExtentHooks};
-use crate::kind::{ArenaCount, Kind, Placement, KINDS};
+use crate::kind::{ArenaCount, Kind, Placement, KINDS, MAX_KINDS};
 
 /// jemalloc's limit on arena indices (MALLOCX_ARENA_LIMIT).
 pub const ARENA_LIMIT: usize = 4095;
@@ -174,6 +174,22 @@ fn seal_arena0_prefix() {
     }
 }
 
+/// Blocks of each non-default kind taken from jemalloc and not yet given back: what the
+/// program holds plus what sits in the per-thread magazines. Counted where blocks cross the
+/// jemalloc boundary (magazine refills and drains, uncached large blocks), so the fast paths do
+/// not touch it. Destroying a kind drains every magazine first; what is left is held by the
+/// program.
+static OUTSTANDING: [core::sync::atomic::AtomicIsize; MAX_KINDS] =
+    [const { core::sync::atomic::AtomicIsize::new(0) }; MAX_KINDS];
+
+/// Add `n` (negative: given back) to `kind`'s outstanding blocks.
+#[inline(always)]
+pub(crate) fn outstanding(kind: u16, n: isize) {
+    if let Some(c) = OUTSTANDING.get(kind as usize) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// Destroy the arenas of a dynamic kind: flush and destroy every thread's cache of it first, so
 /// no cache keeps pointers into a destroyed arena.
 pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
@@ -185,6 +201,13 @@ pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
             .is_ok()
         {
             let _ = jemalloc::tcache_destroy(t as u32);
+        }
+    }
+    // After the drain, what is still outstanding is held by the program (a realloc moves a block
+    // within the kind, so it needs no count).
+    if let Some(c) = OUTSTANDING.get(kind.id() as usize) {
+        if c.swap(0, Ordering::AcqRel) > 0 {
+            kind.detach_mappings();
         }
     }
     let mut result = Ok(());

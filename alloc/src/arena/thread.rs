@@ -30,7 +30,7 @@ use crate::sync::ForkLock;
 use tikv_jemalloc_sys::{MALLOCX_ARENA, MALLOCX_TCACHE, MALLOCX_TCACHE_NONE};
 
 use super::magazine::{Bin, Classes, CAPACITY, MAX_BINS, MAX_SMALL};
-use super::{owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
+use super::{outstanding, owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
 use crate::error::Error;
 use crate::jemalloc;
 use crate::kind::{Kind, MAX_KINDS};
@@ -173,15 +173,21 @@ pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
     let pk = unsafe { &mut *pk };
     let classes = Classes::get();
     if size > classes.limit() {
-        return jemalloc::mallocx(size, pk.flags).unwrap_or(null_mut());
+        let p = jemalloc::mallocx(size, pk.flags).unwrap_or(null_mut());
+        if !p.is_null() {
+            outstanding(kind.id(), 1);
+        }
+        return p;
     }
     let b = classes.bin_of(size);
     if let Some(p) = pk.bins[b].pop() {
         return p;
     }
-    if pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags) == 0 {
+    let added = pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags);
+    if added == 0 {
         return null_mut();
     }
+    outstanding(kind.id(), added as isize);
     pk.bins[b].pop().unwrap_or(null_mut())
 }
 
@@ -190,6 +196,7 @@ pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
 pub fn free(kind: &'static Kind, p: *mut c_void) {
     let Ok(pk) = record(kind) else {
         jemalloc::dallocx(p, MALLOCX_TCACHE_NONE);
+        outstanding(kind.id(), -1);
         return;
     };
     // SAFETY: as in `malloc_small`.
@@ -199,11 +206,15 @@ pub fn free(kind: &'static Kind, p: *mut c_void) {
     match Classes::get().bin_of_usable(usable) {
         Some(b) if b < MAX_BINS => {
             if !pk.bins[b].push(p) {
-                pk.bins[b].drain(CAPACITY / 2, pk.flags);
+                let n = pk.bins[b].drain(CAPACITY / 2, pk.flags);
+                outstanding(kind.id(), -(n as isize));
                 pk.bins[b].push(p);
             }
         }
-        _ => jemalloc::dallocx(p, pk.flags),
+        _ => {
+            jemalloc::dallocx(p, pk.flags);
+            outstanding(kind.id(), -1);
+        }
     }
 }
 
@@ -300,9 +311,11 @@ unsafe fn release(list: &mut List, pk: *mut PerKind) {
 }
 
 fn drain_all(pk: &mut PerKind) {
+    let mut n = 0;
     for b in pk.bins.iter_mut() {
-        b.drain(CAPACITY, MALLOCX_TCACHE_NONE);
+        n += b.drain(CAPACITY, MALLOCX_TCACHE_NONE);
     }
+    outstanding(pk.kind, -(n as isize));
 }
 
 /// # Safety

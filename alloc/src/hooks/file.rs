@@ -110,10 +110,15 @@ pub(crate) fn file_destroy(
     addr: *mut c_void,
     size: usize,
 ) {
-    let _ = Linux.advise(addr, size, libc::MADV_REMOVE);
     if let Some(st) = st {
         st.uncharge(size);
+        if st.is_detached() {
+            // Destroyed with blocks still allocated: forget the range, keep the memory.
+            map.retire(addr as usize, size, |_| {});
+            return;
+        }
     }
+    let _ = Linux.advise(addr, size, libc::MADV_REMOVE);
     map.retire(addr as usize, size, |g| {
         let _ = Linux.advise(g as *mut c_void, HUGE_2M, libc::MADV_REMOVE);
         let _ = Linux.unmap(g as *mut c_void, HUGE_2M);
@@ -166,6 +171,9 @@ unsafe extern "C" fn purge_forced(
     length: usize,
     arena_ind: u32,
 ) -> bool {
+    if state_of(arena_ind).is_some_and(|(_, st)| st.is_detached()) {
+        return true; // keep the data of a kind destroyed with blocks still allocated
+    }
     super::shims::purge(addr, offset, length, arena_ind, libc::MADV_REMOVE)
 }
 

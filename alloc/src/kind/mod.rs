@@ -743,14 +743,21 @@ pub fn set_usage_policy(k: &'static Kind, policy: i32) -> Result<(), Error> {
 }
 
 impl Kind {
-    /// Publish a ready-made placement and runtime (DEFAULT at start-up).
-    pub(crate) fn publish(&self, placement: Placement, runtime: Runtime) {
-        let p: &'static Placement = Box::leak(Box::new(placement));
+    /// The kind is destroyed with blocks still allocated: a PMEM kind keeps its mappings (and
+    /// file) so they stay usable; other kinds' memory is the caller's (fixed) or not dynamic.
+    pub(crate) fn detach_mappings(&self) {
+        if let Some(st) = self.state::<pmem::PmemState>() {
+            st.detach();
+        }
+    }
+
+    /// Publish a placement and runtime kept for good by the caller (DEFAULT at start-up, which
+    /// must not allocate).
+    pub(crate) fn publish_static(&self, placement: &'static Placement, runtime: &'static Runtime) {
         self.placement
-            .store(p as *const _ as *mut _, Ordering::Release);
-        let r: &'static Runtime = Box::leak(Box::new(runtime));
+            .store(placement as *const _ as *mut _, Ordering::Release);
         self.runtime
-            .store(r as *const _ as *mut _, Ordering::Release);
+            .store(runtime as *const _ as *mut _, Ordering::Release);
     }
 }
 

@@ -12,7 +12,7 @@
 //! so parent and child never share file blocks after `fork` ([`fork_prepare`]).
 #![allow(unsafe_code, reason = "the chunk log is a raw mmap'd table")]
 
-use core::sync::atomic::{AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 
 use super::{ArenaCount, Family, Kind, Placement, KINDS, STATIC_KINDS};
 use crate::error::Error;
@@ -116,6 +116,9 @@ pub struct PmemState {
     pub(crate) log: ChunkLog,
     /// The slot's id once created (u16::MAX before).
     kind_id: AtomicU16,
+    /// The kind is being destroyed with blocks still allocated: its mappings are kept (and its
+    /// file, through them) so those blocks stay usable, only forgotten by the extent map.
+    detached: AtomicBool,
 }
 
 impl PmemState {
@@ -138,6 +141,16 @@ impl PmemState {
             });
     }
 
+    /// Keep the mappings through the coming destroy (blocks are still allocated).
+    pub(crate) fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+    }
+
+    /// See [`PmemState::detach`].
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Acquire)
+    }
+
     /// Bytes of extents currently charged against `max`.
     pub fn mapped_bytes(&self) -> usize {
         self.mapped.load(Ordering::Acquire)
@@ -149,10 +162,13 @@ impl Drop for PmemState {
         // The arenas are destroyed, and with them every extent (arena metadata is not in the
         // file). Sweep whatever granule is still registered to the kind, so nothing can leak.
         let id = self.kind_id.load(Ordering::Acquire);
+        let keep = self.is_detached();
         if id != u16::MAX {
             MAP.sweep_kind(id, |g| {
-                let _ = Linux.advise(g as *mut core::ffi::c_void, HUGE_2M, libc::MADV_REMOVE);
-                let _ = Linux.unmap(g as *mut core::ffi::c_void, HUGE_2M);
+                if !keep {
+                    let _ = Linux.advise(g as *mut core::ffi::c_void, HUGE_2M, libc::MADV_REMOVE);
+                    let _ = Linux.unmap(g as *mut core::ffi::c_void, HUGE_2M);
+                }
             });
         }
         sys::close(self.fd.load(Ordering::Acquire));
@@ -235,6 +251,7 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
         mapped: AtomicUsize::new(0),
         log,
         kind_id: AtomicU16::new(u16::MAX),
+        detached: AtomicBool::new(false),
     };
     // On error the state is dropped: the file is closed (and gone: it is unlinked).
     let k = super::create_dynamic(&FAMILY, Box::new(state))?;
