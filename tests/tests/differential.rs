@@ -688,26 +688,45 @@ diff!(
     Huge::Host
 );
 
-/// The same with a file-backed tier: the interposer destroys its PMEM kind at exit while stdio's
-/// buffer (allocated through it) still lives there, and the output must still come out.
+/// The same with a file-backed tier. The interposer destroys its PMEM kind at exit while stdio's
+/// buffer (allocated through it) may still live there: 1.14 then loses the program's last output
+/// now and then (it unmaps nothing, but its output depends on where the buffer landed), so this
+/// runs against ours only and asserts every line comes out, exit 0.
 #[test]
-fn memtier_preload_dram_and_fs_dax() {
+fn memtier_preload_dram_and_fs_dax_ours() {
+    if selftest() {
+        println!(
+            "memtier_preload_dram_and_fs_dax_ours: not a differential case (skipped in selftest)"
+        );
+        return;
+    }
     let dir = target_dir().join("difftest-tmp").join("memtier-fsdax");
     std::fs::create_dir_all(&dir).expect("create fs_dax dir");
     let tiers = format!(
         "KIND:DRAM,RATIO:1;KIND:FS_DAX,PATH:{},PMEM_SIZE_LIMIT:1G,RATIO:4;POLICY:STATIC_RATIO",
         dir.display()
     );
-    diff_case(
-        "memtier_preload_dram_and_fs_dax",
-        "memtier_preload",
-        &[],
-        &[
-            ("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0"),
-            ("MEMKIND_MEM_TIERS", &tiers),
-        ],
-        Huge::Host,
-    );
+    let bin = compiled("memtier_preload");
+    let _r = HUGE_LOCK.read().unwrap_or_else(|e| e.into_inner());
+    for round in 0..5 {
+        let o = run(
+            &bin,
+            &[],
+            &[
+                ("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0"),
+                ("MEMKIND_MEM_TIERS", &tiers),
+            ],
+            Lib::Ours,
+        );
+        let want = "thread 0: ok\nthread 1: ok\nchild: ok\nchild exit: 0\nstrdup through the interposer\ndone\n";
+        assert!(
+            o.status == "exit 0" && o.stdout == want,
+            "round {round}: {}\nstdout:\n{}\nstderr tail:\n{}",
+            o.status,
+            o.stdout,
+            tail(&o.stderr, 20)
+        );
+    }
 }
 
 // MEMKIND_BACKGROUND_THREAD_LIMIT caps jemalloc's background threads (limits 1 and 2 give a

@@ -71,9 +71,11 @@ fn enomem(p: *mut c_void) -> *mut c_void {
 
 /// True while this thread is inside the library's own set-up (start-up, a kind's arenas, a
 /// thread's record): an allocation of a non-default kind reaching us then is a re-entry through
-/// an interposed `malloc` (memkind's libmemtier.so.0 sends every `malloc` to `memkind_malloc`)
-/// and is served from DEFAULT, which needs no set-up, instead of recursing into the set-up of
-/// the kind. Such blocks are DEFAULT's for every later call (free, realloc, detect_kind).
+/// an interposed `malloc` (memkind's libmemtier.so.0 sends every `malloc` to `memkind_malloc`).
+/// The set-up refuses to recurse (`thread::record_slow` fails while it runs), and the failed
+/// allocation is then served from DEFAULT, which needs no set-up. Such blocks are DEFAULT's for
+/// every later call (free, realloc, detect_kind). Only consulted once an allocation failed, so
+/// the fast paths pay nothing for it.
 #[inline(always)]
 fn reentered() -> bool {
     thread::in_init()
@@ -91,15 +93,20 @@ fn counted(kind: &Kind, p: *mut c_void) -> *mut c_void {
 /// malloc from `kind` (`size` > 0).
 #[inline(always)]
 pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
-    if kind.is_default() || reentered() {
+    if kind.is_default() {
         return default::malloc(size);
     }
     if size <= thread::SMALL {
-        return enomem(thread::malloc_small(kind, size));
+        let p = thread::malloc_small(kind, size);
+        if p.is_null() && reentered() {
+            return default::malloc(size);
+        }
+        return enomem(p);
     }
     match thread::flags(kind) {
         // SAFETY: size > 0; flags name an arena and tcache of `kind`.
         Ok(f) => counted(kind, enomem(unsafe { je::mallocx(size, f) })),
+        Err(_) if reentered() => default::malloc(size),
         Err(_) => enomem(core::ptr::null_mut()),
     }
 }
@@ -112,11 +119,14 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     if total == 0 {
         return core::ptr::null_mut();
     }
-    if kind.is_default() || reentered() {
+    if kind.is_default() {
         return default::calloc(total);
     }
     if total <= thread::SMALL {
         let p = thread::malloc_small(kind, total);
+        if p.is_null() && reentered() {
+            return default::calloc(total);
+        }
         if !p.is_null() {
             // SAFETY: a block of at least `total` bytes just taken from a magazine.
             unsafe { core::ptr::write_bytes(p as *mut u8, 0, total) };
@@ -129,13 +139,14 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
             kind,
             enomem(unsafe { je::mallocx(total, f | je::MALLOCX_ZERO) }),
         ),
+        Err(_) if reentered() => default::calloc(total),
         Err(_) => enomem(core::ptr::null_mut()),
     }
 }
 
 /// Aligned allocation from `kind` (`align` a power of two, `size` > 0). Does not touch errno.
 pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
-    if kind.is_default() || reentered() {
+    if kind.is_default() {
         return default::aligned(size, align);
     }
     match thread::flags(kind) {
@@ -143,6 +154,7 @@ pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
         Ok(f) => counted(kind, unsafe {
             je::mallocx(size, f | je::MALLOCX_ALIGN(align))
         }),
+        Err(_) if reentered() => default::aligned(size, align),
         Err(_) => core::ptr::null_mut(),
     }
 }
@@ -191,11 +203,7 @@ pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *m
         set_errno(libc::EINVAL);
         return core::ptr::null_mut();
     };
-    let target = if reentered() {
-        crate::kind::default_kind()
-    } else {
-        target.unwrap_or(owner)
-    };
+    let target = target.unwrap_or(owner);
     if target.id() != owner.id() {
         // Moving between kinds: allocate in the target, copy, free from the owner.
         let q = malloc(target, size);
@@ -213,6 +221,8 @@ pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *m
     match thread::flags(owner) {
         // SAFETY: `p` is memory of `owner`; flags select owner's arena and cache.
         Ok(f) => enomem(unsafe { je::rallocx(p, size, f) }),
+        // Re-entered during set-up: move the block to DEFAULT.
+        Err(_) if reentered() => realloc(Some(crate::kind::default_kind()), p, size),
         Err(_) => enomem(core::ptr::null_mut()),
     }
 }

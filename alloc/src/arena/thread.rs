@@ -223,6 +223,11 @@ pub const SMALL: usize = MAX_SMALL;
 
 #[cold]
 fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
+    if in_init() {
+        // Re-entered from our own set-up through an interposed malloc (see `heap::reentered`):
+        // the caller serves the allocation from DEFAULT instead of recursing.
+        return Err(Error::Malloc);
+    }
     let _reentry = InitGuard::enter();
     let rt = kind.runtime()?;
     if rt.arenas.is_empty() {
