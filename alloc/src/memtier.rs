@@ -33,6 +33,28 @@
 //!   operations the thresholds move by `degree` × their value (within their [min, max]) where
 //!   the observed ratio of two neighbouring tiers strays from the configured one by more than
 //!   `trigger` and is not improving.
+//!
+//! Ratios are floats, as in 1.14, and ratio 0 is accepted: the normalised ratios and the
+//! expected threshold ratios are then 0, ∞ or NaN, and the comparisons above decide as 1.14's
+//! do (NaN compares false). No float is converted to an integer except by `float_to_size`'s
+//! explicit rule, so nothing traps or panics.
+//!
+//! # Handles, allocation and concurrency
+//!
+//! Builders and memories live in two tables of [`MAX_HANDLES`] slots ([`Handles`]); a handle is
+//! a slot's address, validated before use. Slots are reused next-fit (a rotating cursor), so a
+//! deleted handle stays invalid across the following creations instead of naming the next
+//! object at once. Nothing here aborts on OOM: the tables, a builder's tiers and a memory's
+//! arrays are allocated fallibly (NULL or -1 in C), and the counters are a static array, so
+//! counting a block never allocates (`LD_PRELOAD=libmemtier.so.0` turns every malloc into a
+//! `memtier_malloc`).
+//!
+//! The C contract forbids using one builder from two threads at once. Each builder call takes
+//! the builder out of its slot with `try_lock` and puts it back when done ([`BuilderSlot`]): a
+//! call that overlaps another on the same builder fails (-1 / NULL) instead of waiting, nothing
+//! is allocated under the lock, and a builder in use by another thread when the process forks
+//! is unusable in the child (its calls fail) instead of deadlocking it. Memories have no lock
+//! (their state is atomic).
 #![allow(
     unsafe_code,
     reason = "the counter and handle tables hand out references to boxes they own"
@@ -42,7 +64,7 @@ use core::ffi::c_void;
 use core::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 use crate::kind::{Kind, MAX_KINDS};
 
@@ -130,20 +152,33 @@ impl Counters {
     }
 
     /// Drain every bucket into the global counter and return it (`memtier_kind_allocated_size`).
+    /// Buckets at zero are only read (nothing to drain), so a kind never counted stays
+    /// untouched memory.
     pub fn total(&self) -> u64 {
         let drained = self.buckets.iter().fold(0u64, |acc, b| {
+            if b.load(Ordering::Relaxed) == 0 {
+                return acc;
+            }
             acc.wrapping_add(b.swap(0, Ordering::Relaxed) as u64)
         });
+        if drained == 0 {
+            return self.global.load(Ordering::Relaxed);
+        }
         self.global
             .fetch_add(drained, Ordering::Relaxed)
             .wrapping_add(drained)
     }
 
+    /// Zero everything (cells already at zero are only read).
     fn reset(&self) {
-        for b in &self.buckets {
-            b.store(0, Ordering::Relaxed);
+        for cell in self.buckets.iter() {
+            if cell.load(Ordering::Relaxed) != 0 {
+                cell.store(0, Ordering::Relaxed);
+            }
         }
-        self.global.store(0, Ordering::Relaxed);
+        if self.global.load(Ordering::Relaxed) != 0 {
+            self.global.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -153,55 +188,28 @@ impl Default for Counters {
     }
 }
 
-/// Per kind slot, allocated on first use and never freed (reset instead).
-static COUNTERS: [AtomicPtr<Counters>; MAX_KINDS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_KINDS];
-
-fn counters_if_used(kind: &Kind) -> Option<&'static Counters> {
-    let p = COUNTERS.get(kind.id() as usize)?.load(Ordering::Acquire);
-    // SAFETY: a non-null slot holds a leaked box, never freed.
-    (!p.is_null()).then(|| unsafe { &*p })
-}
+/// Per kind slot, in `.bss` (about 2.1 MiB, paged in only where touched). No allocation: under
+/// `LD_PRELOAD=libmemtier.so.0` every malloc is a `memtier_malloc`, which counts its block here.
+static COUNTERS: [Counters; MAX_KINDS] = [const { Counters::new() }; MAX_KINDS];
 
 /// The counters of `kind`.
+#[inline]
 pub fn counters(kind: &Kind) -> &'static Counters {
-    if let Some(c) = counters_if_used(kind) {
-        return c;
-    }
     static SPARE: Counters = Counters::new();
-    let Some(slot) = COUNTERS.get(kind.id() as usize) else {
-        return &SPARE; // not reached: kind ids index the registry, of MAX_KINDS slots
-    };
-    let fresh = Box::into_raw(Box::new(Counters::new()));
-    match slot.compare_exchange(
-        core::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        // SAFETY: just published; leaked for the life of the process.
-        Ok(_) => unsafe { &*fresh },
-        Err(existing) => {
-            // SAFETY: `fresh` was never published: this thread owns it.
-            drop(unsafe { Box::from_raw(fresh) });
-            // SAFETY: another thread's published, leaked box.
-            unsafe { &*existing }
-        }
-    }
+    // Not `None`: kind ids index the registry, of MAX_KINDS slots.
+    COUNTERS.get(kind.id() as usize).unwrap_or(&SPARE)
 }
 
 /// `memtier_kind_allocated_size(kind)`: bytes (usable sizes) allocated in `kind` through the
 /// memtier API and not freed.
 pub fn allocated_size(kind: &Kind) -> usize {
-    counters_if_used(kind).map_or(0, |c| c.total() as usize)
+    counters(kind).total() as usize
 }
 
 /// A dynamic kind is destroyed: its slot's counters start again from zero (as 1.14's
 /// `memtier_reset_size`).
 pub fn reset_counters(kind: &Kind) {
-    if let Some(c) = counters_if_used(kind) {
-        c.reset();
-    }
+    counters(kind).reset();
 }
 
 // --- builders ----------------------------------------------------------------------------------
@@ -263,8 +271,8 @@ impl ThresholdCfg {
 pub enum TierError {
     /// The kind is a tier already.
     Duplicate,
-    /// Ratio 0 (1.14 accepts it and then divides by zero; ours refuses it).
-    ZeroRatio,
+    /// No memory for the builder's tables (1.14: its realloc failed).
+    OutOfMemory,
 }
 
 /// Why `memtier_builder_construct_memtier_memory` failed (NULL in C).
@@ -284,6 +292,8 @@ pub enum BuildError {
     NegativeDegree,
     /// Trigger < 0.
     NegativeTrigger,
+    /// No memory for the memory's tables.
+    OutOfMemory,
 }
 
 /// Why `memtier_ctl_set` failed (every case is -1 in C).
@@ -504,14 +514,22 @@ impl Builder {
 
     /// `memtier_builder_add_tier(builder, kind, ratio)`. DYNAMIC_THRESHOLD: from the second
     /// tier on, the threshold below the new tier gets 1.14's default.
+    ///
+    /// Ratio 0 is accepted, as 1.14 does: ratios are floats, so the normalised ratios and the
+    /// expected threshold ratios become 0, infinite or NaN, and the policies' float comparisons
+    /// then decide exactly as 1.14's (no division or conversion here can trap or panic).
     pub fn add_tier(&mut self, kind: &'static Kind, ratio: u32) -> Result<(), TierError> {
         if self.tiers.iter().any(|t| t.kind.id() == kind.id()) {
             return Err(TierError::Duplicate);
         }
-        if ratio == 0 {
-            return Err(TierError::ZeroRatio);
-        }
-        if self.policy == Policy::DynamicThreshold && !self.tiers.is_empty() {
+        let threshold = self.policy == Policy::DynamicThreshold && !self.tiers.is_empty();
+        self.tiers
+            .try_reserve(1)
+            .map_err(|_| TierError::OutOfMemory)?;
+        if threshold {
+            self.thresholds
+                .try_reserve(1)
+                .map_err(|_| TierError::OutOfMemory)?;
             // The threshold between the last tier and the new one (ctl_set could not reach it
             // before: its index needs the tier above it).
             self.thresholds
@@ -573,16 +591,13 @@ impl Builder {
                 BuildError::NoTier
             });
         };
-        let tiers: Box<[Tier]> = self
-            .tiers
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Tier {
-                kind: t.kind,
-                counters: counters(t.kind),
-                ratio: if i == 0 { 1.0 } else { first.ratio / t.ratio },
-            })
-            .collect();
+        // Ratio 0 gives r0 / 0 = ∞ (or NaN for 0 / 0) and 0 / ri = 0, as in 1.14.
+        let tiers = try_boxed_slice(self.tiers.iter().enumerate().map(|(i, t)| Tier {
+            kind: t.kind,
+            counters: counters(t.kind),
+            ratio: if i == 0 { 1.0 } else { first.ratio / t.ratio },
+        }))
+        .ok_or(BuildError::OutOfMemory)?;
         let route = match self.policy {
             Policy::StaticRatio if tiers.len() == 1 => Route::Single,
             Policy::StaticRatio => Route::StaticRatio,
@@ -618,17 +633,17 @@ impl Builder {
         if self.trigger < 0.0 {
             return Err(BuildError::NegativeTrigger);
         }
-        let list = cfg
-            .iter()
-            .zip(self.tiers.windows(2))
-            .map(|(t, pair)| Threshold {
+        let list = try_boxed_slice(cfg.iter().zip(self.tiers.windows(2)).map(|(t, pair)| {
+            Threshold {
                 val: AtomicUsize::new(t.val),
                 min: t.min,
                 max: t.max,
+                // 0, ∞ or NaN with a ratio 0 (1.14's float division).
                 expected: pair[1].ratio / pair[0].ratio,
                 diff: AtomicU32::new(0f32.to_bits()),
-            })
-            .collect();
+            }
+        }))
+        .ok_or(BuildError::OutOfMemory)?;
         Ok(Thresholds {
             list,
             countdown: AtomicU32::new(self.check_cnt),
@@ -638,6 +653,14 @@ impl Builder {
             adjusting: AtomicBool::new(false),
         })
     }
+}
+
+/// Collect into a boxed slice, `None` when the allocation fails (instead of aborting).
+fn try_boxed_slice<T>(items: impl ExactSizeIterator<Item = T>) -> Option<Box<[T]>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(items.len()).ok()?;
+    v.extend(items);
+    Some(v.into_boxed_slice())
 }
 
 // --- memories ----------------------------------------------------------------------------------
@@ -843,8 +866,35 @@ impl Memory {
 /// A table of objects handed to C as opaque pointers: the handle is the address of a slot, so a
 /// pointer from C is validated by a range check and a load, never dereferenced before it is
 /// known to be one of ours. `N` bounds how many objects may be live at once.
+///
+/// Slots are taken next-fit from a rotating cursor: a freed slot is handed out again only once
+/// the cursor has gone round the whole table, so a deleted handle does not become valid again
+/// (as another object) at the next creation, but after about `N` of them at the earliest
+/// (sooner only when nearly all `N` slots are live).
 pub struct Handles<T, const N: usize> {
     slots: [AtomicPtr<T>; N],
+    /// Where the search for a free slot starts (the slot after the last one taken).
+    cursor: AtomicUsize,
+}
+
+/// Move `v` to the heap; `Err(v)` when the allocation fails (`Box::new` would abort).
+fn try_box<T>(v: T) -> Result<*mut T, T> {
+    let layout = std::alloc::Layout::new::<T>();
+    if layout.size() == 0 {
+        let p = core::ptr::NonNull::<T>::dangling().as_ptr();
+        // SAFETY: a dangling, aligned pointer is valid for zero-sized writes.
+        unsafe { p.write(v) };
+        return Ok(p);
+    }
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc(layout) }.cast::<T>();
+    if p.is_null() {
+        return Err(v);
+    }
+    // SAFETY: fresh, non-null, allocated with T's layout.
+    unsafe { p.write(v) };
+    // `Box::from_raw` may take it back: the global allocator with `Layout::new::<T>()`.
+    Ok(p)
 }
 
 impl<T: Send + Sync, const N: usize> Handles<T, N> {
@@ -852,25 +902,35 @@ impl<T: Send + Sync, const N: usize> Handles<T, N> {
     pub const fn new() -> Self {
         Handles {
             slots: [const { AtomicPtr::new(core::ptr::null_mut()) }; N],
+            cursor: AtomicUsize::new(0),
         }
     }
 
-    /// Store `v`; its handle, or `None` when all `N` slots are taken.
+    /// Store `v`; its handle, or `None` when all `N` slots are taken or there is no memory.
     pub fn insert(&self, v: T) -> Option<*mut c_void> {
-        let b = Box::into_raw(Box::new(v));
-        for s in &self.slots {
-            if s.compare_exchange(
-                core::ptr::null_mut(),
-                b,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        let b = try_box(v).ok()?;
+        let start = self.cursor.load(Ordering::Relaxed);
+        for k in 0..N {
+            let i = (start % N + k) % N;
+            let Some(s) = self.slots.get(i) else {
+                continue;
+            };
+            if s.load(Ordering::Relaxed).is_null()
+                && s.compare_exchange(
+                    core::ptr::null_mut(),
+                    b,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
             {
+                // Racing inserts may move the cursor back by a slot or two: harmless, the
+                // next search skips live slots.
+                self.cursor.store((i + 1) % N, Ordering::Relaxed);
                 return Some(s as *const AtomicPtr<T> as *mut c_void);
             }
         }
-        // SAFETY: `b` was never published: this thread owns it.
+        // SAFETY: `b` was never published: this thread owns it (allocated as a Box would be).
         drop(unsafe { Box::from_raw(b) });
         None
     }
@@ -922,8 +982,38 @@ impl<T: Send + Sync, const N: usize> Default for Handles<T, N> {
 /// this, `memtier_builder_new` and `memtier_builder_construct_memtier_memory` return NULL).
 pub const MAX_HANDLES: usize = 4096;
 
-/// Live builders (a builder is changed by add_tier and ctl_set, hence the lock).
-pub static BUILDERS: Handles<Mutex<Builder>, MAX_HANDLES> = Handles::new();
+/// A live builder, as its handle's table holds it.
+///
+/// A builder is changed by add_tier and ctl_set and read by construct; each call takes the
+/// builder out (under a lock held for that move only, with `try_lock`), works on it without any
+/// lock (its allocations included), and puts it back. A call that finds the lock held, or the
+/// builder out, fails instead of waiting: two calls on one builder at the same time break the
+/// C contract anyway, and a builder out (or its lock held) when another thread forks stays
+/// unusable in the child (its calls fail) rather than deadlocking it.
+pub struct BuilderSlot(Mutex<Option<Builder>>);
+
+impl BuilderSlot {
+    /// A slot holding `b`.
+    pub fn new(b: Builder) -> BuilderSlot {
+        BuilderSlot(Mutex::new(Some(b)))
+    }
+
+    /// Run `f` on the builder; `None` when it is in use by another call.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Builder) -> R) -> Option<R> {
+        let mut b = match self.0.try_lock() {
+            Ok(mut g) => g.take(),
+            Err(TryLockError::Poisoned(e)) => e.into_inner().take(),
+            Err(TryLockError::WouldBlock) => None,
+        }?;
+        let r = f(&mut b);
+        // Held only by another call's `take` attempt (a move), so never for long.
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(b);
+        Some(r)
+    }
+}
+
+/// Live builders.
+pub static BUILDERS: Handles<BuilderSlot, MAX_HANDLES> = Handles::new();
 /// Live memories.
 pub static MEMORIES: Handles<Memory, MAX_HANDLES> = Handles::new();
 

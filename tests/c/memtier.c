@@ -1,6 +1,7 @@
 /* memkind_memtier.h: builders (errors, copies), both policies (tier choices and the allocated
  * byte counters, exact in one thread), calloc / realloc / posix_memalign / usable_size, the
- * memtier_kind_* functions, memtier_ctl_set names and values, a PMEM tier, threads.
+ * memtier_kind_* functions, ratio 0 (both policies), memtier_ctl_set names and values, a PMEM
+ * tier, threads.
  * usage: memtier <writable dir for a PMEM kind>
  *
  * Only well-defined input: 1.14 crashes on NULL builders / memories / values (see
@@ -356,6 +357,36 @@ static void dynamic_threshold(void)
     memtier_builder_delete(b);
 }
 
+/* Ratio 0: 1.14 keeps ratios as floats, so normalised ratios (r0 / ri) and the expected ratios
+ * of DYNAMIC_THRESHOLD (ri+1 / ri) become 0, inf or NaN; add_tier returns 0, construct succeeds
+ * and allocations go where the float comparisons send them. */
+static void ratio_zero(void)
+{
+    static const unsigned R[][3] = {
+        {0, 1, 0}, {1, 0, 0}, {0, 0, 0}, {1, 0, 2}, {0, 2, 1}, {3, 1, 0}, {0, 0, 5},
+    };
+    memkind_t kinds[] = {MEMKIND_DEFAULT, MEMKIND_REGULAR, MEMKIND_INTERLEAVE};
+    for (int pol = 0; pol < 2; pol++) {
+        for (unsigned i = 0; i < sizeof R / sizeof R[0]; i++) {
+            int n = i < 3 ? 2 : 3;
+            struct memtier_builder *b = memtier_builder_new((memtier_policy_t)pol);
+            int rc[3] = {0};
+            for (int t = 0; t < n; t++)
+                rc[t] = memtier_builder_add_tier(b, kinds[t], R[i][t]);
+            struct memtier_memory *m = memtier_builder_construct_memtier_memory(b);
+            memtier_builder_delete(b);
+            char what[96];
+            snprintf(what, sizeof what, "ratio 0: policy %d ratios %u:%u:%u (%d tiers)", pol,
+                     R[i][0], R[i][1], R[i][2], n);
+            printf("%s: add rc=%d,%d,%d construct ok=%d\n", what, rc[0], rc[1], rc[2], m != NULL);
+            if (!m) /* 1.14 crashes on NULL */
+                continue;
+            run_sequence(what, m, 4000, 3000, kinds, n);
+            memtier_delete_memtier_memory(m);
+        }
+    }
+}
+
 static void ctl_names(void)
 {
     struct memtier_builder *b = memtier_builder_new(DYNAMIC);
@@ -606,6 +637,7 @@ int main(int argc, char **argv)
     api();
     kind_api();
     dynamic_threshold();
+    ratio_zero();
     ctl_names();
     ctl_values();
     pmem(dir);

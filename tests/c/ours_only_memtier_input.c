@@ -1,8 +1,10 @@
-/* OURS ONLY (memkind 1.14 accepts ratio 0, dereferences NULL or bogus builders, memories,
- * kinds, names and values, and miscounts some frees, failed reallocs and posix_memalign).
+/* OURS ONLY (memkind 1.14 dereferences NULL, bogus or deleted builders, memories, kinds, names
+ * and values, and miscounts some frees, failed reallocs and posix_memalign).
  * Correct behaviour of memkind_memtier.h on bad input:
- *   - ratio 0 → -1; NULL / bogus / deleted builder → -1 or NULL, delete ignored;
+ *   - NULL / bogus / deleted builder → -1 or NULL, delete ignored;
  *   - NULL / bogus / deleted memory → NULL + EINVAL (posix_memalign: EINVAL), delete ignored;
+ *   - a deleted builder or memory stays invalid after new ones are created (its slot is not
+ *     reused at once: 1.14 hands the same address to the next one);
  *   - ctl_set with a NULL name or value → -1; memtier_kind_* with a NULL kind → NULL / 0;
  *   - foreign pointers: usable_size 0, free ignored, realloc NULL;
  *   - counters: a block is uncounted from the kind that owns it, a failed realloc or
@@ -34,8 +36,7 @@ int main(void)
     static char stat[256];
 
     struct memtier_builder *b = memtier_builder_new(MEMTIER_POLICY_STATIC_RATIO);
-    check("ratio 0 refused", memtier_builder_add_tier(b, MEMKIND_DEFAULT, 0) == -1);
-    check("ratio 1 after", memtier_builder_add_tier(b, MEMKIND_DEFAULT, 1) == 0);
+    check("add_tier", memtier_builder_add_tier(b, MEMKIND_DEFAULT, 1) == 0);
 
     struct memtier_builder *bad_b[] = {NULL, (struct memtier_builder *)stack,
                                        (struct memtier_builder *)stat,
@@ -79,6 +80,19 @@ int main(void)
     memtier_builder_delete(d);
     check("deleted builder", memtier_builder_add_tier(d, MEMKIND_REGULAR, 1) == -1);
     memtier_builder_delete(d);
+    /* New builders do not bring the deleted handle back. */
+    struct memtier_builder *fresh[8];
+    int distinct = 1;
+    for (int i = 0; i < 8; i++) {
+        fresh[i] = memtier_builder_new(MEMTIER_POLICY_DYNAMIC_THRESHOLD);
+        distinct &= fresh[i] != NULL && fresh[i] != d;
+    }
+    check("new builders get new handles", distinct);
+    check("deleted builder after new ones",
+          memtier_builder_add_tier(d, MEMKIND_REGULAR, 1) == -1 &&
+              memtier_builder_construct_memtier_memory(d) == NULL);
+    for (int i = 0; i < 8; i++)
+        memtier_builder_delete(fresh[i]);
 
     errno = 0;
     check("kind_malloc NULL kind", memtier_kind_malloc(NULL, 16) == NULL);
@@ -126,6 +140,24 @@ int main(void)
     errno = 0;
     check("deleted memory", memtier_malloc(m, 16) == NULL && errno == EINVAL);
     memtier_delete_memtier_memory(m);
+    /* A new memory (1.14 hands the deleted address to the next construct, and the old handle
+     * works again), then several: the deleted handle stays refused. */
+    struct memtier_memory *m2 = memtier_builder_construct_memtier_memory(b);
+    check("new memory gets a new handle", m2 != NULL && m2 != m);
+    errno = 0;
+    check("deleted memory after a construct", memtier_malloc(m, 16) == NULL && errno == EINVAL);
+    struct memtier_memory *more[8];
+    int fresh_m = 1;
+    for (int i = 0; i < 8; i++) {
+        more[i] = memtier_builder_construct_memtier_memory(b);
+        fresh_m &= more[i] != NULL && more[i] != m;
+    }
+    check("new memories get new handles", fresh_m);
+    errno = 0;
+    check("deleted memory after constructs", memtier_calloc(m, 1, 16) == NULL && errno == EINVAL);
+    for (int i = 0; i < 8; i++)
+        memtier_delete_memtier_memory(more[i]);
+    memtier_delete_memtier_memory(m2);
     memtier_builder_delete(b);
     printf("fails=%d\n", fails);
     return fails ? 1 : 0;

@@ -1,7 +1,9 @@
 //! memkind_memtier.h: builders, tiered memories and the `memtier_*` allocation functions.
 //!
 //! Builder and memory handles are looked up in [`memtier`](crate::memtier)'s tables: NULL, a
-//! deleted handle or any other pointer is an error (-1, NULL, EINVAL), never dereferenced.
+//! deleted handle or any other pointer is an error (-1, NULL, EINVAL), never dereferenced. A
+//! builder call that overlaps another call on the same builder fails (-1 / NULL) instead of
+//! waiting (see [`BuilderSlot`]).
 //! Blocks are allocated and freed with the `memkind_*` entry points (same semantics for sizes,
 //! errno and bad kinds), and their usable sizes reported to the per-kind counters.
 //!
@@ -20,7 +22,9 @@ use super::memkind::{
 use super::{kind_arg, MemkindT};
 use crate::arena::heap;
 use crate::kind::Kind;
-use crate::memtier::{self, Builder, Memory, Policy, Value, ValueType, BUILDERS, MEMORIES};
+use crate::memtier::{
+    self, Builder, BuilderSlot, Memory, Policy, Value, ValueType, BUILDERS, MEMORIES,
+};
 use crate::sys::set_errno;
 
 /// `struct memtier_builder *`.
@@ -28,11 +32,11 @@ pub type BuilderT = *mut c_void;
 /// `struct memtier_memory *`.
 pub type MemoryT = *mut c_void;
 
+/// Run `f` on a live builder: `None` for anything else, and for a builder another call is
+/// using at this moment (no waiting, see [`BuilderSlot`]).
 fn with_builder<R>(b: BuilderT, f: impl FnOnce(&mut Builder) -> R) -> Option<R> {
     // SAFETY: C's contract: a builder is not used concurrently with or after its deletion.
-    let m = unsafe { BUILDERS.get(b) }?;
-    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
-    Some(f(&mut g))
+    unsafe { BUILDERS.get(b) }?.with(f)
 }
 
 fn memory<'a>(m: MemoryT) -> Option<&'a Memory> {
@@ -80,12 +84,13 @@ fn uncount(p: *mut c_void) {
 
 // --- builders and memories ---------------------------------------------------------------------
 
-/// `memtier_builder_new(policy)`: NULL for an unknown policy.
+/// `memtier_builder_new(policy)`: NULL for an unknown policy, without memory, or with 4096
+/// builders live.
 #[unsafe(no_mangle)]
 pub extern "C" fn memtier_builder_new(policy: c_int) -> BuilderT {
     match Policy::from_c(policy) {
         Some(p) => BUILDERS
-            .insert(std::sync::Mutex::new(Builder::new(p)))
+            .insert(BuilderSlot::new(Builder::new(p)))
             .unwrap_or(core::ptr::null_mut()),
         None => core::ptr::null_mut(),
     }
@@ -98,7 +103,7 @@ pub extern "C" fn memtier_builder_delete(builder: BuilderT) {
 }
 
 /// `memtier_builder_add_tier(builder, kind, ratio)`: 0, or -1 for a bad builder or kind, a kind
-/// already added, or ratio 0.
+/// already added, or no memory. Ratio 0 is accepted (as 1.14: see [`Builder::add_tier`]).
 #[unsafe(no_mangle)]
 pub extern "C" fn memtier_builder_add_tier(
     builder: BuilderT,
@@ -115,7 +120,8 @@ pub extern "C" fn memtier_builder_add_tier(
 }
 
 /// `memtier_builder_construct_memtier_memory(builder)`: NULL without tiers, with fewer than two
-/// for DYNAMIC_THRESHOLD, or with an inconsistent threshold configuration.
+/// for DYNAMIC_THRESHOLD, with an inconsistent threshold configuration, without memory, or with
+/// 4096 memories live. The memory is put in its table after the builder is released.
 #[unsafe(no_mangle)]
 pub extern "C" fn memtier_builder_construct_memtier_memory(builder: BuilderT) -> MemoryT {
     match with_builder(builder, |b| b.construct()) {

@@ -233,14 +233,64 @@ fn policies_from_c() {
 }
 
 #[test]
-fn add_tier_refuses_duplicates_and_ratio_zero() {
+fn add_tier_refuses_duplicates_and_accepts_ratio_zero() {
     let mut b = Builder::new(Policy::StaticRatio);
     assert_eq!(b.add_tier(default(), 1), Ok(()));
     assert_eq!(b.add_tier(default(), 2), Err(TierError::Duplicate));
-    assert_eq!(b.add_tier(regular(), 0), Err(TierError::ZeroRatio));
-    assert_eq!(b.add_tier(regular(), 4), Ok(()));
+    assert_eq!(b.add_tier(regular(), 0), Ok(()), "1.14 accepts ratio 0");
+    assert_eq!(b.add_tier(regular(), 4), Err(TierError::Duplicate));
     assert_eq!(b.tier_count(), 2);
     assert!(b.thresholds().is_empty());
+}
+
+/// Ratio 0 makes 1.14's float ratios 0, ∞ or NaN: every construct succeeds and every policy
+/// decision is a plain float comparison (NaN false), whatever the counters hold.
+#[test]
+fn ratio_zero_gives_1_14s_float_outcomes() {
+    // STATIC_RATIO: tier 1's normalised ratio r0 / r1.
+    let norm = |r0: u32, r1: u32| r0 as f32 / r1 as f32;
+    assert_eq!(norm(0, 1), 0.0);
+    assert_eq!(norm(1, 0), f32::INFINITY);
+    assert!(norm(0, 0).is_nan());
+    for bytes1 in [0u64, 1, 1 << 40, u64::MAX] {
+        for bytes0 in [0u64, 1, 1 << 40, u64::MAX] {
+            // 0: tier 1 as soon as tier 0 has a byte (bytes1 × 0 = 0).
+            assert_eq!(
+                pick_by_ratio([(bytes0, 1.0), (bytes1, 0.0)].into_iter()),
+                usize::from(bytes0 > 0)
+            );
+            // ∞ (0 × ∞ = NaN) and NaN: never tier 1.
+            for r in [f32::INFINITY, f32::NAN] {
+                assert_eq!(pick_by_ratio([(bytes0, 1.0), (bytes1, r)].into_iter()), 0);
+            }
+        }
+    }
+    // Through builders, both policies, every placement of the zero: constructs succeed and
+    // allocations pick a tier without panicking.
+    for policy in [Policy::StaticRatio, Policy::DynamicThreshold] {
+        for (r0, r1, r2) in [(0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 0, 0), (0, 3, 0)] {
+            let mut b = Builder::new(policy);
+            b.add_tier(default(), r0).unwrap();
+            b.add_tier(regular(), r1).unwrap();
+            b.add_tier(interleave(), r2).unwrap();
+            let m = b.construct().expect("ratio 0 constructs");
+            for size in [1, 100, 1000, 5000, 1 << 20] {
+                let _ = m.kind_for(size);
+            }
+        }
+    }
+    // DYNAMIC_THRESHOLD checks with expected ratios 0, ∞ and NaN: the threshold moves (NaN and
+    // ∞ differences are never below the trigger) and stays within its range.
+    for expected in [0.0, f32::INFINITY, f32::NAN] {
+        for (lower, upper) in [(0, 0), (0, 100), (100, 0), (100, 300), (u64::MAX, 1)] {
+            let th = thresholds(&[(1024, 512, 1535, expected)], 0.02, 0.15);
+            for _ in 0..5 {
+                th.adjust(|i| [lower, upper][i]);
+                let v = th.list[0].val.load(Ordering::Relaxed);
+                assert!((512..=1535).contains(&v), "{expected} {lower} {upper}: {v}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -618,12 +668,84 @@ fn handles_are_validated_by_address() {
     assert!(TABLE.remove(a).is_none(), "a deleted handle is not live");
     // SAFETY: as above.
     assert_eq!(unsafe { TABLE.get(a) }, None);
+    // Next-fit: a's slot comes back only after every other slot was used.
     let c3 = TABLE.insert(3).unwrap();
-    let _ = TABLE.insert(4).unwrap();
-    let _ = TABLE.insert(5).unwrap();
+    assert_ne!(c3, a, "a deleted handle is not reused by the next insert");
+    // SAFETY: as above.
+    assert_eq!(unsafe { TABLE.get(a) }, None);
+    let d4 = TABLE.insert(4).unwrap();
+    assert_ne!(d4, a);
+    let e5 = TABLE.insert(5).unwrap();
+    assert_eq!(e5, a, "reused once the cursor went round");
     assert!(TABLE.insert(6).is_none(), "full");
     assert_eq!(TABLE.live(), 4);
-    assert_eq!(c3, a, "slots are reused");
+}
+
+#[test]
+fn freed_handles_come_back_last() {
+    static TABLE: Handles<u32, 64> = Handles::new();
+    // Create and delete in a loop (one live at a time): 64 distinct handles, then the cycle.
+    let mut seen = Vec::new();
+    for i in 0..64 {
+        let h = TABLE.insert(i).unwrap();
+        assert!(!seen.contains(&h), "handle {i} reused too early");
+        seen.push(h);
+        assert!(TABLE.remove(h).is_some());
+    }
+    assert_eq!(TABLE.insert(64).unwrap(), seen[0]);
+    // With holes among live slots, the search skips the live ones.
+    let live: Vec<_> = (0..10).map(|i| TABLE.insert(i).unwrap()).collect();
+    assert_eq!(TABLE.live(), 11);
+    assert!(!live.contains(&seen[0]));
+    for h in &live[..5] {
+        assert!(TABLE.remove(*h).is_some());
+    }
+    let next = TABLE.insert(99).unwrap();
+    assert!(
+        !live[..5].contains(&next),
+        "freed slots wait for the cursor to come round"
+    );
+}
+
+#[test]
+fn builder_calls_fail_instead_of_waiting() {
+    let slot = BuilderSlot::new(Builder::new(Policy::StaticRatio));
+    assert_eq!(slot.with(|b| b.add_tier(default(), 1)), Some(Ok(())));
+    // Another call on the same builder while one runs: refused, the running one unaffected.
+    let inner = slot.with(|b| {
+        assert_eq!(slot.with(|b2| b2.tier_count()), None, "builder in use");
+        b.add_tier(regular(), 2)
+    });
+    assert_eq!(inner, Some(Ok(())));
+    assert_eq!(slot.with(|b| b.tier_count()), Some(2));
+    // A lock held elsewhere (e.g. by a thread that no longer exists after fork): refused too.
+    let g = slot.0.lock().unwrap();
+    assert_eq!(slot.with(|b| b.tier_count()), None);
+    drop(g);
+    assert_eq!(slot.with(|b| b.tier_count()), Some(2));
+}
+
+#[test]
+fn handle_allocation_is_fallible() {
+    // Zero-sized and ordinary values both round-trip through the fallible box.
+    let z = try_box(()).ok().unwrap();
+    // SAFETY: from try_box, as a Box would have allocated it.
+    drop(unsafe { Box::from_raw(z) });
+    let p = try_box([7u8; 100]).ok().unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { Box::from_raw(p) }[99], 7);
+    assert_eq!(
+        try_boxed_slice([1, 2, 3].into_iter()).as_deref(),
+        Some(&[1, 2, 3][..])
+    );
+}
+
+#[test]
+fn counters_are_static_and_never_allocated() {
+    // Every kind id has its slot; an unused kind reads 0 without a write.
+    let k = interleave();
+    assert!(core::ptr::eq(counters(k), &COUNTERS[k.id() as usize]));
+    assert!(core::ptr::eq(counters(k), counters(k)));
 }
 
 // --- through the C entry points ----------------------------------------------------------------
@@ -740,7 +862,11 @@ fn bogus_handles_are_errors() {
     let b = c::memtier_builder_new(0);
     assert_eq!(c::memtier_builder_add_tier(b, kp(default()), 1), 0);
     assert_eq!(c::memtier_builder_add_tier(b, core::ptr::null(), 1), -1);
-    assert_eq!(c::memtier_builder_add_tier(b, kp(regular()), 0), -1);
+    assert_eq!(
+        c::memtier_builder_add_tier(b, kp(regular()), 0),
+        0,
+        "ratio 0, as 1.14"
+    );
     let m = c::memtier_builder_construct_memtier_memory(b);
     assert!(c::memtier_malloc(b, 16).is_null());
     assert!(c::memtier_builder_construct_memtier_memory(m).is_null());
@@ -750,11 +876,28 @@ fn bogus_handles_are_errors() {
     );
     c::memtier_delete_memtier_memory(m);
     assert!(c::memtier_malloc(m, 16).is_null(), "deleted memory");
+    // A new memory does not bring the deleted handle back.
+    let m2 = c::memtier_builder_construct_memtier_memory(b);
+    assert!(!m2.is_null());
+    assert_ne!(m2, m);
+    assert!(
+        c::memtier_malloc(m, 16).is_null(),
+        "deleted memory after a construct"
+    );
+    c::memtier_delete_memtier_memory(m2);
     c::memtier_builder_delete(b);
     assert!(
         c::memtier_builder_construct_memtier_memory(b).is_null(),
         "deleted builder"
     );
+    let b2 = c::memtier_builder_new(0);
+    assert_ne!(b2, b);
+    assert_eq!(
+        c::memtier_builder_add_tier(b, kp(default()), 1),
+        -1,
+        "deleted builder after a new one"
+    );
+    c::memtier_builder_delete(b2);
     assert!(c::memtier_builder_new(2).is_null());
     assert!(c::memtier_builder_new(-1).is_null());
 }
