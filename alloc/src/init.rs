@@ -30,9 +30,9 @@ pub fn ensure() {
 
 fn init() {
     RUNNING.with(|r| r.set(true));
-    let _running = scopeguard_running();
+    let _running = Running;
     let _reentry = crate::arena::thread::InitGuard::enter();
-    // First, before any lock: parsing allocates (see `RUNNING`).
+    // The environment first (parsed without allocating).
     crate::env::get();
     let _g = INIT_LOCK.lock();
     // Nothing here may allocate until our hooks are on arena 0 (an allocation re-entering
@@ -65,10 +65,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         RUNNING.with(|r| r.set(false));
     }
-}
-
-fn scopeguard_running() -> Running {
-    Running
 }
 
 /// `MEMKIND_BACKGROUND_THREAD_LIMIT=N` (N > 0) caps jemalloc's background threads, as in 1.14
