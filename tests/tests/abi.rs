@@ -235,26 +235,31 @@ fn pkg_config_builds_a_program_against_ours() {
     );
 }
 
+/// True when `lib`'s dynamic section carries the STATIC_TLS flag (initial-exec TLS).
+fn needs_static_tls(lib: &Path) -> bool {
+    output(Command::new("readelf").arg("-d").arg(lib))
+        .lines()
+        .any(|l| l.contains("FLAGS") && l.contains("STATIC_TLS"))
+}
+
+/// tests/c/dlopen.c built in `dir`.
+fn dlopen_program(dir: &Path) -> PathBuf {
+    let prog = dir.join("dlopen");
+    cc(
+        &["-pthread", "-ldl"],
+        &repo().join("tests/c/dlopen.c"),
+        &prog,
+    );
+    prog
+}
+
 /// The default build can be dlopen()ed, as memkind 1.14 can (JNI libraries, ctypes, plugins):
 /// it needs no static TLS (no STATIC_TLS flag; jemalloc reaches its thread state through TLS
 /// descriptors), so glibc's default static TLS reserve is enough.
 #[test]
 fn default_build_loads_with_dlopen() {
-    let dynamic = output(Command::new("readelf").arg("-d").arg(ours()));
-    let flags: Vec<&str> = dynamic.lines().filter(|l| l.contains("FLAGS")).collect();
-    assert!(
-        !flags.iter().any(|l| l.contains("STATIC_TLS")),
-        "our library needs static TLS: {flags:?}"
-    );
-    let dir = tempfile_dir("dlopen");
-    let prog = dir.join("dlopen");
-    output(
-        Command::new("cc")
-            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
-            .arg(&prog)
-            .arg(repo().join("tests/c/dlopen.c"))
-            .arg("-ldl"),
-    );
+    assert!(!needs_static_tls(&ours()), "our library needs static TLS");
+    let prog = dlopen_program(&tempfile_dir("dlopen"));
     let out = output(
         Command::new(&prog)
             .arg(ours())
@@ -278,22 +283,12 @@ fn initial_exec_build_needs_static_tls_and_runs_when_linked() {
         );
         return;
     }
-    let dynamic = output(Command::new("readelf").arg("-d").arg(&ie));
     assert!(
-        dynamic
-            .lines()
-            .any(|l| l.contains("FLAGS") && l.contains("STATIC_TLS")),
-        "initial-exec build without STATIC_TLS:\n{dynamic}"
+        needs_static_tls(&ie),
+        "initial-exec build without STATIC_TLS"
     );
     let dir = tempfile_dir("initial-exec");
-    let prog = dir.join("dlopen");
-    output(
-        Command::new("cc")
-            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
-            .arg(&prog)
-            .arg(repo().join("tests/c/dlopen.c"))
-            .arg("-ldl"),
-    );
+    let prog = dlopen_program(&dir);
     let refused = Command::new(&prog)
         .arg(&ie)
         .env_remove("GLIBC_TUNABLES")

@@ -14,12 +14,10 @@ fn kinds() -> Vec<(&'static str, *const memkind::kind::Kind)> {
     ]
 }
 
-#[test]
-fn foreign_pointers_are_refused_without_reading_them() {
-    let stack = [0u8; 64];
-    let heap = Box::new([0u8; 64]);
+/// A fresh PROT_NONE page (any read or write of it faults); the caller unmaps it.
+fn prot_none_page() -> *mut c_void {
     // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-    let mapped = unsafe {
+    let p = unsafe {
         libc::mmap(
             core::ptr::null_mut(),
             4096,
@@ -29,6 +27,15 @@ fn foreign_pointers_are_refused_without_reading_them() {
             0,
         )
     };
+    assert_ne!(p, libc::MAP_FAILED);
+    p
+}
+
+#[test]
+fn foreign_pointers_are_refused_without_reading_them() {
+    let stack = [0u8; 64];
+    let heap = Box::new([0u8; 64]);
+    let mapped = prot_none_page();
     // PROT_NONE: any read of it would fault, so these calls prove we never dereference.
     for p in [
         stack.as_ptr() as *mut c_void,
@@ -68,17 +75,7 @@ fn bogus_kind_pointers_are_errors() {
 #[test]
 fn memtier_refuses_bogus_handles_without_reading_them() {
     use memkind::ffi::memtier::*;
-    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-    let page = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            4096,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
+    let page = prot_none_page();
     let name = c"policy.dynamic_threshold.trigger".as_ptr();
     for h in [
         core::ptr::null_mut(),

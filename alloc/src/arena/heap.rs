@@ -176,14 +176,13 @@ fn foreign(what: &str, p: *const c_void) {
 
 /// Usable size of `p`, 0 for a foreign pointer.
 pub fn usable_size(p: *const c_void) -> usize {
-    match owner(p) {
-        // SAFETY: `p` lies in our memory (see `free`).
-        Owner::Kind(_) => unsafe { je::sallocx(p, 0) },
-        Owner::Foreign => {
+    owner_and_usable_size(p).map_or_else(
+        || {
             foreign("malloc_usable_size", p);
             0
-        }
-    }
+        },
+        |(_, n)| n,
+    )
 }
 
 /// The kind owning `p` and its usable size, `None` for a foreign pointer (one owner lookup).
