@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * memkind_probe.h: the records libmemkind (memkind-rs) hands to the memkind-probe BPF programs.
+ *
+ * This header is the one definition of every record shared by the library and the BPF programs
+ * (bpf/src/bpf/*.bpf.c include it; alloc/src and bpf/src mirror it with #[repr(C)] structs whose
+ * layout tests/tests/abi.rs checks against this file). It uses only C's own integer types so that
+ * it compiles unchanged for the host and for the BPF target.
+ *
+ * How the library talks to the probe:
+ *  - memkind_probe_semaphore: a USDT-style u16 in section ".probes". The probe attaches its
+ *    uprobes with ref_ctr_offset = the file offset of this variable (kernel >= 4.20), so the
+ *    kernel increments it in every process mapping the library while a probe is attached. While
+ *    it is 0 the library keeps no counters and calls none of the functions below: the hot path
+ *    pays one load and a predictable branch.
+ *  - While it is non-zero, each thread counts its calls per kind (struct mkp_counters, in its
+ *    own per-kind record) and hands the deltas over through memkind_arena_stats_flush() every
+ *    MKP_FLUSH_EVERY counted events, at thread exit, at kind destroy and at process exit.
+ *  - Rare events are announced as they happen: extents (memkind_arena_extent_event, called from
+ *    the extent hooks, never allocating) and kinds (memkind_arena_kind_event).
+ *  - memkind_probe_request: a probe that attaches to a running process writes a new value here
+ *    (process_vm_writev) before it attaches. The first thread that counts after that drops the
+ *    deltas left from an earlier session and re-announces every kind (MKP_KIND_ANNOUNCE) and
+ *    every extent that exists (MKP_EXTENT_ANNOUNCE), so counting starts at the attach.
+ *
+ * The three functions start with a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry
+ * point of ours does: a uprobe on them takes the kernel's fast path. They do nothing else; the
+ * probe reads the record through the pointer argument (first argument register).
+ */
+#ifndef MEMKIND_PROBE_H
+#define MEMKIND_PROBE_H
+
+#define MKP_VERSION 1
+
+/* Counted events of one thread and kind between two flushes (at most). */
+#define MKP_FLUSH_EVERY 1024
+
+/*
+ * Allocations by requested size: bucket 0 holds n <= 16, bucket i (1..14) holds
+ * 2^(i+3) < n <= 2^(i+4), bucket 15 everything above 256 KiB.
+ */
+#define MKP_SIZE_BUCKETS 16
+
+#define MKP_NAME_LEN 64
+#define MKP_DIR_LEN 192
+/* Node masks of up to 256 NUMA nodes. */
+#define MKP_NODEMASK_WORDS 4
+
+/* "No such thing" for kind and arena fields. */
+#define MKP_NONE 0xffffffffu
+
+/* One thread's counts for one kind (and the arena the thread uses for it). */
+struct mkp_counters {
+    unsigned long long allocs;          /* successful malloc, calloc, posix_memalign, realloc(NULL, n) */
+    unsigned long long frees;           /* free of a non-NULL pointer, realloc(p, 0) */
+    unsigned long long reallocs;        /* successful realloc of a live block to n > 0 */
+    unsigned long long bytes_requested; /* sizes asked for by allocs and reallocs */
+    unsigned long long bytes_allocated; /* usable size of the blocks handed out (allocs and reallocs) */
+    unsigned long long bytes_freed;     /* usable size of the blocks given back (frees and reallocs) */
+    unsigned long long size_buckets[MKP_SIZE_BUCKETS]; /* allocs and reallocs by requested size */
+};
+
+enum mkp_flush_reason {
+    MKP_FLUSH_EVENTS = 1,       /* MKP_FLUSH_EVERY events counted */
+    MKP_FLUSH_THREAD_EXIT = 2,  /* the thread ends */
+    MKP_FLUSH_KIND_DESTROY = 3, /* the kind is destroyed */
+    MKP_FLUSH_PROCESS_EXIT = 4, /* exit(): every thread's counts, flushed by the exiting thread */
+};
+
+/* Argument of memkind_arena_stats_flush(). */
+struct mkp_flush {
+    unsigned int version;  /* MKP_VERSION */
+    unsigned int reason;   /* enum mkp_flush_reason */
+    unsigned int kind;     /* kind id (a static kind's id is its memkind partition) */
+    unsigned int arena;    /* jemalloc arena index the thread uses for the kind, or MKP_NONE */
+    unsigned int tid;      /* the thread whose counts these are */
+    unsigned int pad;
+    struct mkp_counters delta;
+};
+
+enum mkp_extent_op {
+    MKP_EXTENT_ALLOC = 1,    /* our hook mapped [addr, addr+size) for the kind */
+    MKP_EXTENT_DESTROY = 2,  /* jemalloc gave [addr, addr+size) back for good */
+    MKP_EXTENT_PURGE = 3,    /* [addr, addr+size) purged (pages given back, mapping kept) */
+    MKP_EXTENT_SPLIT = 4,    /* [addr, addr+size) split at addr2 (second part size2 bytes) */
+    MKP_EXTENT_MERGE = 5,    /* [addr, addr+size) and [addr2, addr2+size2) merged */
+    MKP_EXTENT_UNMAP = 6,    /* the mapping [addr, addr+size) is gone */
+    MKP_EXTENT_ANNOUNCE = 7, /* [addr, addr+size) exists (re-announced after a probe request) */
+};
+
+enum mkp_backing {
+    MKP_BACKING_ANON = 0,    /* anonymous memory, optionally mbind()ed */
+    MKP_BACKING_HUGETLB = 1, /* MAP_HUGETLB */
+    MKP_BACKING_FILE = 2,    /* a PMEM kind's file */
+    MKP_BACKING_FIXED = 3,   /* a fixed kind's caller buffer */
+};
+
+/* Argument of memkind_arena_extent_event(). Mapped ranges are whole 2 MiB granules (or the
+ * backing's page size when larger): a granule belongs to one kind. */
+struct mkp_extent {
+    unsigned int version;     /* MKP_VERSION */
+    unsigned int op;          /* enum mkp_extent_op */
+    unsigned long long addr;
+    unsigned long long size;
+    unsigned long long addr2; /* SPLIT / MERGE: the second part */
+    unsigned long long size2;
+    unsigned int kind;        /* kind id */
+    unsigned int arena;       /* jemalloc arena index, or MKP_NONE */
+    int mbind_mode;           /* MPOL_* the kind asked for, -1 when it asks for none */
+    unsigned int backing;     /* enum mkp_backing */
+    unsigned long long page_size;
+    unsigned long long nodemask[MKP_NODEMASK_WORDS]; /* nodes asked for (mbind_mode >= 0) */
+};
+
+enum mkp_kind_op {
+    MKP_KIND_CREATE = 1,
+    MKP_KIND_DESTROY = 2,
+    MKP_KIND_ANNOUNCE = 3, /* exists (a static kind, or re-announced after a probe request) */
+};
+
+/* Argument of memkind_arena_kind_event(). */
+struct mkp_kind {
+    unsigned int version;    /* MKP_VERSION */
+    unsigned int op;         /* enum mkp_kind_op */
+    unsigned int kind;       /* kind id */
+    unsigned int backing;    /* enum mkp_backing */
+    int mbind_mode;          /* MPOL_* the kind asks for, -1 when none */
+    unsigned int pad;
+    unsigned long long nodemask[MKP_NODEMASK_WORDS];
+    char name[MKP_NAME_LEN]; /* "MEMKIND_DEFAULT", ..., "PMEM:<dir>" (truncated), "FIXED:0x<addr>",
+                                NUL-terminated */
+    char dir[MKP_DIR_LEN];   /* PMEM directory (truncated, NUL-terminated), else empty */
+};
+
+#ifndef __bpf__
+extern volatile unsigned short memkind_probe_semaphore;
+extern volatile unsigned long long memkind_probe_request;
+void memkind_arena_stats_flush(const struct mkp_flush *rec);
+void memkind_arena_extent_event(const struct mkp_extent *ev);
+void memkind_arena_kind_event(const struct mkp_kind *ev);
+#endif
+
+#endif /* MEMKIND_PROBE_H */
