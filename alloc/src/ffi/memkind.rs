@@ -18,6 +18,9 @@ pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
         if size == 0 {
             return core::ptr::null_mut();
         }
+        if crate::probe::on() {
+            return heap::counted::malloc(default_kind(), size);
+        }
         return crate::kind::default::malloc(size);
     }
     ar::memkind_arena_malloc(kind, size)
@@ -65,10 +68,13 @@ pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
         }
     }
     if heap::is_default_memory(ptr) {
+        if crate::probe::on() {
+            return heap::counted::free(ptr);
+        }
         return crate::kind::default::free(ptr);
     }
     match heap::owner(ptr) {
-        heap::Owner::Kind(k) if k.is_default() => crate::kind::default::free(ptr),
+        heap::Owner::Kind(k) if k.is_default() => heap::free(ptr),
         heap::Owner::Kind(k) => ar::memkind_arena_free(k, ptr),
         heap::Owner::Foreign => ar::memkind_arena_free_with_kind_detect(ptr),
     }
