@@ -17,27 +17,37 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use records::{MkpExtent, MkpFlush, MkpKind, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MKP_VERSION};
 
-/// `memkind_probe_semaphore`: a u16 in section `.probes` that the kernel increments while a
+/// The semaphore: a u16 alone in section `.memkind_probe` that the kernel increments while a
 /// uprobe attached with its file offset as `ref_ctr_offset` exists (the USDT semaphore
-/// mechanism, kernel ≥ 4.20). Written only by the kernel.
-#[unsafe(no_mangle)]
-#[unsafe(link_section = ".probes")]
+/// mechanism, kernel ≥ 4.20); the probe finds it by that section (`bpf/`). Written only by the
+/// kernel. Not exported: a local symbol is reached with one RIP-relative compare.
+#[unsafe(link_section = ".memkind_probe")]
 #[used]
-pub static mut memkind_probe_semaphore: u16 = 0;
+static mut SEMAPHORE: u16 = 0;
 
 /// `memkind_probe_request`: a probe attaching to a running process writes a new value here
-/// first; the library then re-announces what exists (see `counters::begin`).
+/// first; the library then re-announces what exists (see `counters::count`).
 #[unsafe(no_mangle)]
 #[used]
 pub static memkind_probe_request: AtomicU64 = AtomicU64::new(0);
 
-/// True while a probe is attached: one load and a compare. Detached, nothing else of the probe
-/// runs on any path.
+/// True while a probe is attached: one compare of the semaphore with 0 and one branch (asm
+/// goto, so the compiler cannot spill the loaded value or materialise a bool). Detached,
+/// nothing else of the probe runs on any path.
 #[inline(always)]
 pub(crate) fn on() -> bool {
-    // SAFETY: a plain read of a u16 that only the kernel writes (volatile: it changes behind
-    // the compiler's back; a torn or stale read only delays counting by a call).
-    unsafe { core::ptr::read_volatile(&raw const memkind_probe_semaphore) != 0 }
+    // SAFETY: reads the u16 that only the kernel writes (a stale read only delays counting by a
+    // call); no stack use, flags clobbered as asm! assumes.
+    unsafe {
+        core::arch::asm!(
+            "cmpw $0, {sem}(%rip)",
+            "jne {on}",
+            sem = sym SEMAPHORE,
+            on = label { return true; },
+            options(att_syntax, nostack, readonly),
+        );
+    }
+    false
 }
 
 /// The current request value.
@@ -225,5 +235,13 @@ mod tests {
         copy_cstr(&mut d, b"abcdef");
         assert_eq!(d, *b"abc\0");
         assert!(!on(), "no probe attached in unit tests");
+        // SAFETY: a test-only write of the semaphore, read back through `on`, then restored;
+        // nothing else in this test binary attaches probes.
+        unsafe {
+            core::ptr::write_volatile(&raw mut SEMAPHORE, 1);
+            let seen = on();
+            core::ptr::write_volatile(&raw mut SEMAPHORE, 0);
+            assert!(seen);
+        }
     }
 }
