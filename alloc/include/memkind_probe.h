@@ -24,9 +24,12 @@
  *    deltas left from an earlier session and re-announces every kind (MKP_KIND_ANNOUNCE) and
  *    every extent that exists (MKP_EXTENT_ANNOUNCE), so counting starts at the attach.
  *
- * The three functions start with a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry
- * point of ours does: a uprobe on them takes the kernel's fast path. They do nothing else; the
- * probe reads the record through the pointer argument (first argument register).
+ * The three functions are a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry point
+ * of ours starts, then a jump to the next instruction (eb 00) and a return. Probes attach at
+ * offset 5, on the jump, which the kernel emulates without single-stepping; not on the NOP:
+ * kernel 6.18 rewrites a probed nop5 into a call to a per-process trampoline that fork() does
+ * not copy, so a child forked after the first hit would crash. The probe reads the record
+ * through the pointer argument (first argument register).
  */
 #ifndef MEMKIND_PROBE_H
 #define MEMKIND_PROBE_H

@@ -55,17 +55,22 @@ pub(crate) fn request() -> u64 {
     memkind_probe_request.load(Ordering::Relaxed)
 }
 
-/// Define an exported `extern "C"` function of one pointer argument that is a 5-byte NOP and a
-/// `ret`: the probe's uprobe sits on the NOP (the kernel's fast path) and reads the record
-/// through the first argument register. Being naked, the compiler cannot see that the record
-/// is unused, so it is written to memory before the call.
+/// Define an exported `extern "C"` function of one pointer argument that is a 5-byte NOP, a
+/// `jmp` to the next instruction and a `ret`. The probe's uprobe sits on the `jmp` at offset 5
+/// (the kernel emulates a jump: no single-step) and reads the record through the first argument
+/// register. Not on the NOP: kernel 6.18 rewrites a probed nop5 into a call to a per-process
+/// trampoline after its first hit, and a fork() then copies the rewritten code without the
+/// trampoline mapping, so the child crashes on its first call (seen here: SIGSEGV in a child
+/// forked after a thread's exit flush). The NOP stays, like every `memkind_arena_*` entry's.
+/// Being naked, the compiler cannot see that the record is unused, so it is written to memory
+/// before the call.
 macro_rules! probe_entry {
     ($(#[$m:meta])* fn $name:ident($arg:ident: $ty:ty)) => {
         $(#[$m])*
         #[unsafe(no_mangle)]
         #[unsafe(naked)]
         pub extern "C" fn $name($arg: $ty) {
-            core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "ret")
+            core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "jmp 2f", "2:", "ret")
         }
     };
 }
@@ -222,8 +227,8 @@ mod tests {
             memkind_arena_kind_event as *const u8,
         ] {
             // SAFETY: reading the first bytes of our own function's code.
-            let b = unsafe { core::slice::from_raw_parts(f, 6) };
-            assert_eq!(b, [0x0f, 0x1f, 0x44, 0x00, 0x00, 0xc3]);
+            let b = unsafe { core::slice::from_raw_parts(f, 8) };
+            assert_eq!(b, [0x0f, 0x1f, 0x44, 0x00, 0x00, 0xeb, 0x00, 0xc3]);
         }
     }
 
