@@ -36,6 +36,9 @@ pub static memkind_probe_request: AtomicU64 = AtomicU64::new(0);
 /// nothing else of the probe runs on any path.
 #[inline(always)]
 pub(crate) fn on() -> bool {
+    if !cfg!(feature = "probe") {
+        return false;
+    }
     // SAFETY: reads the u16 that only the kernel writes (a stale read only delays counting by a
     // call); no stack use, flags clobbered as asm! assumes.
     unsafe {
@@ -246,7 +249,7 @@ mod tests {
             core::ptr::write_volatile(&raw mut SEMAPHORE, 1);
             let seen = on();
             core::ptr::write_volatile(&raw mut SEMAPHORE, 0);
-            assert!(seen);
+            assert_eq!(seen, cfg!(feature = "probe"));
         }
     }
 }
