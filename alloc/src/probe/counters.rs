@@ -388,8 +388,12 @@ extern "C" fn at_exit() {
 static AT_EXIT: extern "C" fn() = at_exit;
 
 /// In a fork child, with [`LIST`] held since the prepare handler: the counts are the parent's
-/// (it flushes them itself), and only the forking thread lives on in the child.
+/// (it flushes them itself), only the forking thread lives on in the child, and the child
+/// announces what it inherited.
 pub(crate) fn fork_child_locked(list: &mut List) {
+    // The child is a new process to the probe: its first counted event re-announces the kinds
+    // and the extents it inherited.
+    ANNOUNCED.store(u64::MAX, Relaxed);
     let me = MINE.with(Cell::get);
     let mut p = list.0;
     while !p.is_null() {
