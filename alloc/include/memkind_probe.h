@@ -8,11 +8,12 @@
  * it compiles unchanged for the host and for the BPF target.
  *
  * How the library talks to the probe:
- *  - memkind_probe_semaphore: a USDT-style u16 in section ".probes". The probe attaches its
- *    uprobes with ref_ctr_offset = the file offset of this variable (kernel >= 4.20), so the
+ *  - The semaphore: a USDT-style u16, alone in section ".memkind_probe" (a local symbol, not
+ *    exported: the hot path compares it with one RIP-relative instruction). The probe attaches
+ *    its uprobes with ref_ctr_offset = the file offset of that section (kernel >= 4.20), so the
  *    kernel increments it in every process mapping the library while a probe is attached. While
  *    it is 0 the library keeps no counters and calls none of the functions below: the hot path
- *    pays one load and a predictable branch.
+ *    pays one compare and a predictable branch per call.
  *  - While it is non-zero, each thread counts its calls per kind (struct mkp_counters, in its
  *    own per-kind record) and hands the deltas over through memkind_arena_stats_flush() every
  *    MKP_FLUSH_EVERY counted events, at thread exit, at kind destroy and at process exit.
@@ -133,7 +134,6 @@ struct mkp_kind {
 };
 
 #ifndef __bpf__
-extern volatile unsigned short memkind_probe_semaphore;
 extern volatile unsigned long long memkind_probe_request;
 void memkind_arena_stats_flush(const struct mkp_flush *rec);
 void memkind_arena_extent_event(const struct mkp_extent *ev);
