@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectKind, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectKind, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::sys::{FileId, MapEntry, Proc};
 use crate::Error;
@@ -16,6 +16,9 @@ use crate::Error;
 pub(crate) const SYM_FLUSH: &str = "memkind_arena_stats_flush";
 pub(crate) const SYM_EXTENT: &str = "memkind_arena_extent_event";
 pub(crate) const SYM_KIND: &str = "memkind_arena_kind_event";
+/// The semaphore's section (the symbol is local, so the section is how it is found).
+pub(crate) const SEMAPHORE_SECTION: &str = ".memkind_probe";
+/// An exported semaphore symbol (the protocol's first draft), used when there is no section.
 pub(crate) const SYM_SEMAPHORE: &str = "memkind_probe_semaphore";
 pub(crate) const SYM_REQUEST: &str = "memkind_probe_request";
 
@@ -53,6 +56,8 @@ pub struct Library {
     relocatable: bool,
     /// (file offset, vaddr) of the first PT_LOAD segment, page-aligned.
     first_load: (u64, u64),
+    /// File offset of the semaphore.
+    semaphore: Option<u64>,
 }
 
 fn wanted(name: &str) -> bool {
@@ -122,7 +127,14 @@ impl Library {
             .map(|&(a, off, _)| (off & !0xfff, a & !0xfff))
             .min()
             .unwrap_or((0, 0));
+        let semaphore = file
+            .section_by_name(SEMAPHORE_SECTION)
+            .and_then(|s| s.file_range())
+            .filter(|&(_, size)| size >= 2)
+            .map(|(off, _)| off)
+            .or_else(|| symbols.get(SYM_SEMAPHORE).and_then(|s| s.file_offset));
         Ok(Library {
+            semaphore,
             relocatable: file.kind() == ObjectKind::Dynamic,
             path,
             id,
@@ -145,7 +157,8 @@ impl Library {
     /// Ours, with the probe's counter entry points, semaphore and request word.
     pub fn has_counters(&self) -> bool {
         self.flavor == Flavor::Ours
-            && [SYM_FLUSH, SYM_EXTENT, SYM_KIND, SYM_SEMAPHORE, SYM_REQUEST]
+            && self.semaphore.is_some()
+            && [SYM_FLUSH, SYM_EXTENT, SYM_KIND, SYM_REQUEST]
                 .iter()
                 .all(|s| self.symbols.contains_key(*s))
     }
@@ -176,9 +189,9 @@ impl Library {
             })
     }
 
-    /// The semaphore's file offset (the uprobe `ref_ctr_offset`).
+    /// The semaphore's file offset (the uprobe `ref_ctr_offset`): section `.memkind_probe`.
     pub fn semaphore_offset(&self) -> Option<u64> {
-        self.symbol(SYM_SEMAPHORE)?.file_offset
+        self.semaphore
     }
 
     /// The exported static kinds: (`MEMKIND_DEFAULT`, address of the `memkind_t` variable).

@@ -462,7 +462,7 @@ impl Probe {
                     }
                     let sem = lib.semaphore_offset().ok_or_else(|| Error::MissingSymbol {
                         path: lib.path().to_owned(),
-                        symbol: "memkind_probe_semaphore (in file-backed data)",
+                        symbol: "section .memkind_probe (the semaphore)",
                     })?;
                     links.push(attach_uprobe(&progs.mkb_stats_flush, &lib, SYM_FLUSH, false, sem)?);
                 }

@@ -63,6 +63,7 @@ pub fn cc(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
 /// What a run under a probe saw.
 pub struct Run {
     pub status: std::process::ExitStatus,
+    pub stdout: String,
     pub tgid: u32,
     pub snapshot: Snapshot,
     pub events: Vec<Event>,
@@ -70,7 +71,8 @@ pub struct Run {
 }
 
 /// Spawn `cmd` held, attach with `Scope::Tree`, release it, poll until it exits, drain.
-pub fn run_under_probe(library: &Path, cmd: Command, trace: bool, record: bool) -> Run {
+pub fn run_under_probe(library: &Path, mut cmd: Command, trace: bool, record: bool) -> Run {
+    cmd.stdout(std::process::Stdio::piped());
     let held = HeldChild::spawn(cmd).expect("spawn");
     let tgid = held.pid();
     let mut probe = Probe::attach(&Options {
@@ -91,7 +93,22 @@ pub fn run_under_probe(library: &Path, cmd: Command, trace: bool, record: bool) 
     };
     probe.poll(Duration::from_millis(10), |e| events.push(e)).unwrap();
     let snapshot = probe.snapshot().unwrap();
-    let kind_names = events
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let kind_names = kind_names(&events, tgid);
+    Run {
+        status,
+        stdout,
+        tgid,
+        snapshot,
+        events,
+        kind_names,
+    }
+}
+
+/// Kind id -> name from the kind events of one process.
+pub fn kind_names(events: &[Event], tgid: u32) -> BTreeMap<u32, String> {
+    events
         .iter()
         .filter_map(|e| match e {
             Event::Kind { tgid: t, rec, .. } if *t == tgid => {
@@ -100,12 +117,102 @@ pub fn run_under_probe(library: &Path, cmd: Command, trace: bool, record: bool) 
             }
             _ => None,
         })
-        .collect();
-    Run {
-        status,
-        tgid,
-        snapshot,
-        events,
-        kind_names,
+        .collect()
+}
+
+/// The id of the kind called `name` in `names`.
+pub fn kind_id(names: &BTreeMap<u32, String>, name: &str) -> u32 {
+    names
+        .iter()
+        .find(|(_, n)| n.as_str() == name)
+        .map(|(id, _)| *id)
+        .unwrap_or_else(|| panic!("no kind event for {name}: {names:?}"))
+}
+
+/// The counters of one process and kind, summed over arenas.
+pub fn kind_counters(snap: &Snapshot, tgid: u32, kind: u32) -> memkind_bpf::records::MkpCounters {
+    let mut sum = memkind_bpf::records::MkpCounters::default();
+    for (_, c) in snap.counters.iter().filter(|(k, _)| k.tgid == tgid && k.kind == kind) {
+        sum.allocs += c.allocs;
+        sum.frees += c.frees;
+        sum.reallocs += c.reallocs;
+        sum.bytes_requested += c.bytes_requested;
+        sum.bytes_allocated += c.bytes_allocated;
+        sum.bytes_freed += c.bytes_freed;
+        for (a, b) in sum.size_buckets.iter_mut().zip(c.size_buckets) {
+            *a += b;
+        }
     }
+    sum
+}
+
+/// Page faults of one process in one kind, summed over arenas.
+pub fn kind_faults(snap: &Snapshot, tgid: u32, kind: u32) -> u64 {
+    snap.faults
+        .iter()
+        .filter(|(k, _)| k.tgid == tgid && k.kind == kind)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Our libmemkind.so (built with `cargo build --release -p memkind` when missing), exposed as
+/// `libmemkind.so.0` / `libmemkind.so` in `dir` for linking.
+pub fn our_library(dir: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("../target"));
+    let so = target.join("release/libmemkind.so");
+    if !so.exists() || std::env::var_os("MEMKIND_BPF_REBUILD").is_some() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "--release", "-p", "memkind"])
+            .current_dir(manifest_dir().join(".."))
+            .status()
+            .expect("cargo build -p memkind");
+        assert!(st.success(), "cargo build --release -p memkind");
+    }
+    for name in ["libmemkind.so.0", "libmemkind.so"] {
+        std::os::unix::fs::symlink(&so, dir.join(name)).unwrap();
+    }
+    dir.join("libmemkind.so.0")
+}
+
+/// One "expect NAME allocs frees reallocs req allocated freed b0..b15" line of a workload.
+pub struct Expect {
+    pub name: String,
+    pub counters: memkind_bpf::records::MkpCounters,
+}
+
+pub fn parse_expect(stdout: &str) -> Vec<Expect> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("expect "))
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let name = it.next().unwrap().to_owned();
+            let n: Vec<u64> = it.map(|v| v.parse().unwrap()).collect();
+            assert_eq!(n.len(), 6 + 16, "{l}");
+            let mut c = memkind_bpf::records::MkpCounters {
+                allocs: n[0],
+                frees: n[1],
+                reallocs: n[2],
+                bytes_requested: n[3],
+                bytes_allocated: n[4],
+                bytes_freed: n[5],
+                ..Default::default()
+            };
+            c.size_buckets.copy_from_slice(&n[6..]);
+            Expect { name, counters: c }
+        })
+        .collect()
+}
+
+/// The "touched N" line.
+pub fn touched(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("touched "))
+        .expect("touched line")
+        .parse()
+        .unwrap()
 }

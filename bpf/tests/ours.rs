@@ -1,0 +1,167 @@
+//! The counters tier against memkind-rs's own library: exact counts per kind (threads included),
+//! extent and kind events, page faults attributed to kinds, `-p` attach to a running process.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use memkind_bpf::records::{extent_op, kind_op};
+use memkind_bpf::{Event, Flavor, Library, Options, Probe, Scope};
+
+#[test]
+fn counts_extents_and_faults_are_exact() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = common::our_library(dir.path());
+    let l = Library::open(&lib).unwrap();
+    assert_eq!(l.flavor(), Flavor::Ours);
+    assert!(l.has_counters(), "{} has no probe counters", lib.display());
+    let libdir = dir.path().to_str().unwrap();
+    let exe = common::cc(
+        dir.path(),
+        "ours_workload",
+        &["-L", libdir, "-lmemkind", "-lpthread", &format!("-Wl,-rpath,{libdir}")],
+    );
+    let pmem = dir.path().join("pmem");
+    std::fs::create_dir(&pmem).unwrap();
+    let mut cmd = Command::new(&exe);
+    cmd.arg("run").arg(&pmem);
+    let t0 = Instant::now();
+    let run = common::run_under_probe(&lib, cmd, false, true);
+    eprintln!("run under probe: {:?}", t0.elapsed());
+    assert!(run.status.success(), "{:?}\n{}", run.status, run.stdout);
+    let expect = common::parse_expect(&run.stdout);
+    assert_eq!(expect.len(), 3);
+    for e in &expect {
+        let id = common::kind_id(&run.kind_names, &e.name);
+        let got = common::kind_counters(&run.snapshot, run.tgid, id);
+        assert_eq!(got, e.counters, "kind {} (id {id})", e.name);
+    }
+    // Record mode: the flushes in the ring add up to the same counts.
+    let mut flushed = 0;
+    for e in &run.events {
+        if let Event::Flush { tgid, rec, .. } = e {
+            assert_eq!(*tgid, run.tgid);
+            flushed += rec.delta.allocs;
+        }
+    }
+    assert_eq!(flushed, expect.iter().map(|e| e.counters.allocs).sum::<u64>());
+    let regular = common::kind_id(&run.kind_names, "MEMKIND_REGULAR");
+    assert!(
+        run.events.iter().any(|e| matches!(e, Event::Extent { rec, .. }
+            if rec.kind == regular && rec.op == extent_op::ALLOC)),
+        "no ALLOC extent event for MEMKIND_REGULAR"
+    );
+    let touched = common::touched(&run.stdout);
+    let faults = common::kind_faults(&run.snapshot, run.tgid, regular);
+    assert!(faults >= touched, "{faults} faults in MEMKIND_REGULAR for {touched} pages touched");
+    eprintln!(
+        "faults: regular {faults}, other {:?}; events {}",
+        run.snapshot.other_faults.get(&run.tgid),
+        run.events.len()
+    );
+    assert_eq!(run.snapshot.lost_events, 0);
+    assert_eq!(run.snapshot.map_full, 0);
+    assert_eq!(run.snapshot.read_faults, 0);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Exit { tgid, code: 0, .. } if *tgid == run.tgid)));
+}
+
+#[test]
+fn attach_to_running_process_reannounces() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = common::our_library(dir.path());
+    let libdir = dir.path().to_str().unwrap();
+    let exe = common::cc(
+        dir.path(),
+        "ours_workload",
+        &["-L", libdir, "-lmemkind", "-lpthread", &format!("-Wl,-rpath,{libdir}")],
+    );
+    let pmem = dir.path().join("pmem");
+    std::fs::create_dir(&pmem).unwrap();
+    let mut child = Command::new(&exe)
+        .arg("wait")
+        .arg(&pmem)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let t0 = Instant::now();
+    let mut probe = Probe::attach(&Options {
+        library: lib.clone(),
+        scope: Scope::Pids(vec![pid]),
+        cgroup: None,
+        trace: false,
+        record: false,
+    })
+    .unwrap();
+    eprintln!("attach to a running process: {:?}", t0.elapsed());
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut events = Vec::new();
+    let status = loop {
+        probe.poll(Duration::from_millis(50), |e| events.push(e)).unwrap();
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+    };
+    probe.poll(Duration::from_millis(10), |e| events.push(e)).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "{status:?}");
+    let snap = probe.snapshot().unwrap();
+    let names = common::kind_names(&events, pid);
+    let pmem_name = format!("PMEM:{}", pmem.display());
+    let pmem_id = common::kind_id(&names, &pmem_name);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Kind { rec, .. }
+            if rec.kind == pmem_id && rec.op == kind_op::ANNOUNCE)),
+        "the PMEM kind made before the attach was not re-announced"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Extent { rec, .. }
+            if rec.kind == pmem_id && rec.op == extent_op::ANNOUNCE)),
+        "the PMEM kind's extents were not re-announced"
+    );
+    for e in common::parse_expect(&rest) {
+        let id = common::kind_id(&names, &e.name);
+        assert_eq!(common::kind_counters(&snap, pid, id), e.counters, "kind {}", e.name);
+    }
+    assert_eq!(snap.lost_events, 0);
+}
+
+#[test]
+fn errors_say_what_is_wrong() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = common::our_library(dir.path());
+    let opts = |scope| Options {
+        library: lib.clone(),
+        scope,
+        cgroup: None,
+        trace: false,
+        record: false,
+    };
+    let e = Probe::attach(&opts(Scope::Pids(vec![u32::MAX - 1]))).unwrap_err();
+    assert!(matches!(e, memkind_bpf::Error::NoSuchProcess { .. }), "{e}");
+    let me = std::process::id();
+    let e = Probe::attach(&opts(Scope::Pids(vec![me]))).unwrap_err();
+    assert!(matches!(e, memkind_bpf::Error::NotMapped { .. }), "{e}");
+    let mut o = opts(Scope::All);
+    o.cgroup = Some("/nonexistent".into());
+    let e = Probe::attach(&o).unwrap_err();
+    assert!(matches!(e, memkind_bpf::Error::NotCgroup { .. }), "{e}");
+    o.cgroup = None;
+    o.library = "/bin/sh".into();
+    let e = Probe::attach(&o).unwrap_err();
+    assert!(matches!(e, memkind_bpf::Error::NotMemkind { .. }), "{e}");
+}
