@@ -1,6 +1,9 @@
 //! The ring buffer's records (`src/bpf/events.h`, mirrored with `#[repr(C)]`) and their decoding
 //! into [`Event`]s.
-#![allow(unsafe_code, reason = "reading plain-old-data records out of ring buffer bytes")]
+#![allow(
+    unsafe_code,
+    reason = "reading plain-old-data records out of ring buffer bytes"
+)]
 
 use crate::library::Flavor;
 use crate::records::{MkpExtent, MkpFlush, MkpKind, MKP_NONE};
@@ -23,7 +26,6 @@ pub(crate) mod stat {
     pub const LIVE_MISS: u32 = 4;
     pub const LIVE_FULL: u32 = 5;
     pub const UNPAIRED: u32 = 6;
-    pub const N: u32 = 8;
 }
 
 /// `MKB_GRANULE_SHIFT`: the granule map's unit, 2 MiB.
@@ -300,7 +302,8 @@ pub struct CallEvent {
     pub call: Call,
     /// The kind pointer argument (0 for the `*_with_kind_detect` calls).
     pub kind: u64,
-    /// The kind's id when known (stock: its partition; ours: from the kind table's address).
+    /// The kind's id when known (stock: its partition; ours: the slot of the kind pointer in the
+    /// library's kind table, read from the process at the call).
     pub kind_id: Option<u32>,
     /// Size argument.
     pub size: u64,
@@ -354,7 +357,6 @@ impl CallEvent {
 
 /// What the probe reports, in ring buffer order.
 #[derive(Debug, Clone)]
-#[expect(clippy::large_enum_variant, reason = "the records are the library's, passed as they are")]
 pub enum Event {
     /// A thread's counter deltas for one kind (record mode).
     Flush {
@@ -471,7 +473,11 @@ mod tests {
             pad: 0,
         };
         match decode(bytes_of(&e)) {
-            Some(Event::Exit { ts_ns: 9, tgid: 7, code }) => assert_eq!(code, 768),
+            Some(Event::Exit {
+                ts_ns: 9,
+                tgid: 7,
+                code,
+            }) => assert_eq!(code, 768),
             other => panic!("{other:?}"),
         }
         let c = MkbCallEv {
@@ -492,7 +498,9 @@ mod tests {
         assert_eq!(ce.call, Call::PosixMemalign);
         assert_eq!((ce.ret, ce.kind_id), (22, None));
         assert!(decode(&bytes_of(&c)[..20]).is_none());
-        assert!(ce.to_json(Some("a\"b")).contains("\"kind_name\":\"a\\\"b\""));
+        assert!(ce
+            .to_json(Some("a\"b"))
+            .contains("\"kind_name\":\"a\\\"b\""));
     }
 
     #[test]

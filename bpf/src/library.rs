@@ -99,7 +99,10 @@ impl Library {
             if !wanted(name) || sym.is_undefined() || sym.address() == 0 {
                 continue;
             }
-            if !matches!(sym.kind(), SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown) {
+            if !matches!(
+                sym.kind(),
+                SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown
+            ) {
                 continue;
             }
             symbols.entry(name.to_owned()).or_insert(Symbol {
@@ -115,7 +118,8 @@ impl Library {
                 .and_then(|o| data.get(o as usize..o as usize + 5))
                 == Some(&NOP5[..])
         };
-        let flavor = if symbols.contains_key(SYM_FLUSH) || starts_with_nop5("memkind_arena_malloc") {
+        let flavor = if symbols.contains_key(SYM_FLUSH) || starts_with_nop5("memkind_arena_malloc")
+        {
             Flavor::Ours
         } else if symbols.contains_key("memkind_malloc") {
             Flavor::Stock
@@ -248,7 +252,10 @@ mod tests {
         let lib = Library::open(STOCK).unwrap();
         assert_eq!(lib.flavor(), Flavor::Stock);
         assert!(!lib.has_counters());
-        assert!(matches!(lib.require_counters(), Err(Error::NoCounters { .. })));
+        assert!(matches!(
+            lib.require_counters(),
+            Err(Error::NoCounters { .. })
+        ));
         let m = lib.symbol("memkind_malloc").unwrap();
         assert!(m.file_offset.is_some());
         assert!(lib.static_kinds().any(|(n, _)| n == "MEMKIND_DEFAULT"));

@@ -1,5 +1,8 @@
 //! Loading the BPF objects, filling the filters, attaching every program, and reading back.
-#![allow(unsafe_code, reason = "skeleton storage outliving its borrow; bpf_enable_stats")]
+#![allow(
+    unsafe_code,
+    reason = "skeleton storage outliving its borrow; bpf_enable_stats"
+)]
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -117,7 +120,9 @@ impl Storage {
         // returned reference (the Storage keeps the pointer solely to free it). Every owner
         // of the reference (an OpenSkel / Skel) is dropped before the Storage: in `Owned` the
         // skeleton field is declared first, and on error paths the skeleton is a later local.
-        (Storage(NonNull::new(p).expect("Box is non-null")), unsafe { &mut *p })
+        (Storage(NonNull::new(p).expect("Box is non-null")), unsafe {
+            &mut *p
+        })
     }
 }
 
@@ -170,12 +175,25 @@ fn load_memkind(cfg: &Cfg) -> Result<Owned<MemkindSkel<'static>>, Error> {
     })
 }
 
-fn load_trace(cfg: &Cfg, main: &MemkindSkel<'_>) -> Result<Owned<TraceSkel<'static>>, Error> {
+fn load_trace(
+    cfg: &Cfg,
+    lib: &Library,
+    main: &MemkindSkel<'_>,
+) -> Result<Owned<TraceSkel<'static>>, Error> {
     let (storage, obj) = Storage::new();
     let mut open = TraceSkelBuilder::default()
         .open(obj)
         .map_err(Error::bpf("opening trace.bpf.o"))?;
-    set_rodata!(open, cfg, {});
+    // Kind ids from kind pointers: the file addresses of the probed functions and of
+    // MEMKIND_DEFAULT (which holds the kind table's slot 0).
+    let mut func_vaddr = [0u64; Call::ALL.len() + 1];
+    for c in Call::ALL {
+        if let Some(s) = c.symbol(Flavor::Ours).and_then(|n| lib.symbol(n)) {
+            func_vaddr[c.id() as usize] = s.vaddr;
+        }
+    }
+    let default_vaddr = lib.symbol("MEMKIND_DEFAULT").map_or(0, |s| s.vaddr);
+    set_rodata!(open, cfg, { cfg_func_vaddr = func_vaddr, cfg_default_vaddr = default_vaddr });
     let reuse = Error::bpf("sharing maps with trace.bpf.o");
     open.maps
         .traced
@@ -295,11 +313,6 @@ struct Maps<'a> {
     granules: Option<&'a dyn MapCore>,
 }
 
-/// Size of memkind-rs's `struct Kind` (64-byte aligned and sized, one table indexed by id).
-const OURS_KIND_STRIDE: u64 = 64;
-/// Ids beyond this are not taken for kind pointers.
-const OURS_MAX_KINDS: u64 = 4096;
-
 /// An attached probe. Dropping it detaches everything.
 ///
 /// Not `Send`: poll and read it from the thread that attached it.
@@ -312,8 +325,6 @@ pub struct Probe {
     queue: Rc<RefCell<VecDeque<Event>>>,
     lib: Library,
     proc: Proc,
-    /// Ours: tgid -> runtime address of the kind table's slot 0 (None: not found).
-    kind_tables: HashMap<u32, Option<u64>>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -365,7 +376,8 @@ fn attach_uprobe(
 }
 
 fn attach_tp(prog: &libbpf_rs::ProgramMut<'_>, what: &str) -> Result<Link, Error> {
-    prog.attach().map_err(Error::bpf(format!("attaching tp_btf/{what}")))
+    prog.attach()
+        .map_err(Error::bpf(format!("attaching tp_btf/{what}")))
 }
 
 macro_rules! attach_calls {
@@ -392,7 +404,12 @@ impl Probe {
         let proc = Proc::default();
         check_kernel(&proc)?;
         let lib = Library::open(&opts.library)?;
-        let cgroup_id = opts.cgroup.as_deref().map(cgroup_id).transpose()?.unwrap_or(0);
+        let cgroup_id = opts
+            .cgroup
+            .as_deref()
+            .map(cgroup_id)
+            .transpose()?
+            .unwrap_or(0);
         let (initial, existing): (Vec<u32>, Vec<u32>) = match &opts.scope {
             Scope::Pids(pids) => {
                 for &pid in pids {
@@ -435,7 +452,7 @@ impl Probe {
                 }
                 let main = load_memkind(&cfg)?;
                 let trace = if opts.trace {
-                    Some(load_trace(&cfg, &main.skel)?)
+                    Some(load_trace(&cfg, &lib, &main.skel)?)
                 } else {
                     None
                 };
@@ -449,8 +466,20 @@ impl Probe {
                 if counters {
                     // Kinds and extents first, without the reference counter: nothing calls
                     // them until the semaphore turns on, and then they are already in place.
-                    links.push(attach_uprobe(&progs.mkb_kind_event, &lib, SYM_KIND, false, 0)?);
-                    links.push(attach_uprobe(&progs.mkb_extent_event, &lib, SYM_EXTENT, false, 0)?);
+                    links.push(attach_uprobe(
+                        &progs.mkb_kind_event,
+                        &lib,
+                        SYM_KIND,
+                        false,
+                        0,
+                    )?);
+                    links.push(attach_uprobe(
+                        &progs.mkb_extent_event,
+                        &lib,
+                        SYM_EXTENT,
+                        false,
+                        0,
+                    )?);
                     for &pid in &existing {
                         match request(&proc, &lib, pid) {
                             Ok(()) => {}
@@ -464,20 +493,48 @@ impl Probe {
                         path: lib.path().to_owned(),
                         symbol: "section .memkind_probe (the semaphore)",
                     })?;
-                    links.push(attach_uprobe(&progs.mkb_stats_flush, &lib, SYM_FLUSH, false, sem)?);
+                    links.push(attach_uprobe(
+                        &progs.mkb_stats_flush,
+                        &lib,
+                        SYM_FLUSH,
+                        false,
+                        sem,
+                    )?);
                 }
                 if let Some(t) = &trace {
                     let p = &t.skel.progs;
-                    attach_calls!(links, p, &lib, Flavor::Ours, [
-                        (Call::Malloc, mkb_malloc_enter, mkb_malloc_return),
-                        (Call::Calloc, mkb_calloc_enter, mkb_calloc_return),
-                        (Call::PmemCalloc, mkb_pmem_calloc_enter, mkb_pmem_calloc_return),
-                        (Call::PosixMemalign, mkb_posix_memalign_enter, mkb_posix_memalign_return),
-                        (Call::Realloc, mkb_realloc_enter, mkb_realloc_return),
-                        (Call::ReallocWithKindDetect, mkb_realloc_detect_enter, mkb_realloc_detect_return),
-                        (Call::Free, mkb_free_enter, mkb_free_return),
-                        (Call::FreeWithKindDetect, mkb_free_detect_enter, mkb_free_detect_return)
-                    ]);
+                    attach_calls!(
+                        links,
+                        p,
+                        &lib,
+                        Flavor::Ours,
+                        [
+                            (Call::Malloc, mkb_malloc_enter, mkb_malloc_return),
+                            (Call::Calloc, mkb_calloc_enter, mkb_calloc_return),
+                            (
+                                Call::PmemCalloc,
+                                mkb_pmem_calloc_enter,
+                                mkb_pmem_calloc_return
+                            ),
+                            (
+                                Call::PosixMemalign,
+                                mkb_posix_memalign_enter,
+                                mkb_posix_memalign_return
+                            ),
+                            (Call::Realloc, mkb_realloc_enter, mkb_realloc_return),
+                            (
+                                Call::ReallocWithKindDetect,
+                                mkb_realloc_detect_enter,
+                                mkb_realloc_detect_return
+                            ),
+                            (Call::Free, mkb_free_enter, mkb_free_return),
+                            (
+                                Call::FreeWithKindDetect,
+                                mkb_free_detect_enter,
+                                mkb_free_detect_return
+                            )
+                        ]
+                    );
                 }
                 (Main::Ours(main), trace)
             }
@@ -489,13 +546,23 @@ impl Probe {
                 if cfg.follow_forks {
                     links.push(attach_tp(&progs.mkb_fork, "sched_process_fork")?);
                 }
-                attach_calls!(links, progs, &lib, Flavor::Stock, [
-                    (Call::Malloc, mkb_malloc_enter, mkb_malloc_return),
-                    (Call::Calloc, mkb_calloc_enter, mkb_calloc_return),
-                    (Call::PosixMemalign, mkb_posix_memalign_enter, mkb_posix_memalign_return),
-                    (Call::Realloc, mkb_realloc_enter, mkb_realloc_return),
-                    (Call::Free, mkb_free_enter, mkb_free_return)
-                ]);
+                attach_calls!(
+                    links,
+                    progs,
+                    &lib,
+                    Flavor::Stock,
+                    [
+                        (Call::Malloc, mkb_malloc_enter, mkb_malloc_return),
+                        (Call::Calloc, mkb_calloc_enter, mkb_calloc_return),
+                        (
+                            Call::PosixMemalign,
+                            mkb_posix_memalign_enter,
+                            mkb_posix_memalign_return
+                        ),
+                        (Call::Realloc, mkb_realloc_enter, mkb_realloc_return),
+                        (Call::Free, mkb_free_enter, mkb_free_return)
+                    ]
+                );
                 (Main::Stock(main), None)
             }
         };
@@ -513,7 +580,9 @@ impl Probe {
                 0
             })
             .map_err(Error::bpf("setting up the ring buffer"))?;
-        let ring = builder.build().map_err(Error::bpf("setting up the ring buffer"))?;
+        let ring = builder
+            .build()
+            .map_err(Error::bpf("setting up the ring buffer"))?;
         Ok(Probe {
             ring,
             links,
@@ -522,7 +591,6 @@ impl Probe {
             queue,
             lib,
             proc,
-            kind_tables: HashMap::new(),
         })
     }
 
@@ -570,55 +638,21 @@ impl Probe {
             });
         }
         loop {
-            let Some(mut e) = self.queue.borrow_mut().pop_front() else {
+            let Some(e) = self.queue.borrow_mut().pop_front() else {
                 break;
             };
-            match &mut e {
-                Event::Call(c) if c.kind_id.is_none() && c.kind != 0 => {
-                    c.kind_id = self.ours_kind_id(c.tgid, c.kind);
-                }
-                Event::Kind { tgid, .. } | Event::Extent { tgid, .. } if self.trace.is_some() => {
-                    let t = *tgid;
-                    self.kind_table(t);
-                }
-                Event::Exit { tgid, .. } => self.forget_granules(*tgid),
-                _ => {}
+            if let Event::Exit { tgid, .. } = e {
+                self.forget_granules(tgid);
             }
             f(e);
         }
         Ok(())
     }
 
-    /// The runtime address of memkind-rs's kind table in a process: `MEMKIND_DEFAULT` holds
-    /// `&KINDS[0]`.
-    fn kind_table(&mut self, tgid: u32) -> Option<u64> {
-        if let Some(t) = self.kind_tables.get(&tgid) {
-            return *t;
-        }
-        let t = (|| {
-            let maps = self.proc.maps(tgid).ok()?;
-            let bias = self.lib.bias(&maps)?;
-            let sym = self.lib.symbol("MEMKIND_DEFAULT")?;
-            let mut b = [0u8; 8];
-            sys::read_bytes(tgid, bias + sym.vaddr, &mut b).ok()?;
-            Some(u64::from_ne_bytes(b))
-        })();
-        self.kind_tables.insert(tgid, t);
-        t
-    }
-
-    fn ours_kind_id(&mut self, tgid: u32, kind: u64) -> Option<u32> {
-        if self.lib.flavor() != Flavor::Ours {
-            return None;
-        }
-        let off = kind.checked_sub(self.kind_table(tgid)?)?;
-        (off % OURS_KIND_STRIDE == 0 && off / OURS_KIND_STRIDE < OURS_MAX_KINDS)
-            .then(|| (off / OURS_KIND_STRIDE) as u32)
-    }
-
     fn forget_granules(&mut self, tgid: u32) {
-        self.kind_tables.remove(&tgid);
-        let Some(g) = self.maps().granules else { return };
+        let Some(g) = self.maps().granules else {
+            return;
+        };
         let stale: Vec<Vec<u8>> = g
             .keys()
             .filter(|k| read::<MkbGranuleKey>(k).is_some_and(|k| k.tgid == tgid))
@@ -661,8 +695,14 @@ impl Probe {
         let mut snap = Snapshot::default();
         let err = Error::bpf;
         for kb in m.counters.keys() {
-            let Some(k) = read::<MkbKey>(&kb) else { continue };
-            let Some(vals) = m.counters.lookup_percpu(&kb, MapFlags::ANY).map_err(err("reading counters"))? else {
+            let Some(k) = read::<MkbKey>(&kb) else {
+                continue;
+            };
+            let Some(vals) = m
+                .counters
+                .lookup_percpu(&kb, MapFlags::ANY)
+                .map_err(err("reading counters"))?
+            else {
                 continue;
             };
             let sum = snap.counters.entry(key(k)).or_default();
@@ -674,14 +714,18 @@ impl Probe {
         }
         if let Some(faults) = m.faults {
             for kb in faults.keys() {
-                let Some(k) = read::<MkbKey>(&kb) else { continue };
+                let Some(k) = read::<MkbKey>(&kb) else {
+                    continue;
+                };
                 let n = sum_u64(faults, &kb)?;
                 *snap.faults.entry(key(k)).or_default() += n;
             }
         }
         if let Some(other) = m.other_faults {
             for kb in other.keys() {
-                let Some(tgid) = read::<u32>(&kb) else { continue };
+                let Some(tgid) = read::<u32>(&kb) else {
+                    continue;
+                };
                 *snap.other_faults.entry(tgid).or_default() += sum_u64(other, &kb)?;
             }
         }
@@ -693,7 +737,6 @@ impl Probe {
         snap.live_misses = s(stat::LIVE_MISS)?;
         snap.live_full = s(stat::LIVE_FULL)?;
         snap.unpaired = s(stat::UNPAIRED)?;
-        debug_assert!(stat::N > stat::UNPAIRED);
         Ok(snap)
     }
 
@@ -701,7 +744,9 @@ impl Probe {
     /// for [`Probe::prog_stats`]. Costs two clock reads per program run.
     pub fn enable_run_stats(&self) -> Result<RunStatsGuard, Error> {
         // SAFETY: bpf_enable_stats(3) is a bpf(2) wrapper taking an integer; no memory is shared.
-        let fd = unsafe { libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME) };
+        let fd = unsafe {
+            libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME)
+        };
         if fd < 0 {
             return Err(Error::Os {
                 what: "BPF_ENABLE_STATS".into(),
@@ -709,9 +754,8 @@ impl Probe {
             });
         }
         // SAFETY: `fd` is a new descriptor owned by nobody else.
-        Ok(RunStatsGuard {
-            _fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(RunStatsGuard { _fd: fd })
     }
 
     /// Name, run count and run time of every loaded program (counts grow only while a
@@ -771,7 +815,10 @@ fn add_counters(a: &mut MkpCounters, b: &MkpCounters) {
 fn sum_u64(map: &dyn MapCore, key: &[u8]) -> Result<u64, Error> {
     Ok(map
         .lookup_percpu(key, MapFlags::ANY)
-        .map_err(Error::bpf(format!("reading {}", map.name().to_string_lossy())))?
+        .map_err(Error::bpf(format!(
+            "reading {}",
+            map.name().to_string_lossy()
+        )))?
         .unwrap_or_default()
         .iter()
         .filter_map(|v| read::<u64>(v))

@@ -70,7 +70,11 @@ impl HeldChild {
         while got < buf.len() {
             // SAFETY: reads into the unfilled tail of `buf`.
             let n = unsafe {
-                libc::read(pid_r.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got)
+                libc::read(
+                    pid_r.as_raw_fd(),
+                    buf[got..].as_mut_ptr().cast(),
+                    buf.len() - got,
+                )
             };
             match n {
                 n if n > 0 => got += n as usize,

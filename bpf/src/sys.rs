@@ -1,7 +1,10 @@
 //! Everything that touches the OS outside libbpf: /proc readers (with an injectable root so
-//! they are unit-tested on fake trees), the target's memory (process_vm_readv / _writev), the
+//! they are unit-tested on fake trees), the target's memory (process_vm_writev), the
 //! monotonic clock and the capability check.
-#![allow(unsafe_code, reason = "process_vm_readv/writev and clock_gettime through libc")]
+#![allow(
+    unsafe_code,
+    reason = "process_vm_writev and clock_gettime through libc"
+)]
 
 use std::fs;
 use std::io;
@@ -29,7 +32,9 @@ pub(crate) struct Proc {
 
 impl Default for Proc {
     fn default() -> Self {
-        Proc { root: PathBuf::from("/proc") }
+        Proc {
+            root: PathBuf::from("/proc"),
+        }
     }
 }
 
@@ -141,26 +146,6 @@ pub(crate) fn write_u64(pid: u32, addr: u64, value: u64) -> io::Result<()> {
     }
 }
 
-/// Read `buf.len()` bytes at `addr` of process `pid` (process_vm_readv(2)).
-pub(crate) fn read_bytes(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<()> {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: `local` describes `buf`, exclusively borrowed for the call; the kernel writes at
-    // most `buf.len()` bytes into it. The remote address is checked by the kernel.
-    let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    match n {
-        n if n < 0 => Err(io::Error::last_os_error()),
-        n if n as usize != buf.len() => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-        _ => Ok(()),
-    }
-}
-
 /// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -209,7 +194,11 @@ mod tests {
             "00400000-00401000 r-xp 00000000 08:02 77 /bin/x\n",
         )
         .unwrap();
-        fs::write(dir.path().join("self/status"), "Name:\tx\nCapEff:\t000001ffffffffff\n").unwrap();
+        fs::write(
+            dir.path().join("self/status"),
+            "Name:\tx\nCapEff:\t000001ffffffffff\n",
+        )
+        .unwrap();
         let p = Proc::at(dir.path());
         assert_eq!(p.pids().unwrap(), vec![42]);
         assert!(p.exists(42) && !p.exists(43));

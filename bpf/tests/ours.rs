@@ -22,7 +22,13 @@ fn counts_extents_and_faults_are_exact() {
     let exe = common::cc(
         dir.path(),
         "ours_workload",
-        &["-L", libdir, "-lmemkind", "-lpthread", &format!("-Wl,-rpath,{libdir}")],
+        &[
+            "-L",
+            libdir,
+            "-lmemkind",
+            "-lpthread",
+            &format!("-Wl,-rpath,{libdir}"),
+        ],
     );
     let pmem = dir.path().join("pmem");
     std::fs::create_dir(&pmem).unwrap();
@@ -47,16 +53,24 @@ fn counts_extents_and_faults_are_exact() {
             flushed += rec.delta.allocs;
         }
     }
-    assert_eq!(flushed, expect.iter().map(|e| e.counters.allocs).sum::<u64>());
+    assert_eq!(
+        flushed,
+        expect.iter().map(|e| e.counters.allocs).sum::<u64>()
+    );
     let regular = common::kind_id(&run.kind_names, "MEMKIND_REGULAR");
     assert!(
-        run.events.iter().any(|e| matches!(e, Event::Extent { rec, .. }
+        run.events
+            .iter()
+            .any(|e| matches!(e, Event::Extent { rec, .. }
             if rec.kind == regular && rec.op == extent_op::ALLOC)),
         "no ALLOC extent event for MEMKIND_REGULAR"
     );
     let touched = common::touched(&run.stdout);
     let faults = common::kind_faults(&run.snapshot, run.tgid, regular);
-    assert!(faults >= touched, "{faults} faults in MEMKIND_REGULAR for {touched} pages touched");
+    assert!(
+        faults >= touched,
+        "{faults} faults in MEMKIND_REGULAR for {touched} pages touched"
+    );
     eprintln!(
         "faults: regular {faults}, other {:?}; events {}",
         run.snapshot.other_faults.get(&run.tgid),
@@ -80,7 +94,13 @@ fn attach_to_running_process_reannounces() {
     let exe = common::cc(
         dir.path(),
         "ours_workload",
-        &["-L", libdir, "-lmemkind", "-lpthread", &format!("-Wl,-rpath,{libdir}")],
+        &[
+            "-L",
+            libdir,
+            "-lmemkind",
+            "-lpthread",
+            &format!("-Wl,-rpath,{libdir}"),
+        ],
     );
     let pmem = dir.path().join("pmem");
     std::fs::create_dir(&pmem).unwrap();
@@ -109,12 +129,16 @@ fn attach_to_running_process_reannounces() {
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let mut events = Vec::new();
     let status = loop {
-        probe.poll(Duration::from_millis(50), |e| events.push(e)).unwrap();
+        probe
+            .poll(Duration::from_millis(50), |e| events.push(e))
+            .unwrap();
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
     };
-    probe.poll(Duration::from_millis(10), |e| events.push(e)).unwrap();
+    probe
+        .poll(Duration::from_millis(10), |e| events.push(e))
+        .unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(status.success(), "{status:?}");
@@ -134,7 +158,12 @@ fn attach_to_running_process_reannounces() {
     );
     for e in common::parse_expect(&rest) {
         let id = common::kind_id(&names, &e.name);
-        assert_eq!(common::kind_counters(&snap, pid, id), e.counters, "kind {}", e.name);
+        assert_eq!(
+            common::kind_counters(&snap, pid, id),
+            e.counters,
+            "kind {}",
+            e.name
+        );
     }
     assert_eq!(snap.lost_events, 0);
 }

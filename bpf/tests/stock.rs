@@ -46,7 +46,10 @@ fn stock_counts_are_exact() {
     assert_eq!(d.allocs, 1000 + 10 + 5 + 3 * 100, "{d:?}");
     assert_eq!(d.frees, 1000 + 10 + 5 + 3 * 100);
     assert_eq!(d.reallocs, 0);
-    assert_eq!(d.bytes_requested, 1000 * 100 + 10 * 100 + 5 * 4096 + 300 * 64);
+    assert_eq!(
+        d.bytes_requested,
+        1000 * 100 + 10 * 100 + 5 * 4096 + 300 * 64
+    );
     assert_eq!(d.bytes_freed, d.bytes_allocated);
     assert_eq!(d.size_buckets[size_bucket(100)], 1010);
     assert_eq!(d.size_buckets[size_bucket(4096)], 5);
@@ -57,5 +60,8 @@ fn stock_counts_are_exact() {
     assert_eq!(r.bytes_freed, 493 * 1000 + 7 * 5000 + 7 * 1000);
     assert_eq!(run.snapshot.live_misses, 0);
     assert_eq!(run.snapshot.lost_events, 0);
-    assert!(run.events.iter().any(|e| matches!(e, Event::Exit { tgid, code: 0, .. } if *tgid == run.tgid)));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Exit { tgid, code: 0, .. } if *tgid == run.tgid)));
 }

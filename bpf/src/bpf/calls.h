@@ -16,6 +16,7 @@ struct mkb_pending {
     __u32 call;
     __u32 depth;
     __u64 a0, a1, a2, a3;
+    __u64 ip; /* the probed address (the kernel sets ip to it for the handlers) */
 };
 
 /* pid_tgid -> the thread's outermost probed call in progress. */
@@ -50,6 +51,7 @@ static __always_inline int call_enter(struct pt_regs *ctx, __u32 call)
     n.a1 = PT_REGS_PARM2(ctx);
     n.a2 = PT_REGS_PARM3(ctx);
     n.a3 = PT_REGS_PARM4(ctx);
+    n.ip = PT_REGS_IP(ctx);
     if (bpf_map_update_elem(&pending, &id, &n, BPF_ANY))
         stat_inc(MKB_STAT_MAP_FULL);
     return 0;

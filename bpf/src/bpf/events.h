@@ -56,6 +56,7 @@ enum mkb_call_id {
     MKB_CALL_REALLOC_DETECT = 6,  /* (ptr, size) */
     MKB_CALL_FREE = 7,            /* (kind, ptr) */
     MKB_CALL_FREE_DETECT = 8,     /* (ptr) */
+    MKB_CALL_N = 9,
 };
 
 struct mkb_call_ev {
@@ -70,7 +71,7 @@ struct mkb_call_ev {
     unsigned long long result;   /* the pointer returned (posix_memalign: *memptr on success) */
     long long ret;               /* posix_memalign's return value, else 0 */
     unsigned long long latency_ns;
-    unsigned int kind_id;        /* stock: the kind's partition; ours: MKP_NONE (user space maps) */
+    unsigned int kind_id;        /* the kind's id (stock: its partition), MKP_NONE when unknown */
     unsigned int pad;
 };
 

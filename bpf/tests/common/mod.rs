@@ -52,7 +52,10 @@ pub fn cc(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
         .args(["-O1", "-g", "-Wall", "-o"])
         .arg(&out)
         .arg(&src)
-        .arg(format!("-I{}", manifest_dir().join("../alloc/include").display()))
+        .arg(format!(
+            "-I{}",
+            manifest_dir().join("../alloc/include").display()
+        ))
         .args(args)
         .status()
         .expect("cc");
@@ -86,12 +89,16 @@ pub fn run_under_probe(library: &Path, mut cmd: Command, trace: bool, record: bo
     let mut child = held.release().expect("exec");
     let mut events = Vec::new();
     let status = loop {
-        probe.poll(Duration::from_millis(50), |e| events.push(e)).unwrap();
+        probe
+            .poll(Duration::from_millis(50), |e| events.push(e))
+            .unwrap();
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
     };
-    probe.poll(Duration::from_millis(10), |e| events.push(e)).unwrap();
+    probe
+        .poll(Duration::from_millis(10), |e| events.push(e))
+        .unwrap();
     let snapshot = probe.snapshot().unwrap();
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
@@ -112,8 +119,15 @@ pub fn kind_names(events: &[Event], tgid: u32) -> BTreeMap<u32, String> {
         .iter()
         .filter_map(|e| match e {
             Event::Kind { tgid: t, rec, .. } if *t == tgid => {
-                let n = rec.name.iter().position(|&b| b == 0).unwrap_or(rec.name.len());
-                Some((rec.kind, String::from_utf8_lossy(&rec.name[..n]).into_owned()))
+                let n = rec
+                    .name
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(rec.name.len());
+                Some((
+                    rec.kind,
+                    String::from_utf8_lossy(&rec.name[..n]).into_owned(),
+                ))
             }
             _ => None,
         })
@@ -132,7 +146,11 @@ pub fn kind_id(names: &BTreeMap<u32, String>, name: &str) -> u32 {
 /// The counters of one process and kind, summed over arenas.
 pub fn kind_counters(snap: &Snapshot, tgid: u32, kind: u32) -> memkind_bpf::records::MkpCounters {
     let mut sum = memkind_bpf::records::MkpCounters::default();
-    for (_, c) in snap.counters.iter().filter(|(k, _)| k.tgid == tgid && k.kind == kind) {
+    for (_, c) in snap
+        .counters
+        .iter()
+        .filter(|(k, _)| k.tgid == tgid && k.kind == kind)
+    {
         sum.allocs += c.allocs;
         sum.frees += c.frees;
         sum.reallocs += c.reallocs;
