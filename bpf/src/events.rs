@@ -30,8 +30,8 @@ pub(crate) mod stat {
 
 /// `MKB_GRANULE_SHIFT`: the granule map's unit, 2 MiB.
 pub const GRANULE_SHIFT: u32 = 21;
-/// `MKB_MAX_GRANULES`: granules one extent event may add or remove.
-pub const MAX_GRANULES: u64 = 2048;
+/// `MKB_MAX_GRANULES`: granules one extent event may add or remove (8 GiB).
+pub const MAX_GRANULES: u64 = 4096;
 
 /// `struct mkb_hdr`.
 #[repr(C)]

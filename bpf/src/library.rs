@@ -64,6 +64,31 @@ fn wanted(name: &str) -> bool {
     name.starts_with("memkind_") || name.starts_with("MEMKIND_")
 }
 
+/// Add the defined `memkind_*` / `MEMKIND_*` symbols of `syms` (the first of a name wins).
+fn collect<'data, S: ObjectSymbol<'data>>(
+    syms: impl Iterator<Item = S>,
+    to_offset: &dyn Fn(u64) -> Option<u64>,
+    out: &mut BTreeMap<String, Symbol>,
+) {
+    for sym in syms {
+        let Ok(name) = sym.name() else { continue };
+        if !wanted(name) || sym.is_undefined() || sym.address() == 0 {
+            continue;
+        }
+        if !matches!(
+            sym.kind(),
+            SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown
+        ) {
+            continue;
+        }
+        out.entry(name.to_owned()).or_insert(Symbol {
+            vaddr: sym.address(),
+            file_offset: to_offset(sym.address()),
+            size: sym.size(),
+        });
+    }
+}
+
 impl Library {
     /// Parse `path` (symlinks resolved: uprobes and /proc/PID/maps see the real file).
     pub fn open(path: impl AsRef<Path>) -> Result<Library, Error> {
@@ -73,13 +98,15 @@ impl Library {
             source,
         };
         let path = fs::canonicalize(given).map_err(io)?;
-        let data = fs::read(&path).map_err(io)?;
+        // Read on demand: a library with debug info is tens of MB, of which the headers, the
+        // dynamic symbols (and only for static executables the symbol table) are needed.
+        let data = object::ReadCache::new(fs::File::open(&path).map_err(io)?);
         let id = FileId::of(&path).map_err(io)?;
         let bad = |e: object::Error| Error::BadElf {
             path: path.clone(),
             msg: e.to_string(),
         };
-        let file = object::File::parse(&*data).map_err(bad)?;
+        let file = object::File::parse(&data).map_err(bad)?;
         let segments: Vec<(u64, u64, u64)> = file
             .segments()
             .map(|s| {
@@ -94,28 +121,16 @@ impl Library {
                 .map(|&(a, off, _)| off + (vaddr - a))
         };
         let mut symbols = BTreeMap::new();
-        for sym in file.dynamic_symbols().chain(file.symbols()) {
-            let Ok(name) = sym.name() else { continue };
-            if !wanted(name) || sym.is_undefined() || sym.address() == 0 {
-                continue;
-            }
-            if !matches!(
-                sym.kind(),
-                SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown
-            ) {
-                continue;
-            }
-            symbols.entry(name.to_owned()).or_insert(Symbol {
-                vaddr: sym.address(),
-                file_offset: to_offset(sym.address()),
-                size: sym.size(),
-            });
+        collect(file.dynamic_symbols(), &to_offset, &mut symbols);
+        // An executable linking memkind statically exports nothing: its symbol table has them.
+        if !symbols.contains_key("memkind_malloc") && !symbols.contains_key(SYM_FLUSH) {
+            collect(file.symbols(), &to_offset, &mut symbols);
         }
         let starts_with_nop5 = |name: &str| {
             symbols
                 .get(name)
                 .and_then(|s: &Symbol| s.file_offset)
-                .and_then(|o| data.get(o as usize..o as usize + 5))
+                .and_then(|o| object::ReadRef::read_bytes_at(&data, o, 5).ok())
                 == Some(&NOP5[..])
         };
         let flavor = if symbols.contains_key(SYM_FLUSH) || starts_with_nop5("memkind_arena_malloc")

@@ -102,6 +102,8 @@ pub struct ProgStat {
     pub run_cnt: u64,
     /// Total run time.
     pub run_time_ns: u64,
+    /// Instructions the verifier processed at load (0 before kernel 5.16).
+    pub verified_insns: u32,
 }
 
 /// Keeps BPF run-time statistics (`BPF_ENABLE_STATS`) on while alive.
@@ -784,6 +786,7 @@ impl Probe {
                     id: info.id,
                     run_cnt: info.run_cnt,
                     run_time_ns: info.run_time_ns,
+                    verified_insns: info.verified_insns,
                 })
             })
             .collect();

@@ -126,6 +126,9 @@ fn attach_to_running_process_reannounces() {
     })
     .unwrap();
     eprintln!("attach to a running process: {:?}", t0.elapsed());
+    for p in probe.prog_stats() {
+        eprintln!("  {} verified {} insns", p.name, p.verified_insns);
+    }
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let mut events = Vec::new();
     let status = loop {

@@ -96,8 +96,11 @@ struct mkb_granule {
 };
 
 #define MKB_GRANULE_SHIFT 21
-/* Granules one extent event may add or remove; beyond that MKB_STAT_GRANULE_OVERFLOW counts. */
-#define MKB_MAX_GRANULES 2048
+/* Granules one extent event may add or remove (4096: 8 GiB), in chunks of MKB_GRANULE_CHUNK per
+ * program run (a tail call each, so the verifier walks a short loop); beyond that
+ * MKB_STAT_GRANULE_OVERFLOW counts. */
+#define MKB_GRANULE_CHUNK 128
+#define MKB_MAX_GRANULES 4096
 
 /* Slots of the per-CPU "stats" array. */
 enum mkb_stat {

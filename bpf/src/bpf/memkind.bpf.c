@@ -13,10 +13,14 @@
 /* Also copy every flush into the ring buffer (record mode). */
 const volatile bool cfg_record = false;
 
+/* Per-CPU hashes are not preallocated: preallocation costs tens of ms at load, and their
+ * entries are made rarely (once per process, kind and arena). */
+
 /* (tgid, kind, arena) -> the sum of the flushed deltas, per CPU. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 16384);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct mkb_key);
     __type(value, struct mkp_counters);
 } counters SEC(".maps");
@@ -33,6 +37,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 16384);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct mkb_key);
     __type(value, __u64);
 } faults SEC(".maps");
@@ -41,9 +46,28 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 8192);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, __u32);
     __type(value, __u64);
 } other_faults SEC(".maps");
+
+/* A thread's granule update in progress: MKB_GRANULE_CHUNK granules per program run, the rest
+ * through tail calls to mkb_granules (keyed by thread: a preempted run keeps its state). */
+struct granule_job {
+    __u64 next, end;
+    struct mkb_granule g;
+    __u32 tgid;
+    __u32 op;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, struct granule_job);
+} granule_jobs SEC(".maps");
+
+static __always_inline void granule_chunk(void *ctx, __u64 id, struct granule_job *j);
 
 #define MKB_COUNTER_WORDS (sizeof(struct mkp_counters) / sizeof(__u64))
 
@@ -98,10 +122,10 @@ SEC("uprobe")
 int BPF_UPROBE(mkb_extent_event, const struct mkp_extent *ev)
 {
     struct mkp_extent x;
-    struct mkb_granule_key gk = {};
+    struct granule_job job = {}, *j;
     struct mkb_extent_ev *e;
-    __u64 first, end;
-    __u32 tgid = current_tgid();
+    __u64 first, end, id = bpf_get_current_pid_tgid();
+    __u32 tgid = id >> 32;
 
     if (!lib_traced(tgid))
         return 0;
@@ -109,45 +133,97 @@ int BPF_UPROBE(mkb_extent_event, const struct mkp_extent *ev)
         stat_inc(MKB_STAT_READ_FAULT);
         return 0;
     }
-    gk.tgid = tgid;
+    e = RB_RESERVE(struct mkb_extent_ev);
+    if (e) {
+        fill_hdr(&e->hdr, MKB_EV_EXTENT, tgid);
+        __builtin_memcpy(&e->rec, &x, sizeof(x));
+        bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    }
+    if (x.op != MKP_EXTENT_ALLOC && x.op != MKP_EXTENT_ANNOUNCE && x.op != MKP_EXTENT_UNMAP)
+        return 0;
     first = x.addr >> MKB_GRANULE_SHIFT;
     end = (x.addr + x.size + (1ULL << MKB_GRANULE_SHIFT) - 1) >> MKB_GRANULE_SHIFT;
     if (!x.size)
-        end = first;
-    if (end - first > MKB_MAX_GRANULES)
+        return 0;
+    if (end - first > MKB_MAX_GRANULES) {
         stat_inc(MKB_STAT_GRANULE_OVERFLOW);
-    if (x.op == MKP_EXTENT_ALLOC || x.op == MKP_EXTENT_ANNOUNCE) {
-        struct mkb_granule g = {
-            .kind = x.kind,
-            .arena = x.arena,
-            .backing = x.backing,
-            .mbind_mode = x.mbind_mode,
-        };
+        end = first + MKB_MAX_GRANULES;
+    }
+    job.next = first;
+    job.end = end;
+    job.g.kind = x.kind;
+    job.g.arena = x.arena;
+    job.g.backing = x.backing;
+    job.g.mbind_mode = x.mbind_mode;
+    job.tgid = tgid;
+    job.op = x.op;
+    if (bpf_map_update_elem(&granule_jobs, &id, &job, BPF_ANY)) {
+        stat_inc(MKB_STAT_MAP_FULL);
+        return 0;
+    }
+    j = bpf_map_lookup_elem(&granule_jobs, &id);
+    if (j)
+        granule_chunk(ctx, id, j);
+    return 0;
+}
 
-        for (__u32 i = 0; i < MKB_MAX_GRANULES; i++) {
-            if (first + i >= end)
+/* The granules' tail-call target: one more chunk of the thread's job. */
+SEC("uprobe")
+int mkb_granules(struct pt_regs *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct granule_job *j = bpf_map_lookup_elem(&granule_jobs, &id);
+
+    if (j)
+        granule_chunk(ctx, id, j);
+    return 0;
+}
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __array(values, int(struct pt_regs *));
+} granule_tail SEC(".maps") = {
+    .values = { [0] = (void *)&mkb_granules },
+};
+
+static __always_inline void granule_chunk(void *ctx, __u64 id, struct granule_job *j)
+{
+    struct mkb_granule_key gk = {};
+    struct mkb_granule g = j->g;
+    __u64 next = j->next, end = j->end;
+    bool add = j->op != MKP_EXTENT_UNMAP;
+
+    gk.tgid = j->tgid;
+    /* Two loops without branches on results: the verifier walks each iteration once. */
+    if (add) {
+        long err = 0;
+
+        for (__u32 i = 0; i < MKB_GRANULE_CHUNK; i++) {
+            if (next + i >= end)
                 break;
-            gk.granule = first + i;
-            if (bpf_map_update_elem(&granules, &gk, &g, BPF_ANY)) {
-                stat_inc(MKB_STAT_MAP_FULL);
-                break;
-            }
+            gk.granule = next + i;
+            err |= bpf_map_update_elem(&granules, &gk, &g, BPF_ANY);
         }
-    } else if (x.op == MKP_EXTENT_UNMAP) {
-        for (__u32 i = 0; i < MKB_MAX_GRANULES; i++) {
-            if (first + i >= end)
+        if (err)
+            stat_inc(MKB_STAT_MAP_FULL);
+    } else {
+        for (__u32 i = 0; i < MKB_GRANULE_CHUNK; i++) {
+            if (next + i >= end)
                 break;
-            gk.granule = first + i;
+            gk.granule = next + i;
             bpf_map_delete_elem(&granules, &gk);
         }
     }
-    e = RB_RESERVE(struct mkb_extent_ev);
-    if (!e)
-        return 0;
-    fill_hdr(&e->hdr, MKB_EV_EXTENT, tgid);
-    __builtin_memcpy(&e->rec, &x, sizeof(x));
-    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-    return 0;
+    next += MKB_GRANULE_CHUNK;
+    if (next < end) {
+        j->next = next;
+        bpf_tail_call(ctx, &granule_tail, 0);
+        /* Only reached when the tail call fails (the chain limit): the rest is unattributed. */
+        stat_inc(MKB_STAT_GRANULE_OVERFLOW);
+    }
+    bpf_map_delete_elem(&granule_jobs, &id);
 }
 
 SEC("uprobe")

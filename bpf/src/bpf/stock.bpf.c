@@ -18,9 +18,11 @@ const volatile bool cfg_trace = false;
 #define STOCK_KIND_PARTITION_OFF 8
 #define STOCK_KIND_NAME_OFF 12
 
+/* Not preallocated: cheap to load; entries are made once per process and kind. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, 16384);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct mkb_key);
     __type(value, struct mkp_counters);
 } counters SEC(".maps");
