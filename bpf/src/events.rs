@@ -199,7 +199,6 @@ pub(crate) fn read<T: Plain>(bytes: &[u8]) -> Option<T> {
 }
 
 /// The bytes of a `T`.
-#[cfg(test)]
 pub(crate) fn bytes_of<T: Plain>(v: &T) -> &[u8] {
     // SAFETY: `v` is a valid T for the borrow's lifetime and Plain types have no uninitialised
     // bytes worth hiding from the kernel (keys are built from Default, padding included).

@@ -17,7 +17,7 @@ use std::time::Duration;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder, UprobeOpts};
 
-use crate::events::{self, read, stat, Call, Event, MkbGranuleKey, MkbKey};
+use crate::events::{self, read, stat, Call, Event, MkbGranule, MkbGranuleKey, MkbKey};
 use crate::library::{Flavor, Library, SYM_EXTENT, SYM_FLUSH, SYM_KIND};
 use crate::records::MkpCounters;
 use crate::skel::memkind::{MemkindSkel, MemkindSkelBuilder};
@@ -649,6 +649,22 @@ impl Probe {
             f(e);
         }
         Ok(())
+    }
+
+    /// The (kind, arena) the granule map attributes `addr` of process `tgid` to (ours only).
+    #[doc(hidden)]
+    pub fn granule(&self, tgid: u32, addr: u64) -> Option<(u32, u32)> {
+        let key = MkbGranuleKey {
+            tgid,
+            pad: 0,
+            granule: addr >> events::GRANULE_SHIFT,
+        };
+        let v = self
+            .maps()
+            .granules?
+            .lookup(events::bytes_of(&key), MapFlags::ANY)
+            .ok()??;
+        read::<MkbGranule>(&v).map(|g| (g.kind, g.arena))
     }
 
     fn forget_granules(&mut self, tgid: u32) {

@@ -129,8 +129,49 @@ fn attach_to_running_process_reannounces() {
     for p in probe.prog_stats() {
         eprintln!("  {} verified {} insns", p.name, p.verified_insns);
     }
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
     let mut events = Vec::new();
+    // Phase 2 runs; read its report up to "done" (the process waits there, still mapped).
+    let mut rest = String::new();
+    loop {
+        let mut l = String::new();
+        assert!(
+            out.read_line(&mut l).unwrap() > 0,
+            "workload ended early: {rest}"
+        );
+        if l == "done\n" {
+            break;
+        }
+        rest.push_str(&l);
+    }
+    probe
+        .poll(Duration::from_millis(10), |e| events.push(e))
+        .unwrap();
+    // The block made before the attach, re-announced: every granule attributed, the last ones
+    // through the tail-call chain.
+    let (addr, size) = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("big "))
+        .map(|l| {
+            let (a, n) = l.split_once(' ').unwrap();
+            (
+                u64::from_str_radix(a.trim_start_matches("0x"), 16).unwrap(),
+                n.parse::<u64>().unwrap(),
+            )
+        })
+        .expect("big line");
+    let names = common::kind_names(&events, pid);
+    let regular = common::kind_id(&names, "MEMKIND_REGULAR");
+    for off in [0, size / 2, size - 1] {
+        let g = probe.granule(pid, addr + off);
+        assert_eq!(
+            g.map(|g| g.0),
+            Some(regular),
+            "granule at +{off:#x} of the big block"
+        );
+    }
+    stdin.write_all(b"exit\n").unwrap();
     let status = loop {
         probe
             .poll(Duration::from_millis(50), |e| events.push(e))
@@ -169,6 +210,9 @@ fn attach_to_running_process_reannounces() {
         );
     }
     assert_eq!(snap.lost_events, 0);
+    assert_eq!(snap.granule_overflows, 0);
+    // The exit forgot the process's granules.
+    assert_eq!(probe.granule(pid, addr), None);
 }
 
 #[test]

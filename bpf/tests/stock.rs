@@ -16,7 +16,7 @@ fn stock_counts_are_exact() {
     require_root!();
     if !Path::new(STOCK).exists() {
         assert!(
-            std::env::var_os("MEMKIND_RS_IN_VM").is_none(),
+            !common::in_vm(),
             "{STOCK} missing (tests/setup.sh installs libmemkind0)"
         );
         eprintln!("skipped: {STOCK} missing (apt-get install libmemkind-dev libmemkind0)");

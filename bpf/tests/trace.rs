@@ -104,10 +104,7 @@ fn trace_ours() {
 fn trace_stock() {
     require_root!();
     if !Path::new(STOCK).exists() {
-        assert!(
-            std::env::var_os("MEMKIND_RS_IN_VM").is_none(),
-            "{STOCK} missing"
-        );
+        assert!(!common::in_vm(), "{STOCK} missing");
         eprintln!("skipped: {STOCK} missing");
         return;
     }

@@ -20,6 +20,8 @@
 #define THREADS 3
 #define PER_THREAD 100
 #define TOUCH_BYTES (16u << 20)
+/* "wait" mode: a block of more granules than one BPF program run maps (a tail-call chain). */
+#define BIG_BYTES (600ul << 20)
 
 struct expect {
     const char *name;
@@ -147,8 +149,12 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "PMEM:%s", argv[2]);
     e_pmem.name = name;
     work();
+    char *bigblock = NULL;
     if (wait) {
         char line[16];
+        bigblock = memkind_malloc(MEMKIND_REGULAR, BIG_BYTES);
+        if (!bigblock)
+            return 5;
         printf("ready\n");
         fflush(stdout);
         if (!fgets(line, sizeof line, stdin))
@@ -169,6 +175,15 @@ int main(int argc, char **argv)
     print(&e_default);
     print(&e_regular);
     print(&e_pmem);
+    if (wait) {
+        /* Still mapped (never freed: its free would be counted after the expectations). */
+        char line[16];
+        printf("big %p %lu\n", (void *)bigblock, BIG_BYTES);
+        printf("done\n");
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin))
+            return 4;
+    }
     fflush(stdout);
     memkind_destroy_kind(pmem);
     return 0;

@@ -8,8 +8,15 @@ use std::time::Duration;
 
 use memkind_bpf::{Event, HeldChild, Options, Probe, Scope, Snapshot};
 
-/// None when the test can run; else why it cannot. Inside the VM matrix
-/// (`MEMKIND_RS_IN_VM=1`) a missing requirement fails the test instead.
+/// True inside the VM matrix (`MEMKIND_RS_IN_VM=1`, or a vmtest cell promising `bpf`), where a
+/// test that cannot run fails instead of skipping.
+pub fn in_vm() -> bool {
+    std::env::var_os("MEMKIND_RS_IN_VM").as_deref() == Some("1".as_ref())
+        || std::env::var("MEMKIND_RS_CELL_PROVIDES").is_ok_and(|p| p.split(',').any(|f| f == "bpf"))
+}
+
+/// None when the test can run; else why it cannot. Inside the VM matrix ([`in_vm`]) a missing
+/// requirement fails the test instead.
 pub fn cannot_run() -> Option<String> {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
@@ -22,8 +29,8 @@ pub fn cannot_run() -> Option<String> {
     };
     if let Some(w) = &why {
         assert!(
-            std::env::var_os("MEMKIND_RS_IN_VM").as_deref() != Some("1".as_ref()),
-            "MEMKIND_RS_IN_VM=1 and the test cannot run: {w}"
+            !in_vm(),
+            "inside the VM matrix and the test cannot run: {w}"
         );
     }
     why
