@@ -182,7 +182,7 @@ int mkb_granules(struct pt_regs *ctx)
 struct {
     __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
     __uint(max_entries, 1);
-    __type(key, __u32);
+    __uint(key_size, sizeof(__u32)); /* no BTF key: the kernel takes none for a PROG_ARRAY */
     __array(values, int(struct pt_regs *));
 } granule_tail SEC(".maps") = {
     .values = { [0] = (void *)&mkb_granules },

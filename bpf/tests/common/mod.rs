@@ -40,15 +40,16 @@ pub fn cannot_run() -> Option<String> {
 #[macro_export]
 macro_rules! require_root {
     () => {
-        if let Some(why) = common::cannot_run() {
+        if let Some(why) = $crate::common::cannot_run() {
             eprintln!("skipped: {why}");
             return;
         }
     };
 }
 
+/// The `bpf/` directory (also when this file is included by memkind-tests).
 pub fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf")
 }
 
 /// Compile `bpf/tests/c/<name>.c` with `cc` into `dir`.
@@ -186,6 +187,7 @@ pub fn our_library(dir: &Path) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest_dir().join("../target"));
+    // vmtest guests run without cargo: the host builds the library first (vmtest/run).
     let so = target.join("release/libmemkind.so");
     if !so.exists() || std::env::var_os("MEMKIND_BPF_REBUILD").is_some() {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

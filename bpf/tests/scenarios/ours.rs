@@ -1,8 +1,6 @@
 //! The counters tier against memkind-rs's own library: exact counts per kind (threads included),
 //! extent and kind events, page faults attributed to kinds, `-p` attach to a running process.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,16 +8,15 @@ use std::time::{Duration, Instant};
 use memkind_bpf::records::{extent_op, kind_op};
 use memkind_bpf::{Event, Flavor, Library, Options, Probe, Scope};
 
-#[test]
-fn counts_extents_and_faults_are_exact() {
-    require_root!();
+pub fn counts_extents_and_faults_are_exact() {
+    crate::require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let lib = common::our_library(dir.path());
+    let lib = crate::common::our_library(dir.path());
     let l = Library::open(&lib).unwrap();
     assert_eq!(l.flavor(), Flavor::Ours);
     assert!(l.has_counters(), "{} has no probe counters", lib.display());
     let libdir = dir.path().to_str().unwrap();
-    let exe = common::cc(
+    let exe = crate::common::cc(
         dir.path(),
         "ours_workload",
         &[
@@ -35,14 +32,14 @@ fn counts_extents_and_faults_are_exact() {
     let mut cmd = Command::new(&exe);
     cmd.arg("run").arg(&pmem);
     let t0 = Instant::now();
-    let run = common::run_under_probe(&lib, cmd, false, true);
+    let run = crate::common::run_under_probe(&lib, cmd, false, true);
     eprintln!("run under probe: {:?}", t0.elapsed());
     assert!(run.status.success(), "{:?}\n{}", run.status, run.stdout);
-    let expect = common::parse_expect(&run.stdout);
+    let expect = crate::common::parse_expect(&run.stdout);
     assert_eq!(expect.len(), 3);
     for e in &expect {
-        let id = common::kind_id(&run.kind_names, &e.name);
-        let got = common::kind_counters(&run.snapshot, run.tgid, id);
+        let id = crate::common::kind_id(&run.kind_names, &e.name);
+        let got = crate::common::kind_counters(&run.snapshot, run.tgid, id);
         assert_eq!(got, e.counters, "kind {} (id {id})", e.name);
     }
     // Record mode: the flushes in the ring add up to the same counts.
@@ -57,7 +54,7 @@ fn counts_extents_and_faults_are_exact() {
         flushed,
         expect.iter().map(|e| e.counters.allocs).sum::<u64>()
     );
-    let regular = common::kind_id(&run.kind_names, "MEMKIND_REGULAR");
+    let regular = crate::common::kind_id(&run.kind_names, "MEMKIND_REGULAR");
     assert!(
         run.events
             .iter()
@@ -65,8 +62,8 @@ fn counts_extents_and_faults_are_exact() {
             if rec.kind == regular && rec.op == extent_op::ALLOC)),
         "no ALLOC extent event for MEMKIND_REGULAR"
     );
-    let touched = common::touched(&run.stdout);
-    let faults = common::kind_faults(&run.snapshot, run.tgid, regular);
+    let touched = crate::common::touched(&run.stdout);
+    let faults = crate::common::kind_faults(&run.snapshot, run.tgid, regular);
     assert!(
         faults >= touched,
         "{faults} faults in MEMKIND_REGULAR for {touched} pages touched"
@@ -85,13 +82,12 @@ fn counts_extents_and_faults_are_exact() {
         .any(|e| matches!(e, Event::Exit { tgid, code: 0, .. } if *tgid == run.tgid)));
 }
 
-#[test]
-fn attach_to_running_process_reannounces() {
-    require_root!();
+pub fn attach_to_running_process_reannounces() {
+    crate::require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let lib = common::our_library(dir.path());
+    let lib = crate::common::our_library(dir.path());
     let libdir = dir.path().to_str().unwrap();
-    let exe = common::cc(
+    let exe = crate::common::cc(
         dir.path(),
         "ours_workload",
         &[
@@ -161,8 +157,8 @@ fn attach_to_running_process_reannounces() {
             )
         })
         .expect("big line");
-    let names = common::kind_names(&events, pid);
-    let regular = common::kind_id(&names, "MEMKIND_REGULAR");
+    let names = crate::common::kind_names(&events, pid);
+    let regular = crate::common::kind_id(&names, "MEMKIND_REGULAR");
     for off in [0, size / 2, size - 1] {
         let g = probe.granule(pid, addr + off);
         assert_eq!(
@@ -187,9 +183,9 @@ fn attach_to_running_process_reannounces() {
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(status.success(), "{status:?}");
     let snap = probe.snapshot().unwrap();
-    let names = common::kind_names(&events, pid);
+    let names = crate::common::kind_names(&events, pid);
     let pmem_name = format!("PMEM:{}", pmem.display());
-    let pmem_id = common::kind_id(&names, &pmem_name);
+    let pmem_id = crate::common::kind_id(&names, &pmem_name);
     assert!(
         events.iter().any(|e| matches!(e, Event::Kind { rec, .. }
             if rec.kind == pmem_id && rec.op == kind_op::ANNOUNCE)),
@@ -200,10 +196,10 @@ fn attach_to_running_process_reannounces() {
             if rec.kind == pmem_id && rec.op == extent_op::ANNOUNCE)),
         "the PMEM kind's extents were not re-announced"
     );
-    for e in common::parse_expect(&rest) {
-        let id = common::kind_id(&names, &e.name);
+    for e in crate::common::parse_expect(&rest) {
+        let id = crate::common::kind_id(&names, &e.name);
         assert_eq!(
-            common::kind_counters(&snap, pid, id),
+            crate::common::kind_counters(&snap, pid, id),
             e.counters,
             "kind {}",
             e.name
@@ -215,11 +211,10 @@ fn attach_to_running_process_reannounces() {
     assert_eq!(probe.granule(pid, addr), None);
 }
 
-#[test]
-fn errors_say_what_is_wrong() {
-    require_root!();
+pub fn errors_say_what_is_wrong() {
+    crate::require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let lib = common::our_library(dir.path());
+    let lib = crate::common::our_library(dir.path());
     let opts = |scope| Options {
         library: lib.clone(),
         scope,

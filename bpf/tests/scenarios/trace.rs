@@ -1,8 +1,6 @@
 //! The per-call tier: every call one event, entry paired with return, on our library
 //! (memkind_arena_*) and on memkind 1.14 (memkind_*).
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +9,7 @@ use memkind_bpf::{Call, CallEvent, Event};
 
 const STOCK: &str = "/usr/lib/x86_64-linux-gnu/libmemkind.so.0";
 
-fn calls(run: &common::Run) -> Vec<CallEvent> {
+fn calls(run: &crate::common::Run) -> Vec<CallEvent> {
     run.events
         .iter()
         .filter_map(|e| match e {
@@ -21,7 +19,7 @@ fn calls(run: &common::Run) -> Vec<CallEvent> {
         .collect()
 }
 
-fn check(run: &common::Run) {
+fn check(run: &crate::common::Run) {
     assert!(run.status.success(), "{:?}", run.status);
     let calls = calls(run);
     let mut by: BTreeMap<Call, usize> = BTreeMap::new();
@@ -63,7 +61,7 @@ fn check(run: &common::Run) {
     }
     assert!(live.is_empty());
     // One kind, named.
-    let regular = common::kind_id(
+    let regular = crate::common::kind_id(
         &run.kind_names,
         if run.kind_names.values().any(|n| n == "MEMKIND_REGULAR") {
             "MEMKIND_REGULAR"
@@ -85,35 +83,33 @@ fn check(run: &common::Run) {
     assert_eq!(run.snapshot.unpaired, 0);
 }
 
-#[test]
-fn trace_ours() {
-    require_root!();
+pub fn trace_ours() {
+    crate::require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let lib = common::our_library(dir.path());
+    let lib = crate::common::our_library(dir.path());
     let libdir = dir.path().to_str().unwrap();
-    let exe = common::cc(
+    let exe = crate::common::cc(
         dir.path(),
         "trace_workload",
         &["-L", libdir, "-lmemkind", &format!("-Wl,-rpath,{libdir}")],
     );
-    let run = common::run_under_probe(&lib, Command::new(&exe), true, false);
+    let run = crate::common::run_under_probe(&lib, Command::new(&exe), true, false);
     check(&run);
 }
 
-#[test]
-fn trace_stock() {
-    require_root!();
+pub fn trace_stock() {
+    crate::require_root!();
     if !Path::new(STOCK).exists() {
-        assert!(!common::in_vm(), "{STOCK} missing");
+        assert!(!crate::common::in_vm(), "{STOCK} missing");
         eprintln!("skipped: {STOCK} missing");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = common::cc(dir.path(), "trace_workload", &["-lmemkind"]);
-    let run = common::run_under_probe(Path::new(STOCK), Command::new(&exe), true, false);
+    let exe = crate::common::cc(dir.path(), "trace_workload", &["-lmemkind"]);
+    let run = crate::common::run_under_probe(Path::new(STOCK), Command::new(&exe), true, false);
     check(&run);
     // Counting goes on beside the trace.
-    let regular = common::kind_id(&run.kind_names, "memkind_regular");
-    let c = common::kind_counters(&run.snapshot, run.tgid, regular);
+    let regular = crate::common::kind_id(&run.kind_names, "memkind_regular");
+    let c = crate::common::kind_counters(&run.snapshot, run.tgid, regular);
     assert_eq!((c.allocs, c.frees, c.reallocs), (330, 330, 5));
 }

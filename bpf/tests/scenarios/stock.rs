@@ -1,8 +1,6 @@
 //! Stock mode: Intel's memkind 1.14 (Debian's libmemkind.so.0) under per-call probes; the
 //! counts of a workload with known numbers of calls must be exact.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -11,12 +9,11 @@ use memkind_bpf::{Event, Flavor, Library};
 
 const STOCK: &str = "/usr/lib/x86_64-linux-gnu/libmemkind.so.0";
 
-#[test]
-fn stock_counts_are_exact() {
-    require_root!();
+pub fn stock_counts_are_exact() {
+    crate::require_root!();
     if !Path::new(STOCK).exists() {
         assert!(
-            !common::in_vm(),
+            !crate::common::in_vm(),
             "{STOCK} missing (tests/setup.sh installs libmemkind0)"
         );
         eprintln!("skipped: {STOCK} missing (apt-get install libmemkind-dev libmemkind0)");
@@ -24,8 +21,8 @@ fn stock_counts_are_exact() {
     }
     assert_eq!(Library::open(STOCK).unwrap().flavor(), Flavor::Stock);
     let dir = tempfile::tempdir().unwrap();
-    let exe = common::cc(dir.path(), "stock_workload", &["-lmemkind", "-lpthread"]);
-    let run = common::run_under_probe(Path::new(STOCK), Command::new(&exe), false, false);
+    let exe = crate::common::cc(dir.path(), "stock_workload", &["-lmemkind", "-lpthread"]);
+    let run = crate::common::run_under_probe(Path::new(STOCK), Command::new(&exe), false, false);
     assert!(run.status.success(), "{:?}", run.status);
     let by_name = |name: &str| {
         let id = run
