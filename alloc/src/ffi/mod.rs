@@ -27,3 +27,33 @@ pub type MemkindT = *const Kind;
 pub(crate) fn kind_arg(k: MemkindT) -> Option<&'static Kind> {
     Kind::from_ptr(k)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The proof that no panic crosses the C boundary: a panic that reaches an `extern "C"`
+    /// function aborts the process instead of unwinding into the caller (Rust >= 1.81). Every
+    /// entry point C can reach (this module's functions, the extent hooks, the fork, thread-exit
+    /// and constructor callbacks) is `extern "C"`, and none is `extern "C-unwind"`.
+    #[test]
+    fn panic_in_extern_c_aborts() {
+        extern "C" fn boom() {
+            panic!("must not unwind into C");
+        }
+        // SAFETY: fork(2); the child only calls `boom` and exits, the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            boom();
+            // Not reached when the panic aborts; exit 0 would mean it unwound past `boom`.
+            // SAFETY: _exit(2) in the forked child.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child, `status` is a valid out-parameter.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGABRT,
+            "status {status:#x}"
+        );
+    }
+}
