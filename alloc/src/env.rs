@@ -1,5 +1,6 @@
-//! The `MEMKIND_*` environment variables that steer the allocator, read once with
-//! `secure_getenv` (the node-selection ones are parsed by `topology::EnvConfig`).
+//! The one reader of the `MEMKIND_*` environment variables, read with `secure_getenv`: [`get`]
+//! (the allocator's, parsed once at start-up without allocating) and [`nodes`] (the
+//! node-selection ones, parsed when a node-bound kind is first used, as 1.14 does).
 //!
 //! Parsing is pure ([`Env::parse`] takes a lookup function) so tests need no process
 //! environment. A malformed value is kept as an error and reported as `MEMKIND_ERROR_ENVIRON` by
@@ -8,6 +9,10 @@
 use std::sync::OnceLock;
 
 use crate::error::Error;
+use crate::nodemask::{NodeSpec, NodelistError};
+
+/// memkind's cap on arenas per kind (`MEMKIND_ARENA_NUM_PER_KIND` is at most this).
+pub const MAX_ARENAS_PER_KIND: u32 = 256;
 
 /// Parsed environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +74,7 @@ impl Env {
         let arenas_per_kind = match get("MEMKIND_ARENA_NUM_PER_KIND") {
             None => Ok(None),
             Some(v) => match parse_u64(v) {
-                Some(n) if n >= 1 && n <= u64::from(crate::arena::MAX_ARENAS_PER_KIND) => {
+                Some(n) if n >= 1 && n <= u64::from(MAX_ARENAS_PER_KIND) => {
                     Ok(Some((n as u32).next_power_of_two()))
                 }
                 _ => Err(Error::Environ),
@@ -133,6 +138,66 @@ pub fn get() -> &'static Env {
 /// paths must then not wait for the parse they are part of.
 pub fn try_get() -> Option<&'static Env> {
     ENV.get()
+}
+
+/// The memkind environment variables that steer node selection, already parsed.
+///
+/// memkind 1.14 reads them with `secure_getenv` when a kind is first used; a malformed value
+/// makes only the kinds that read it unavailable (`MEMKIND_ERROR_ENVIRON`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvConfig {
+    /// `MEMKIND_HBW_NODES`.
+    pub hbw_nodes: Option<Result<NodeSpec, NodelistError>>,
+    /// `MEMKIND_DAX_KMEM_NODES`.
+    pub dax_kmem_nodes: Option<Result<NodeSpec, NodelistError>>,
+    /// `MEMKIND_HBW_THRESHOLD` in MB/s.
+    pub hbw_threshold: Option<Result<u64, ThresholdError>>,
+}
+
+/// A malformed `MEMKIND_HBW_THRESHOLD`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid MEMKIND_HBW_THRESHOLD {0:?}: expected a decimal number of MB/s <= 4294967295")]
+pub struct ThresholdError(pub String);
+
+impl EnvConfig {
+    /// Parses the three variables from a lookup function (`None` = unset).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        EnvConfig {
+            hbw_nodes: get("MEMKIND_HBW_NODES").map(|s| NodeSpec::parse(&s)),
+            dax_kmem_nodes: get("MEMKIND_DAX_KMEM_NODES").map(|s| NodeSpec::parse(&s)),
+            hbw_threshold: get("MEMKIND_HBW_THRESHOLD").map(|s| parse_threshold(&s)),
+        }
+    }
+
+}
+
+/// `strtoull(s, &end, 10)` accepted only if it consumed everything, did not overflow and is
+/// `<= UINT_MAX` (memkind_mem_attributes.c `set_closest_numanode_mem_attr`). Like strtoull,
+/// leading whitespace and a sign are allowed (`-0` is 0, `-5` wraps and is rejected). Unlike
+/// 1.14, an empty string is rejected (strtoull reads it as 0).
+pub fn parse_threshold(s: &str) -> Result<u64, ThresholdError> {
+    let err = || ThresholdError(s.to_string());
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err());
+    }
+    let v: u64 = digits.parse().map_err(|_| err())?;
+    if (neg && v != 0) || v > u64::from(u32::MAX) {
+        return Err(err());
+    }
+    Ok(v)
+}
+
+/// The node-selection variables of the process environment, parsed on first use (after start-up:
+/// parsing allocates).
+pub fn nodes() -> &'static EnvConfig {
+    static NODES: OnceLock<EnvConfig> = OnceLock::new();
+    NODES.get_or_init(|| EnvConfig::from_lookup(secure_getenv))
 }
 
 /// Log a line to stderr when `MEMKIND_DEBUG=1` (nothing while the environment is being parsed).
@@ -213,5 +278,28 @@ mod tests {
     fn flags_and_threshold() {
         let e = env(&[("MEMKIND_HOG_MEMORY", "1")]);
         assert!(e.hog_memory);
+    }
+
+    #[test]
+    fn threshold_parsing() {
+        assert_eq!(parse_threshold("204800"), Ok(204_800));
+        assert_eq!(parse_threshold("0"), Ok(0));
+        assert_eq!(parse_threshold(" 7"), Ok(7));
+        assert_eq!(parse_threshold("+7"), Ok(7));
+        assert_eq!(parse_threshold("-0"), Ok(0));
+        assert_eq!(parse_threshold("4294967295"), Ok(4_294_967_295));
+        for bad in [
+            "",
+            " ",
+            "4294967296",
+            "-1",
+            "7 ",
+            "7MB",
+            "0x10",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert!(parse_threshold(bad).is_err(), "{bad:?}");
+        }
     }
 }

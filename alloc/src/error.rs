@@ -2,6 +2,9 @@
 
 use core::fmt;
 
+/// memkind.h's `MEMKIND_MAX_KIND` (used in the TOOMANY message, as 1.14 prints it).
+pub const MEMKIND_MAX_KIND: usize = 512;
+
 /// Everything a memkind call can fail with. `code()` gives the C ABI's number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -114,7 +117,7 @@ pub fn message(err: i32, out: &mut impl fmt::Write) -> fmt::Result {
             return write!(
                 out,
                 "<memkind> Attempted to initialize more than maximum ({}) number of kinds",
-                crate::kind::MEMKIND_MAX_KIND
+                MEMKIND_MAX_KIND
             )
         }
         code::RUNTIME => "<memkind> Unspecified run-time error",

@@ -34,23 +34,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use crate::env::EnvConfig;
+use crate::error::code;
 pub use crate::nodemask::{NodeSpec, NodelistError, Nodemask, MAX_NUMA_NODES};
-
-/// memkind 1.14 error codes produced by this module (values from memkind.h).
-pub mod codes {
-    /// `MEMKIND_ERROR_UNAVAILABLE`
-    pub const UNAVAILABLE: i32 = -1;
-    /// `MEMKIND_ERROR_ENVIRON`
-    pub const ENVIRON: i32 = -12;
-    /// `MEMKIND_ERROR_HUGETLB`
-    pub const HUGETLB: i32 = -18;
-    /// `MEMKIND_ERROR_MEMTYPE_NOT_AVAILABLE`
-    pub const MEMTYPE_NOT_AVAILABLE: i32 = -20;
-    /// `MEMKIND_ERROR_OPERATION_FAILED`
-    pub const OPERATION_FAILED: i32 = -21;
-    /// `MEMKIND_ERROR_RUNTIME`
-    pub const RUNTIME: i32 = -255;
-}
 
 /// Default `MEMKIND_HBW_THRESHOLD` in MB/s (200 GB/s), `MEMKIND_HBW_THRESHOLD_DEFAULT`.
 pub const HBW_THRESHOLD_DEFAULT: u64 = 200 * 1024;
@@ -190,64 +176,6 @@ pub struct Topology {
     pub vm_nr_overcommit_hugepages: Option<u64>,
     /// `(cpu family, model)` of the first CPU in `proc/cpuinfo`, if present.
     pub cpu_model: Option<(u32, u32)>,
-}
-
-/// The memkind environment variables that steer node selection, already parsed.
-///
-/// memkind 1.14 reads them with `secure_getenv` when a kind is first used; a malformed value
-/// makes only the kinds that read it unavailable (`MEMKIND_ERROR_ENVIRON`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EnvConfig {
-    /// `MEMKIND_HBW_NODES`.
-    pub hbw_nodes: Option<Result<NodeSpec, NodelistError>>,
-    /// `MEMKIND_DAX_KMEM_NODES`.
-    pub dax_kmem_nodes: Option<Result<NodeSpec, NodelistError>>,
-    /// `MEMKIND_HBW_THRESHOLD` in MB/s.
-    pub hbw_threshold: Option<Result<u64, ThresholdError>>,
-}
-
-/// A malformed `MEMKIND_HBW_THRESHOLD`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MEMKIND_HBW_THRESHOLD {0:?}: expected a decimal number of MB/s <= 4294967295")]
-pub struct ThresholdError(pub String);
-
-impl EnvConfig {
-    /// Parses the three variables from a lookup function (`None` = unset).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        EnvConfig {
-            hbw_nodes: get("MEMKIND_HBW_NODES").map(|s| NodeSpec::parse(&s)),
-            dax_kmem_nodes: get("MEMKIND_DAX_KMEM_NODES").map(|s| NodeSpec::parse(&s)),
-            hbw_threshold: get("MEMKIND_HBW_THRESHOLD").map(|s| parse_threshold(&s)),
-        }
-    }
-
-    /// Reads the process environment with `std::env::var` (not `secure_getenv`: a setuid
-    /// caller that must ignore the environment should pass its own lookup).
-    pub fn from_process_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-}
-
-/// `strtoull(s, &end, 10)` accepted only if it consumed everything, did not overflow and is
-/// `<= UINT_MAX` (memkind_mem_attributes.c `set_closest_numanode_mem_attr`). Like strtoull,
-/// leading whitespace and a sign are allowed (`-0` is 0, `-5` wraps and is rejected). Unlike
-/// 1.14, an empty string is rejected (strtoull reads it as 0).
-pub fn parse_threshold(s: &str) -> Result<u64, ThresholdError> {
-    let err = || ThresholdError(s.to_string());
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err());
-    }
-    let v: u64 = digits.parse().map_err(|_| err())?;
-    if (neg && v != 0) || v > u64::from(u32::MAX) {
-        return Err(err());
-    }
-    Ok(v)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,11 +565,11 @@ impl Topology {
     /// present in `nodes`; overcommit = the global `nr_overcommit_hugepages`. Errors with
     /// `MEMKIND_ERROR_HUGETLB` when `/sys/kernel/mm/hugepages` or that size is missing.
     pub fn hugetlb_pages(&self, size_kb: u64, nodes: &Nodemask) -> Result<(u64, u64), i32> {
-        let pools = self.hugepage_pools.as_ref().ok_or(codes::HUGETLB)?;
+        let pools = self.hugepage_pools.as_ref().ok_or(code::HUGETLB)?;
         let pool = pools
             .iter()
             .find(|p| p.size_kb == size_kb)
-            .ok_or(codes::HUGETLB)?;
+            .ok_or(code::HUGETLB)?;
         let persistent = (0..self.configured_mem_nodes())
             .filter(|&i| nodes.contains(i))
             .filter_map(|i| self.node(i))
@@ -656,7 +584,7 @@ impl Topology {
     /// HUGETLB, the calling CPU's nodemask for HBW_*HUGETLB).
     pub fn hugetlb_check_available(&self, size_kb: u64, nodes: &Nodemask) -> Result<(), i32> {
         match self.hugetlb_pages(size_kb, nodes)? {
-            (0, 0) => Err(codes::HUGETLB),
+            (0, 0) => Err(code::HUGETLB),
             _ => Ok(()),
         }
     }
@@ -935,7 +863,7 @@ fn dax_kmem(topo: &Topology, env: &EnvConfig, variant: Variant) -> Result<NodeSe
                 .dax_kmem_nodes
                 .intersection(&Nodemask::first_n(topo.max_node() + 1));
             if m.is_empty() {
-                return Err(codes::UNAVAILABLE);
+                return Err(code::UNAVAILABLE);
             }
             m
         }
@@ -945,9 +873,9 @@ fn dax_kmem(topo: &Topology, env: &EnvConfig, variant: Variant) -> Result<NodeSe
 
 /// memkind_bitmask.c `memkind_env_get_nodemask`: `numa_parse_nodestring` or ENVIRON.
 fn env_nodemask(topo: &Topology, spec: &Result<NodeSpec, NodelistError>) -> Result<Nodemask, i32> {
-    let spec = spec.as_ref().map_err(|_| codes::ENVIRON)?;
+    let spec = spec.as_ref().map_err(|_| code::ENVIRON)?;
     spec.resolve(&topo.mems_allowed, topo.configured_mem_nodes())
-        .map_err(|_| codes::ENVIRON)
+        .map_err(|_| code::ENVIRON)
 }
 
 /// memkind_hbw.c `get_legacy_hbw_nodes_mask`: with 2, 4 or 8 memory nodes, the CPU-less ones
@@ -955,7 +883,7 @@ fn env_nodemask(topo: &Topology, spec: &Result<NodeSpec, NodelistError>) -> Resu
 fn legacy_hbw_mask(topo: &Topology) -> Result<Nodemask, i32> {
     let nodes_num = topo.configured_mem_nodes();
     if ![2, 4, 8].contains(&nodes_num) {
-        return Err(codes::UNAVAILABLE);
+        return Err(code::UNAVAILABLE);
     }
     // numa_node_to_cpus on a missing id yields a full mask, so only existing nodes qualify.
     let mask: Nodemask = (0..nodes_num)
@@ -964,7 +892,7 @@ fn legacy_hbw_mask(topo: &Topology) -> Result<Nodemask, i32> {
     if 2 * mask.count() == nodes_num {
         Ok(mask)
     } else {
-        Err(codes::UNAVAILABLE)
+        Err(code::UNAVAILABLE)
     }
 }
 
@@ -981,7 +909,7 @@ fn closest_from_mask(topo: &Topology, dest: &Nodemask, variant: Variant) -> Resu
             Variant::Multiple | Variant::Single => nearest(topo, init, dest.iter()),
         };
         if variant == Variant::Single && chosen.count() > 1 {
-            return Err(codes::RUNTIME);
+            return Err(code::RUNTIME);
         }
         per_node.insert(init, chosen);
     }
@@ -1010,7 +938,7 @@ fn nearest(topo: &Topology, init: u32, candidates: impl Iterator<Item = u32>) ->
 fn hbw_from_hmat(topo: &Topology, env: &EnvConfig, variant: Variant) -> Result<NodeSets, i32> {
     let threshold = match &env.hbw_threshold {
         Some(Ok(t)) => *t,
-        Some(Err(_)) => return Err(codes::ENVIRON),
+        Some(Err(_)) => return Err(code::ENVIRON),
         None => HBW_THRESHOLD_DEFAULT,
     };
     let loc = topo.localities();
@@ -1025,10 +953,10 @@ fn hbw_from_hmat(topo: &Topology, env: &EnvConfig, variant: Variant) -> Result<N
             _ => nearest(topo, init.id, targets.map(|t| t.id)),
         };
         if chosen.is_empty() {
-            return Err(codes::MEMTYPE_NOT_AVAILABLE);
+            return Err(code::MEMTYPE_NOT_AVAILABLE);
         }
         if variant == Variant::Single && chosen.count() > 1 {
-            return Err(codes::RUNTIME);
+            return Err(code::RUNTIME);
         }
         per_node.insert(init.id, chosen);
     }
@@ -1051,7 +979,7 @@ fn highest_capacity(topo: &Topology, variant: Variant) -> Result<NodeSets, i32> 
         }
     }
     if mask.is_empty() || (variant == Variant::Single && mask.count() > 1) {
-        return Err(codes::MEMTYPE_NOT_AVAILABLE);
+        return Err(code::MEMTYPE_NOT_AVAILABLE);
     }
     Ok(NodeSets::global(topo, mask))
 }
@@ -1095,7 +1023,7 @@ fn local(topo: &Topology, attr: Attr, variant: Variant) -> Result<NodeSets, i32>
             }
         }
         if mask.is_empty() || (variant == Variant::Single && mask.count() > 1) {
-            return Err(codes::MEMTYPE_NOT_AVAILABLE);
+            return Err(code::MEMTYPE_NOT_AVAILABLE);
         }
         per_node.insert(init.id, mask);
     }
@@ -1273,7 +1201,7 @@ mod tests {
         ] {
             assert_eq!(
                 unavailable(&resolve(&t, &e, r)),
-                codes::MEMTYPE_NOT_AVAILABLE,
+                code::MEMTYPE_NOT_AVAILABLE,
                 "{r:?}"
             );
         }
@@ -1285,7 +1213,7 @@ mod tests {
         ] {
             assert_eq!(
                 unavailable(&resolve(&t, &e, r)),
-                codes::UNAVAILABLE,
+                code::UNAVAILABLE,
                 "{r:?}"
             );
         }
@@ -1297,7 +1225,7 @@ mod tests {
         ] {
             assert_eq!(
                 unavailable(&resolve(&t, &e, r)),
-                codes::MEMTYPE_NOT_AVAILABLE,
+                code::MEMTYPE_NOT_AVAILABLE,
                 "{r:?}"
             );
         }
@@ -1316,12 +1244,12 @@ mod tests {
         // HUGETLB with nothing reserved: -18; capacity 0.
         assert_eq!(
             t.hugetlb_check_available(HUGEPAGE_2M_KB, &nm("0")),
-            Err(codes::HUGETLB)
+            Err(code::HUGETLB)
         );
         assert_eq!(t.hugetlb_capacity(), Ok(0));
         assert_eq!(
             t.hugetlb_check_available(HUGEPAGE_1G_KB, &nm("0")),
-            Err(codes::HUGETLB)
+            Err(code::HUGETLB)
         );
     }
 
@@ -1385,7 +1313,7 @@ mod tests {
             let e = env(Some(bad), None, None);
             assert_eq!(
                 unavailable(&resolve(&t, &e, Rule::Hbw)),
-                codes::ENVIRON,
+                code::ENVIRON,
                 "{bad:?}"
             );
         }
@@ -1435,7 +1363,7 @@ mod tests {
         assert_eq!(table(&resolve(&t, &e, Rule::Hbw)), vec!["0:1-2"]);
         assert_eq!(
             unavailable(&resolve(&t, &e, Rule::HbwPreferred)),
-            codes::RUNTIME
+            code::RUNTIME
         );
         // HIGHEST_CAPACITY tie: fine for the multi-node kind, -20 for PREFERRED.
         assert_eq!(
@@ -1532,7 +1460,7 @@ mod tests {
         f.write("proc/cpuinfo", "cpu family\t: 6\nmodel\t\t: 87\n");
         assert_eq!(
             unavailable(&resolve(&f.topo(), &no_env(), Rule::Hbw)),
-            codes::UNAVAILABLE
+            code::UNAVAILABLE
         );
         // 2 nodes, both with CPUs: no CPU-less half → UNAVAILABLE.
         let f = Fake::new("0-1", "0-1", "0-1");
@@ -1541,7 +1469,7 @@ mod tests {
         f.write("proc/cpuinfo", "cpu family\t: 6\nmodel\t\t: 87\n");
         assert_eq!(
             unavailable(&resolve(&f.topo(), &no_env(), Rule::Hbw)),
-            codes::UNAVAILABLE
+            code::UNAVAILABLE
         );
     }
 
@@ -1592,7 +1520,7 @@ mod tests {
         assert_eq!(table(&resolve(&t, &lo, Rule::HbwInterleave)), vec!["0:0-1"]);
         // Bad threshold → ENVIRON; MEMKIND_HBW_NODES short-circuits HMAT (threshold unused).
         let bad = env(None, None, Some("12MB"));
-        assert_eq!(unavailable(&resolve(&t, &bad, Rule::Hbw)), codes::ENVIRON);
+        assert_eq!(unavailable(&resolve(&t, &bad, Rule::Hbw)), code::ENVIRON);
         let bad_but_env = env(Some("0"), None, Some("12MB"));
         assert_eq!(table(&resolve(&t, &bad_but_env, Rule::Hbw)), vec!["0:0"]);
         // Local kinds: node 1 is local to node 0 via its HMAT initiator.
@@ -1731,11 +1659,11 @@ mod tests {
         assert_eq!(t.hugetlb_capacity(), Ok(10 << 21));
         assert_eq!(t.hugetlb_check_available(HUGEPAGE_2M_KB, &nm("0")), Ok(()));
         assert_eq!(t.hugetlb_pages(HUGEPAGE_1G_KB, &nm("0-1")), Ok((1, 0)));
-        assert_eq!(t.hugetlb_pages(64, &nm("0")), Err(codes::HUGETLB));
+        assert_eq!(t.hugetlb_pages(64, &nm("0")), Err(code::HUGETLB));
         // No /sys/kernel/mm/hugepages at all.
         let t = two_nodes().topo();
         assert_eq!(t.hugepage_pools, None);
-        assert_eq!(t.hugetlb_capacity(), Err(codes::HUGETLB));
+        assert_eq!(t.hugetlb_capacity(), Err(code::HUGETLB));
     }
 
     #[test]
@@ -1858,26 +1786,4 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn threshold_parsing() {
-        assert_eq!(parse_threshold("204800"), Ok(204_800));
-        assert_eq!(parse_threshold("0"), Ok(0));
-        assert_eq!(parse_threshold(" 7"), Ok(7));
-        assert_eq!(parse_threshold("+7"), Ok(7));
-        assert_eq!(parse_threshold("-0"), Ok(0));
-        assert_eq!(parse_threshold("4294967295"), Ok(4_294_967_295));
-        for bad in [
-            "",
-            " ",
-            "4294967296",
-            "-1",
-            "7 ",
-            "7MB",
-            "0x10",
-            "1e3",
-            "99999999999999999999",
-        ] {
-            assert!(parse_threshold(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -25,8 +25,6 @@ use crate::kind::{ArenaCount, Kind, Placement, KINDS, MAX_KINDS};
 
 /// jemalloc's limit on arena indices (MALLOCX_ARENA_LIMIT).
 pub const ARENA_LIMIT: usize = 4095;
-/// memkind's cap on arenas per kind.
-pub const MAX_ARENAS_PER_KIND: u32 = 256;
 /// jemalloc's limit on explicit tcaches (MALLOCX_TCACHE_MAX + 1).
 pub const TCACHE_LIMIT: usize = 4096;
 
@@ -64,7 +62,7 @@ pub fn default_arenas_per_kind() -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     (cpus.saturating_mul(4))
         .next_power_of_two()
-        .min(MAX_ARENAS_PER_KIND)
+        .min(crate::env::MAX_ARENAS_PER_KIND)
 }
 
 /// Create the arenas of `kind` (caller holds `INIT_LOCK`). DEFAULT uses the automatic arenas,

@@ -29,8 +29,6 @@ use crate::jemalloc::ExtentHooks;
 use crate::sys::{Backing, MpolMode};
 use crate::topology::NodeSets;
 
-/// memkind.h's `MEMKIND_MAX_KIND` (used in the TOOMANY message, as 1.14 prints it).
-pub const MEMKIND_MAX_KIND: usize = 512;
 /// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
 pub const STATIC_KINDS: usize = 26;
 /// Slots in the registry: the static kinds plus room for 1030 dynamic kinds at once (memkind
@@ -505,7 +503,7 @@ pub(crate) fn bound(
 }
 
 pub use crate::topology::Rule;
-use crate::topology::{EnvConfig, RuleOutcome, Topology, HUGEPAGE_1G_KB, HUGEPAGE_2M_KB};
+use crate::topology::{RuleOutcome, Topology, HUGEPAGE_1G_KB, HUGEPAGE_2M_KB};
 
 /// The machine's topology, read once (nodes do not change under a running process).
 fn topology() -> Result<&'static Topology, Error> {
@@ -520,18 +518,13 @@ fn topology() -> Result<&'static Topology, Error> {
     .map_err(|e| *e)
 }
 
-fn env_config() -> &'static EnvConfig {
-    static ENV: std::sync::OnceLock<EnvConfig> = std::sync::OnceLock::new();
-    ENV.get_or_init(|| EnvConfig::from_lookup(crate::env::secure_getenv))
-}
-
 fn code_error(c: i32) -> Error {
     Error::from_code(c).unwrap_or(Error::Runtime)
 }
 
 /// The node sets of `rule` on this machine, or 1.14's error for the kind.
 pub(crate) fn node_sets(rule: Rule) -> Result<NodeSets, Error> {
-    match crate::topology::resolve(topology()?, env_config(), rule) {
+    match crate::topology::resolve(topology()?, crate::env::nodes(), rule) {
         RuleOutcome::Available(sets) => Ok(sets),
         RuleOutcome::Unavailable(c) => Err(code_error(c)),
     }
