@@ -16,6 +16,8 @@ build_library
 # The initial-exec TLS variant (README: build variants), checked by tests/tests/abi.rs.
 cargo build --release -p memkind --no-default-features --target-dir "$CARGO_TARGET_DIR/ie"
 cargo fmt --all -- --check
+# alloc/src's modules import only downward, in the order written in alloc/src/lib.rs.
+"$here/check-layers.sh"
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace -- --test-threads=2
 if ((vm)); then

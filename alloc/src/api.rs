@@ -214,7 +214,7 @@ impl PmemBuilder {
             UsagePolicy::Default => crate::kind::pmem::POLICY_DEFAULT,
             UsagePolicy::Conservative => crate::kind::pmem::POLICY_CONSERVATIVE,
         };
-        crate::kind::pmem::create(self.dir.as_os_str().as_bytes(), self.max, policy)
+        crate::arena::create_pmem(self.dir.as_os_str().as_bytes(), self.max, policy)
             .map(|k| Memkind(k.id()))
     }
 }
@@ -251,7 +251,7 @@ impl Memkind {
     /// in it (their memory is unmapped: using such a pointer afterwards is a use-after-free;
     /// freeing it is ignored). Static kinds stay usable.
     pub fn destroy(self) -> Result<(), Error> {
-        crate::kind::destroy_kind(self.kind())
+        crate::arena::destroy_kind(self.kind())
     }
 
     /// `memkind_update_memory_usage_policy` of the kind's arenas.
@@ -260,7 +260,7 @@ impl Memkind {
             UsagePolicy::Default => crate::kind::pmem::POLICY_DEFAULT,
             UsagePolicy::Conservative => crate::kind::pmem::POLICY_CONSERVATIVE,
         };
-        crate::kind::set_usage_policy(self.kind(), p)
+        crate::arena::set_usage_policy(self.kind(), p)
     }
 }
 
@@ -398,7 +398,7 @@ impl<'buf> FixedKind<'buf> {
     /// overlaps a live fixed kind's.
     pub fn new(buf: &'buf mut [core::mem::MaybeUninit<u8>]) -> Result<FixedKind<'buf>, Error> {
         let start = buf.as_mut_ptr() as usize;
-        let k = crate::kind::fixed::create(start, buf.len())?;
+        let k = crate::arena::create_fixed(start, buf.len())?;
         Ok(FixedKind {
             kind: Memkind(k.id()),
             generation: k.generation(),
@@ -426,7 +426,7 @@ impl Drop for FixedKind<'_> {
         // (`fixed.kind().destroy()`), its slot may hold another kind by now: leave that alone.
         let k = self.kind.kind();
         if k.generation() == self.generation {
-            let _ = crate::kind::destroy_kind(k);
+            let _ = crate::arena::destroy_kind(k);
         }
     }
 }
@@ -490,7 +490,7 @@ mod tests {
         let a = FixedKind::new(&mut buf2).unwrap();
         let (start, len) = (a.range().start, a.range().len());
         assert_eq!(
-            crate::kind::fixed::create(start, len).err(),
+            crate::arena::create_fixed(start, len).err(),
             Some(Error::Invalid)
         );
         drop(a);

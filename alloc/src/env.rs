@@ -168,7 +168,6 @@ impl EnvConfig {
             hbw_threshold: get("MEMKIND_HBW_THRESHOLD").map(|s| parse_threshold(&s)),
         }
     }
-
 }
 
 /// `strtoull(s, &end, 10)` accepted only if it consumed everything, did not overflow and is

@@ -61,155 +61,25 @@
 )]
 
 use core::ffi::c_void;
-use core::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, TryLockError};
 
-use crate::kind::{Kind, MAX_KINDS};
+use crate::kind::Kind;
 
 // --- counters ----------------------------------------------------------------------------------
 
-/// Buckets per kind (1.14's `THREAD_BUCKETS`).
-pub const BUCKETS: usize = 256;
-/// A bucket is flushed into the global counter past this many bytes (1.14's `FLUSH_THRESHOLD`).
-pub const FLUSH_THRESHOLD: i64 = 51_200;
+pub use crate::counters::{Counters, BUCKETS, FLUSH_THRESHOLD};
 
-/// The byte counters of one kind.
-pub struct Counters {
-    global: AtomicU64,
-    buckets: [AtomicI64; BUCKETS],
-}
-
-/// SplitMix64's finaliser, reduced to a bucket index.
-fn bucket_of(thread: u64) -> usize {
-    let mut x = thread.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (x ^ (x >> 31)) as usize & (BUCKETS - 1)
-}
-
-/// The calling thread's bucket.
-#[inline]
-fn bucket() -> usize {
-    bucket_of(crate::sys::thread_self())
-}
-
-impl Counters {
-    /// All zero.
-    pub const fn new() -> Counters {
-        Counters {
-            global: AtomicU64::new(0),
-            buckets: [const { AtomicI64::new(0) }; BUCKETS],
-        }
-    }
-
-    /// `bytes` more in the kind (the calling thread's bucket).
-    #[inline]
-    pub fn add(&self, bytes: usize) {
-        self.add_in(bucket(), bytes)
-    }
-
-    /// `bytes` fewer in the kind (the calling thread's bucket).
-    #[inline]
-    pub fn sub(&self, bytes: usize) {
-        self.sub_in(bucket(), bytes)
-    }
-
-    fn add_in(&self, b: usize, bytes: usize) {
-        let Some(cell) = self.buckets.get(b) else {
-            return;
-        };
-        let d = bytes as i64;
-        let now = cell.fetch_add(d, Ordering::Relaxed).wrapping_add(d);
-        // Unsigned, as 1.14: a negative bucket is flushed too.
-        if now as u64 > FLUSH_THRESHOLD as u64 {
-            self.flush(cell);
-        }
-    }
-
-    fn sub_in(&self, b: usize, bytes: usize) {
-        let Some(cell) = self.buckets.get(b) else {
-            return;
-        };
-        let d = bytes as i64;
-        let now = cell.fetch_sub(d, Ordering::Relaxed).wrapping_sub(d);
-        // Unsigned, as 1.14: only a bucket in [-FLUSH_THRESHOLD, 0) stays.
-        if (now as u64) < (-FLUSH_THRESHOLD) as u64 {
-            self.flush(cell);
-        }
-    }
-
-    fn flush(&self, cell: &AtomicI64) {
-        let v = cell.swap(0, Ordering::Relaxed);
-        self.global.fetch_add(v as u64, Ordering::Relaxed);
-    }
-
-    /// The global counter: what the policies see.
-    #[inline]
-    pub fn flushed(&self) -> u64 {
-        self.global.load(Ordering::Relaxed)
-    }
-
-    /// Drain every bucket into the global counter and return it (`memtier_kind_allocated_size`).
-    /// Buckets at zero are only read (nothing to drain), so a kind never counted stays
-    /// untouched memory.
-    pub fn total(&self) -> u64 {
-        let drained = self.buckets.iter().fold(0u64, |acc, b| {
-            if b.load(Ordering::Relaxed) == 0 {
-                return acc;
-            }
-            acc.wrapping_add(b.swap(0, Ordering::Relaxed) as u64)
-        });
-        if drained == 0 {
-            return self.global.load(Ordering::Relaxed);
-        }
-        self.global
-            .fetch_add(drained, Ordering::Relaxed)
-            .wrapping_add(drained)
-    }
-
-    /// Zero everything (cells already at zero are only read).
-    fn reset(&self) {
-        for cell in self.buckets.iter() {
-            if cell.load(Ordering::Relaxed) != 0 {
-                cell.store(0, Ordering::Relaxed);
-            }
-        }
-        if self.global.load(Ordering::Relaxed) != 0 {
-            self.global.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters::new()
-    }
-}
-
-/// Per kind slot, in `.bss` (about 2.1 MiB, paged in only where touched). No allocation: under
-/// `LD_PRELOAD=libmemtier.so.0` every malloc is a `memtier_malloc`, which counts its block here.
-static COUNTERS: [Counters; MAX_KINDS] = [const { Counters::new() }; MAX_KINDS];
-
-/// The counters of `kind`.
+/// The byte counters of `kind` (they live in [`crate::counters`], with the kind's other counters).
 #[inline]
 pub fn counters(kind: &Kind) -> &'static Counters {
-    static SPARE: Counters = Counters::new();
-    // Not `None`: kind ids index the registry, of MAX_KINDS slots.
-    COUNTERS.get(kind.id() as usize).unwrap_or(&SPARE)
+    crate::counters::bytes(kind.id())
 }
 
 /// `memtier_kind_allocated_size(kind)`: bytes (usable sizes) allocated in `kind` through the
 /// memtier API and not freed.
 pub fn allocated_size(kind: &Kind) -> usize {
     counters(kind).total() as usize
-}
-
-/// A dynamic kind is destroyed: its slot's counters start again from zero (as 1.14's
-/// `memtier_reset_size`).
-pub fn reset_counters(kind: &Kind) {
-    counters(kind).reset();
 }
 
 // --- builders ----------------------------------------------------------------------------------

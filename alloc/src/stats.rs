@@ -199,7 +199,7 @@ pub fn defrag(_kind: Option<&'static Kind>, p: *mut c_void) -> *mut c_void {
 /// `memkind_set_bg_threads`: jemalloc's `background_thread`; MEMKIND_ERROR_INVALID on failure
 /// (1.14's code), MEMKIND_ERROR_ENVIRON while MEMKIND_BACKGROUND_THREAD_LIMIT is malformed.
 pub fn set_bg_threads(on: bool) -> Result<(), Error> {
-    crate::init::ensure();
+    crate::arena::init::ensure();
     crate::env::get().background_thread_limit?;
     jemalloc::set_background_thread(on).map_err(|_| Error::Invalid)
 }
@@ -248,7 +248,7 @@ mod tests {
         update_cached().unwrap();
         assert!(get(Some(k), StatType::Allocated).unwrap() + (8 << 20) <= after);
         heap::free(p);
-        crate::kind::destroy_kind(k).unwrap();
+        crate::arena::destroy_kind(k).unwrap();
         let d = crate::kind::default_kind();
         assert!(get(Some(d), StatType::Resident).unwrap() > 0);
     }

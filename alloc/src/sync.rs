@@ -1,15 +1,10 @@
 //! A small lock that survives fork(2).
 //!
-//! The library's two locks (kind set-up, the list of per-thread records) are taken rarely, but a
+//! The library's locks (kind set-up, the list of per-thread records) are taken rarely, but a
 //! `fork` in one thread while another holds one would leave the child with a lock nobody will
-//! release. `pthread_atfork` handlers take both locks before a fork and, in both processes,
-//! release them after, so the child starts with consistent, unlocked state (jemalloc does the
-//! same for its own locks). The same handlers give a child's PMEM kinds their own files
-//! ([`crate::kind::pmem::fork_prepare`]).
-#![allow(
-    unsafe_code,
-    reason = "lock guarding data via UnsafeCell; pthread_atfork registration"
-)]
+//! release. The arena layer's `pthread_atfork` handlers (`arena::fork`) take them before a fork
+//! and, in both processes, release them after ([`ForkLock::acquire`], [`ForkLock::release`]).
+#![allow(unsafe_code, reason = "lock guarding data via UnsafeCell")]
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
@@ -108,38 +103,6 @@ impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
         self.lock.release();
     }
-}
-
-extern "C" fn prepare() {
-    crate::kind::INIT_LOCK.acquire();
-    // With kinds frozen: copy every PMEM kind's data into a fresh file for the child.
-    crate::kind::pmem::fork_prepare();
-    crate::arena::thread::LIST.acquire();
-    crate::probe::counters::LIST.acquire();
-}
-
-extern "C" fn parent() {
-    crate::probe::counters::LIST.release();
-    crate::arena::thread::LIST.release();
-    crate::kind::pmem::fork_parent();
-    crate::kind::INIT_LOCK.release();
-}
-
-extern "C" fn child() {
-    // The prepare handler holds the counters' list; the child has only this thread.
-    crate::probe::counters::fork_child_locked(&mut crate::probe::counters::LIST.held());
-    crate::probe::counters::LIST.release();
-    crate::arena::thread::LIST.release();
-    // Move every PMEM kind onto its own file, so parent and child never share file blocks.
-    crate::kind::pmem::fork_child();
-    crate::kind::INIT_LOCK.release();
-}
-
-/// Register the fork handlers (once, at start-up).
-pub(crate) fn register_fork_handlers() {
-    // SAFETY: the handlers are plain functions that flip the two locks and move PMEM kinds onto
-    // fresh files (syscalls and the system allocator only, never jemalloc).
-    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
 
 #[cfg(test)]

@@ -1211,11 +1211,7 @@ mod tests {
             Rule::DaxKmemPreferred,
             Rule::DaxKmemInterleave,
         ] {
-            assert_eq!(
-                unavailable(&resolve(&t, &e, r)),
-                code::UNAVAILABLE,
-                "{r:?}"
-            );
+            assert_eq!(unavailable(&resolve(&t, &e, r)), code::UNAVAILABLE, "{r:?}");
         }
         for r in [
             Rule::LowestLatencyLocal,
@@ -1785,5 +1781,4 @@ mod tests {
             Err(TopologyError::Parse { .. })
         ));
     }
-
 }

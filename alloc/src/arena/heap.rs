@@ -1,5 +1,6 @@
 //! Heap operations of the arena layer, for every kind: jemalloc `mallocx`/`dallocx`/`rallocx`
-//! with the thread's flags for the kind. DEFAULT is forwarded to `kind::default`.
+//! with the thread's flags for the kind. DEFAULT is forwarded to [`super::default`]: this module
+//! is where DEFAULT and the other kinds part on the heap paths.
 //!
 //! The owner of a pointer is always taken from the extent map, never trusted from the caller:
 //! a pointer we never handed out is refused without being dereferenced.
@@ -16,9 +17,9 @@ use core::ffi::c_void;
 
 use tikv_jemalloc_sys as je;
 
-use super::thread;
+use super::{default, thread};
 use crate::extent_map::MAP;
-use crate::kind::{default, Kind, KINDS};
+use crate::kind::{Kind, KINDS};
 use crate::probe;
 use crate::sys::set_errno;
 
@@ -82,11 +83,11 @@ fn reentered() -> bool {
     thread::in_init()
 }
 
-/// Count a block of a non-default kind taken straight from jemalloc (see `arena::outstanding`).
+/// Count a block of a non-default kind taken straight from jemalloc (see `counters::outstanding`).
 #[inline(always)]
 fn counted(kind: &Kind, p: *mut c_void) -> *mut c_void {
     if !p.is_null() {
-        super::outstanding(kind.id(), 1);
+        crate::counters::outstanding(kind.id(), 1);
     }
     p
 }

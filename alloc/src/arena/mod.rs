@@ -13,47 +13,39 @@
 //! thread exit (a pthread key destructor) or when their kind is destroyed, exactly once, arbitrated
 //! by [`TCACHE_OWNER`].
 
+pub mod default;
+mod fork;
 pub mod heap;
+pub mod init;
+pub mod lifecycle;
 pub mod magazine;
 pub mod thread;
 
-use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
+pub use lifecycle::{
+    bijective_arena, create_fixed, create_pmem, destroy_arenas_of, destroy_kind, runtime,
+    set_usage_policy,
+};
+
+use crate::counters::take_outstanding;
 use crate::error::Error;
 use crate::jemalloc::{self, ExtentHooks};
-use crate::kind::{ArenaCount, Kind, Placement, KINDS, MAX_KINDS};
-
-/// jemalloc's limit on arena indices (MALLOCX_ARENA_LIMIT).
-pub const ARENA_LIMIT: usize = 4095;
+use crate::kind::{set_arena_kind, set_pending, ArenaCount, HookSet, Kind, Placement};
 /// jemalloc's limit on explicit tcaches (MALLOCX_TCACHE_MAX + 1).
 pub const TCACHE_LIMIT: usize = 4096;
 
-/// arena index → kind id + 1 (0: not ours).
-static ARENA_KIND: [AtomicU16; ARENA_LIMIT + 1] = [const { AtomicU16::new(0) }; ARENA_LIMIT + 1];
-/// Kind id + 1 of the kind whose arenas are being created right now (under `INIT_LOCK`): jemalloc
-/// calls our alloc hook for the new arena's metadata before `arenas.create` returns its index.
-static PENDING: AtomicU16 = AtomicU16::new(0);
 /// tcache index → `(kind id + 1) << 32 | generation` of the kind it caches, 0 when free.
 pub(crate) static TCACHE_OWNER: [AtomicU64; TCACHE_LIMIT] =
     [const { AtomicU64::new(0) }; TCACHE_LIMIT];
 
-/// `get_kind_by_arena`: the kind owning jemalloc arena `ind`.
-pub fn kind_of_arena(ind: u32) -> Option<&'static Kind> {
-    let v = ARENA_KIND.get(ind as usize)?.load(Ordering::Acquire);
-    (v != 0).then(|| &KINDS[(v - 1) as usize])
-}
-
-/// As [`kind_of_arena`], also answering for an arena under construction (hooks only).
-pub(crate) fn kind_of_arena_for_hook(ind: u32) -> Option<&'static Kind> {
-    kind_of_arena(ind).or_else(|| {
-        let v = PENDING.load(Ordering::Acquire);
-        (v != 0).then(|| &KINDS[(v - 1) as usize])
-    })
-}
-
-fn set_arena_kind(ind: u32, kind: Option<&Kind>) {
-    if let Some(slot) = ARENA_KIND.get(ind as usize) {
-        slot.store(kind.map_or(0, |k| k.id() + 1), Ordering::Release);
+/// The hooks layer's extent hook table of `set`.
+fn hook_table(set: HookSet) -> &'static ExtentHooks {
+    match set {
+        HookSet::Anon => &crate::hooks::anon::HOOKS,
+        HookSet::Hugetlb => &crate::hooks::hugetlb::HOOKS,
+        HookSet::File => &crate::hooks::file::HOOKS,
+        HookSet::Fixed => &crate::hooks::fixed::HOOKS,
     }
 }
 
@@ -70,8 +62,9 @@ pub fn default_arenas_per_kind() -> u32 {
 pub(crate) fn create_arenas(
     kind: &'static Kind,
     placement: &Placement,
-    hooks: &'static ExtentHooks,
+    hooks: HookSet,
 ) -> Result<Box<[u32]>, Error> {
+    let hooks = hook_table(hooks);
     let n = match placement.arenas {
         ArenaCount::Automatic => return Ok(Box::new([])),
         ArenaCount::Single => 1,
@@ -84,7 +77,7 @@ pub(crate) fn create_arenas(
             .min(max),
     };
     let mut out = Vec::with_capacity(n as usize);
-    PENDING.store(kind.id() + 1, Ordering::Release);
+    set_pending(Some(kind));
     let result = (|| {
         for _ in 0..n {
             let ind = match jemalloc::arena_create(hooks) {
@@ -105,7 +98,7 @@ pub(crate) fn create_arenas(
         }
         Ok(())
     })();
-    PENDING.store(0, Ordering::Release);
+    set_pending(None);
     if let Err(e) = result {
         for &ind in &out {
             let _ = jemalloc::arena_destroy(ind);
@@ -172,22 +165,6 @@ fn seal_arena0_prefix() {
     }
 }
 
-/// Blocks of each non-default kind taken from jemalloc and not yet given back: what the
-/// program holds plus what sits in the per-thread magazines. Counted where blocks cross the
-/// jemalloc boundary (magazine refills and drains, uncached large blocks), so the fast paths do
-/// not touch it. Destroying a kind drains every magazine first; what is left is held by the
-/// program.
-static OUTSTANDING: [core::sync::atomic::AtomicIsize; MAX_KINDS] =
-    [const { core::sync::atomic::AtomicIsize::new(0) }; MAX_KINDS];
-
-/// Add `n` (negative: given back) to `kind`'s outstanding blocks.
-#[inline(always)]
-pub(crate) fn outstanding(kind: u16, n: isize) {
-    if let Some(c) = OUTSTANDING.get(kind as usize) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
 /// Destroy the arenas of a dynamic kind: flush and destroy every thread's cache of it first, so
 /// no cache keeps pointers into a destroyed arena.
 pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
@@ -203,10 +180,8 @@ pub(crate) fn destroy_arenas(kind: &Kind, arenas: &[u32]) -> Result<(), Error> {
     }
     // After the drain, what is still outstanding is held by the program (a realloc moves a block
     // within the kind, so it needs no count).
-    if let Some(c) = OUTSTANDING.get(kind.id() as usize) {
-        if c.swap(0, Ordering::AcqRel) > 0 {
-            kind.detach_mappings();
-        }
+    if take_outstanding(kind.id()) > 0 {
+        kind.detach_mappings();
     }
     let mut result = Ok(());
     for &ind in arenas {
@@ -232,17 +207,11 @@ pub fn live_thread_caches() -> usize {
 
 /// `memkind_thread_get_arena`: the arena of `kind` for this thread (kinds hand their arenas to threads in turn).
 pub fn thread_arena(kind: &'static Kind) -> Result<u32, Error> {
+    if kind.is_default() {
+        return Ok(0);
+    }
     let flags = thread::flags(kind)?;
     Ok(arena_of_flags(flags).unwrap_or(0))
-}
-
-/// `memkind_bijective_get_arena`: the kind's first (for bijective kinds, only) arena.
-pub fn bijective_arena(kind: &'static Kind) -> Result<u32, Error> {
-    kind.runtime()?
-        .arenas
-        .first()
-        .copied()
-        .ok_or(Error::Unavailable)
 }
 
 /// The arena index encoded in mallocx flags.

@@ -30,7 +30,8 @@ use crate::sync::ForkLock;
 use tikv_jemalloc_sys::{MALLOCX_ARENA, MALLOCX_TCACHE, MALLOCX_TCACHE_NONE};
 
 use super::magazine::{Bin, Classes, CAPACITY, MAX_BINS, MAX_SMALL};
-use super::{outstanding, owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
+use super::{owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
+use crate::counters::outstanding;
 use crate::error::Error;
 use crate::jemalloc;
 use crate::kind::{Kind, MAX_KINDS};
@@ -157,12 +158,10 @@ fn record(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     record_slow(kind)
 }
 
-/// The mallocx flags for `kind` in this thread (arena + tcache).
+/// The mallocx flags for a non-default `kind` in this thread (arena + tcache). DEFAULT has no
+/// records: callers ([`super::heap`], [`super::thread_arena`]) send it elsewhere first.
 #[inline(always)]
 pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
-    if kind.is_default() {
-        return Ok(0);
-    }
     // SAFETY: see `record`.
     record(kind).map(|p| unsafe { (*p).flags })
 }
@@ -233,7 +232,7 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         return Err(Error::Malloc);
     }
     let _reentry = InitGuard::enter();
-    let rt = kind.runtime()?;
+    let rt = super::runtime(kind)?;
     if rt.arenas.is_empty() {
         return Err(Error::Invalid); // DEFAULT has no records (callers check first)
     }
@@ -485,9 +484,9 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(listed(k), 0, "the exiting thread released its record");
-        crate::kind::destroy_kind(k).unwrap();
+        crate::arena::destroy_kind(k).unwrap();
         for k in kinds {
-            crate::kind::destroy_kind(k).unwrap();
+            crate::arena::destroy_kind(k).unwrap();
         }
         drop(buf);
     }

@@ -46,7 +46,7 @@ nop5_entry!(
 );
 extern "C" fn arena_create(kind: MemkindT, _ops: *mut c_void, _name: *const c_char) -> c_int {
     match kind_arg(kind) {
-        Some(k) => rc(k.runtime().map(drop)),
+        Some(k) => rc(crate::arena::runtime(k).map(drop)),
         None => code::INVALID,
     }
 }
@@ -59,7 +59,7 @@ nop5_entry!(
 );
 extern "C" fn arena_create_map(kind: MemkindT, hooks: *mut ExtentHooks) -> c_int {
     match kind_arg(kind) {
-        Some(k) if hooks.is_null() => rc(k.runtime().map(drop)),
+        Some(k) if hooks.is_null() => rc(crate::arena::runtime(k).map(drop)),
         _ => code::INVALID,
     }
 }
@@ -70,7 +70,7 @@ nop5_entry!(
 );
 extern "C" fn arena_destroy(kind: MemkindT) -> c_int {
     match kind_arg(kind) {
-        Some(k) => rc(crate::kind::destroy_arenas_of(k)),
+        Some(k) => rc(crate::arena::destroy_arenas_of(k)),
         None => code::INVALID,
     }
 }
@@ -243,7 +243,7 @@ nop5_entry!(
     fn get_kind_by_arena(arena_ind: c_uint) -> MemkindT => kind_by_arena
 );
 extern "C" fn kind_by_arena(arena_ind: c_uint) -> MemkindT {
-    arena::kind_of_arena(arena_ind).map_or(core::ptr::null(), |k| k as *const Kind)
+    crate::kind::kind_of_arena(arena_ind).map_or(core::ptr::null(), |k| k as *const Kind)
 }
 
 nop5_entry!(
@@ -278,7 +278,7 @@ nop5_entry!(
 );
 extern "C" fn arena_init(kind: MemkindT) {
     if let Some(k) = kind_arg(kind) {
-        let _ = k.runtime();
+        let _ = crate::arena::runtime(k);
     }
 }
 
@@ -323,5 +323,5 @@ extern "C" fn arena_update_policy(kind: MemkindT, policy: c_int) -> c_int {
     let Some(k) = kind_arg(kind) else {
         return code::INVALID;
     };
-    rc(crate::kind::set_usage_policy(k, policy))
+    rc(crate::arena::set_usage_policy(k, policy))
 }

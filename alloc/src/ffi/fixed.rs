@@ -19,7 +19,7 @@ pub extern "C" fn memkind_create_fixed(
     if kind.is_null() {
         return code::INVALID;
     }
-    match crate::kind::fixed::create(addr as usize, size) {
+    match crate::arena::create_fixed(addr as usize, size) {
         Ok(k) => {
             // SAFETY: non-null out pointer per memkind.h.
             unsafe { *kind = k };

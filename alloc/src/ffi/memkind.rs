@@ -21,7 +21,7 @@ pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
         if crate::probe::on() {
             return heap::counted::malloc(default_kind(), size);
         }
-        return crate::kind::default::malloc(size);
+        return crate::arena::default::malloc(size);
     }
     ar::memkind_arena_malloc(kind, size)
 }
@@ -83,7 +83,7 @@ fn free_default(ptr: *mut c_void) {
     if crate::probe::on() {
         return heap::counted::free(ptr);
     }
-    crate::kind::default::free(ptr)
+    crate::arena::default::free(ptr)
 }
 
 /// `memkind_malloc_usable_size(kind, ptr)`: 0 for NULL and foreign pointers.
@@ -187,7 +187,7 @@ pub extern "C" fn memkind_create_kind(
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_destroy_kind(kind: MemkindT) -> c_int {
     match kind_arg(kind) {
-        Some(k) => crate::kind::destroy_kind(k).map_or_else(|e| e.code(), |()| 0),
+        Some(k) => crate::arena::destroy_kind(k).map_or_else(|e| e.code(), |()| 0),
         None => code::INVALID,
     }
 }
@@ -250,7 +250,7 @@ fn create_pmem_into(dir: *const c_char, max: usize, policy: c_int, kind: *mut Me
     if kind.is_null() {
         return code::INVALID;
     }
-    match crate::kind::pmem::create(dir, max, policy) {
+    match crate::arena::create_pmem(dir, max, policy) {
         Ok(k) => {
             // SAFETY: non-null out pointer per memkind.h.
             unsafe { *kind = k };

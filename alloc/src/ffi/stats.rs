@@ -51,7 +51,7 @@ pub extern "C" fn memkind_stats_print(
     cbopaque: *mut c_void,
     opts: u32,
 ) -> c_int {
-    crate::init::ensure();
+    crate::arena::init::ensure();
     // SAFETY: the callback contract is memkind.h's (callable with `cbopaque` and C strings).
     match unsafe { stats::print(write_cb, cbopaque, opts) } {
         Ok(()) => 0,

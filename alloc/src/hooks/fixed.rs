@@ -16,7 +16,7 @@ use crate::kind::fixed::FixedState;
 use crate::probe::records::extent_op;
 
 fn state(arena_ind: u32) -> Option<&'static FixedState> {
-    crate::arena::kind_of_arena_for_hook(arena_ind)?.state::<FixedState>()
+    crate::kind::kind_of_arena_for_hook(arena_ind)?.state::<FixedState>()
 }
 
 /// jemalloc contract (alloc): "returns a pointer to size bytes of mapped memory on behalf of

@@ -28,28 +28,8 @@ use crate::sys::{Backing, Linux, Os, HUGE_2M};
 /// Find the kind and its placement for `arena_ind`.
 #[inline]
 pub(crate) fn placement_of(arena_ind: u32) -> Option<(&'static Kind, &'static Placement)> {
-    let kind = crate::arena::kind_of_arena_for_hook(arena_ind)?;
+    let kind = crate::kind::kind_of_arena_for_hook(arena_ind)?;
     Some((kind, kind.placement()?))
-}
-
-/// A placement as the probe's records describe it.
-pub(crate) fn placement_where(p: &'static Placement) -> Where<'static> {
-    let (b, page) = match p.backing {
-        Backing::Anon => (backing::ANON, 4096),
-        Backing::Huge2M => (backing::HUGETLB, 2 << 20),
-        Backing::Huge1G => (backing::HUGETLB, 1 << 30),
-        Backing::File { .. } => (backing::FILE, 4096),
-    };
-    let (mode, nodes): (i32, &'static [u64]) = match &p.mbind {
-        Some(m) => (m.mode as i32, m.nodes.fallback_words()),
-        None => (-1, &[]),
-    };
-    Where {
-        backing: b,
-        page_size: page,
-        mbind_mode: mode,
-        nodes,
-    }
 }
 
 /// Tell an attached probe about an extent event of arena `arena_ind` (`op`: one of
@@ -67,7 +47,7 @@ pub(crate) fn note(op: u32, addr: *mut c_void, size: usize, arena_ind: u32) {
 pub(crate) fn note2(op: u32, addr: usize, size: usize, addr2: usize, size2: usize, arena_ind: u32) {
     let (kind, w) = match placement_of(arena_ind) {
         Some((k, p)) => {
-            let mut w = placement_where(p);
+            let mut w = crate::kind::probe::placement_where(p);
             if crate::kind::fixed::state_of(k).is_some() {
                 w.backing = backing::FIXED;
             }

@@ -13,12 +13,12 @@ use crate::sys::{Backing, MpolMode, Os, HUGE_2M};
 
 #[test]
 fn default_memory_is_in_the_map() {
-    crate::init::ensure();
+    crate::arena::init::ensure();
     for size in [8usize, 100, 4096, 100_000, 3 << 20, 16 << 20] {
-        let p = crate::kind::default::malloc(size);
+        let p = crate::arena::default::malloc(size);
         assert!(!p.is_null());
         assert_eq!(MAP.lookup(p as usize), Some(0), "size {size}");
-        crate::kind::default::free(p);
+        crate::arena::default::free(p);
     }
 }
 

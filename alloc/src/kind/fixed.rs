@@ -158,10 +158,10 @@ pub static FAMILY: Family = Family {
     placement,
     check: |_| Ok(()),
     capacity,
-    hooks: &crate::hooks::fixed::HOOKS,
+    hooks: super::HookSet::Fixed,
 };
 
-/// `memkind_create_fixed(addr, size, &kind)`.
+/// The kind half of `memkind_create_fixed(addr, size, &kind)` (see `arena::create_fixed`).
 pub fn create(addr: usize, size: usize) -> Result<&'static Kind, Error> {
     if addr == 0 {
         return Err(Error::Invalid);
@@ -179,7 +179,9 @@ pub fn create(addr: usize, size: usize) -> Result<&'static Kind, Error> {
     )?;
     let slot = k.id() as usize - STATIC_KINDS;
     if size > 0 && !publish(slot, addr, end, k.generation()) {
-        let _ = super::destroy_kind(k);
+        // No arenas yet: freeing the slot is the whole destruction.
+        let _g = super::INIT_LOCK.lock();
+        super::release_slot(k);
         return Err(Error::Invalid);
     }
     if let Some(st) = k.state::<FixedState>() {
@@ -285,12 +287,12 @@ mod tests {
         }
         heap::free(small);
         heap::free(big);
-        super::super::destroy_kind(k).unwrap();
-        super::super::destroy_kind(tail).unwrap();
+        crate::arena::destroy_kind(k).unwrap();
+        crate::arena::destroy_kind(tail).unwrap();
         assert!(owner_of(addr + 100).is_none());
         // The range is free again.
         let again = create(addr + 4096, 4096).unwrap();
-        super::super::destroy_kind(again).unwrap();
+        crate::arena::destroy_kind(again).unwrap();
     }
 
     #[test]

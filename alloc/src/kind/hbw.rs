@@ -81,7 +81,7 @@ pub static FAMILY: Family = Family {
     placement,
     check,
     capacity,
-    hooks: &crate::hooks::anon::HOOKS,
+    hooks: super::HookSet::Anon,
 };
 
 /// The HBW family on hugetlb pages uses the hugetlb hooks.
@@ -90,5 +90,5 @@ pub static FAMILY_HUGETLB: Family = Family {
     placement,
     check,
     capacity,
-    hooks: &crate::hooks::hugetlb::HOOKS,
+    hooks: super::HookSet::Hugetlb,
 };

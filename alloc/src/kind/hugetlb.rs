@@ -45,5 +45,5 @@ pub static FAMILY: Family = Family {
     placement,
     check,
     capacity,
-    hooks: &crate::hooks::hugetlb::HOOKS,
+    hooks: super::HookSet::Hugetlb,
 };

@@ -54,5 +54,5 @@ pub static FAMILY: Family = Family {
     placement,
     check: super::check_by_placement,
     capacity,
-    hooks: &crate::hooks::anon::HOOKS,
+    hooks: super::HookSet::Anon,
 };

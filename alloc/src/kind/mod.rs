@@ -22,18 +22,16 @@ pub mod regular;
 
 pub(crate) use probe::announce_all;
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, Ordering};
 
 use crate::error::Error;
-use crate::jemalloc::ExtentHooks;
 use crate::sys::{Backing, MpolMode};
 use crate::topology::NodeSets;
 
 /// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
 pub const STATIC_KINDS: usize = 26;
-/// Slots in the registry: the static kinds plus room for 1030 dynamic kinds at once (memkind
-/// 1.14 allows 512 in all and in practice stops at 14-29 PMEM kinds).
-pub const MAX_KINDS: usize = 1056;
+/// Slots in the registry (see [`crate::counters::MAX_KINDS`]).
+pub use crate::counters::MAX_KINDS;
 
 /// How many arenas a kind uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +103,21 @@ pub struct Family {
     pub check: fn(&Kind) -> Result<(), Error>,
     /// `memkind_get_capacity`.
     pub capacity: fn(&Kind) -> isize,
-    /// The extent hook table for the family's backing.
-    pub hooks: &'static ExtentHooks,
+    /// The extent hook table the family's arenas get (the tables are the hooks layer's).
+    pub hooks: HookSet,
+}
+
+/// Which of the hooks layer's extent hook tables a family's arenas use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookSet {
+    /// Anonymous memory with an optional mbind policy (`hooks::anon`).
+    Anon,
+    /// MAP_HUGETLB (`hooks::hugetlb`).
+    Hugetlb,
+    /// The kind's file (`hooks::file`, PMEM).
+    File,
+    /// The caller's buffer (`hooks::fixed`).
+    Fixed,
 }
 
 /// Arenas of an initialised kind.
@@ -268,7 +279,7 @@ static FREE_SLOT: Family = Family {
     placement: |_| Err(Error::Unavailable),
     check: |_| Err(Error::Unavailable),
     capacity: |_| -1,
-    hooks: &crate::hooks::anon::HOOKS,
+    hooks: HookSet::Anon,
 };
 
 const fn build_table() -> [Kind; MAX_KINDS] {
@@ -437,18 +448,6 @@ impl Kind {
         (self.family().capacity)(self)
     }
 
-    /// The initialised kind's arenas, initialising on first use.
-    #[inline]
-    pub fn runtime(&'static self) -> Result<&'static Runtime, Error> {
-        let r = self.runtime.load(Ordering::Acquire);
-        if !r.is_null() {
-            // SAFETY: as for `placement`.
-            #[allow(unsafe_code, reason = "published pointer")]
-            return Ok(unsafe { &*r });
-        }
-        self.init_slow()
-    }
-
     /// The kind's arenas if it is initialised, without initialising it.
     pub fn runtime_if_ready(&self) -> Option<&'static Runtime> {
         let r = self.runtime.load(Ordering::Acquire);
@@ -457,33 +456,36 @@ impl Kind {
         (!r.is_null()).then(|| unsafe { &*r })
     }
 
-    #[cold]
-    fn init_slow(&'static self) -> Result<&'static Runtime, Error> {
-        crate::init::ensure();
-        let _reentry = crate::arena::thread::InitGuard::enter();
-        let _g = INIT_LOCK.lock();
-        let r = self.runtime.load(Ordering::Acquire);
-        if !r.is_null() {
-            #[allow(unsafe_code, reason = "published pointer")]
-            // SAFETY: as for `placement`.
-            return Ok(unsafe { &*r });
+    /// The published placement, computing and publishing it first if needed (caller holds
+    /// [`INIT_LOCK`]: the arena layer, before it creates the kind's arenas).
+    pub(crate) fn placement_or_publish(&self) -> Result<&'static Placement, Error> {
+        if let Some(p) = self.placement() {
+            return Ok(p);
         }
-        let placement = match self.placement() {
-            Some(p) => p,
-            None => {
-                let p = (self.family().placement)(self)?;
-                let p: &'static Placement = Box::leak(Box::new(p));
-                self.placement
-                    .store(p as *const _ as *mut _, Ordering::Release);
-                p
-            }
-        };
-        let arenas = crate::arena::create_arenas(self, placement, self.family().hooks)?;
-        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(arenas)));
+        let p = (self.family().placement)(self)?;
+        let p: &'static Placement = Box::leak(Box::new(p));
+        self.placement
+            .store(p as *const _ as *mut _, Ordering::Release);
+        Ok(p)
+    }
+
+    /// Publish the runtime of a kind whose arenas were just created (caller holds
+    /// [`INIT_LOCK`]).
+    pub(crate) fn publish_runtime(&self, rt: Box<Runtime>) -> &'static Runtime {
+        let rt: &'static Runtime = Box::leak(rt);
         self.runtime
             .store(rt as *const _ as *mut _, Ordering::Release);
-        crate::env::debug_log!("kind {} ready with {} arenas", self.name, rt.arenas.len());
-        Ok(rt)
+        rt
+    }
+
+    /// Unpublish the runtime (its arenas are about to be destroyed; caller holds
+    /// [`INIT_LOCK`]).
+    pub(crate) fn take_runtime(&self) -> Option<Box<Runtime>> {
+        let r = self.runtime.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: `r` was published by `publish_runtime` as a leaked box and is now unpublished;
+        // callers must not use the kind concurrently with its destruction (memkind's contract).
+        #[allow(unsafe_code, reason = "reclaiming the leaked runtime box")]
+        (!r.is_null()).then(|| unsafe { Box::from_raw(r) })
     }
 }
 
@@ -656,7 +658,6 @@ pub(crate) fn create_dynamic(
     family: &'static Family,
     state: Box<dyn core::any::Any + Send + Sync>,
 ) -> Result<&'static Kind, Error> {
-    crate::init::ensure();
     let _g = INIT_LOCK.lock();
     let k = KINDS[STATIC_KINDS..]
         .iter()
@@ -675,19 +676,12 @@ pub(crate) fn create_dynamic(
     Ok(k)
 }
 
-/// `memkind_destroy_kind`: static kinds are left as they are (0, as 1.14). A dynamic kind's
-/// arenas are destroyed with every allocation still in them (their memory is unmapped: using
-/// such a pointer afterwards is a use-after-free, and freeing it is ignored, since it is no
-/// longer ours), its state is dropped and its slot freed for reuse.
-pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
-    if (k.id() as usize) < STATIC_KINDS {
-        return Ok(());
-    }
-    let _g = INIT_LOCK.lock();
-    crate::probe::counters::flush_kind(k.id());
-    probe::kind_event(k, crate::probe::records::kind_op::DESTROY);
-    let result = destroy_arenas_locked(k);
-    crate::memtier::reset_counters(k);
+/// Free the slot of a dynamic kind whose arenas are gone (the arena layer's `destroy_kind`;
+/// caller holds [`INIT_LOCK`]): the kind stops being one, its placement and state are dropped
+/// and its counters start again from zero.
+pub(crate) fn release_slot(k: &'static Kind) {
+    debug_assert!(k.id() as usize >= STATIC_KINDS);
+    crate::counters::reset(k.id());
     k.live.store(false, Ordering::Release);
     k.generation.fetch_add(1, Ordering::AcqRel);
     let p = k.placement.swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -707,43 +701,44 @@ pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
             drop(Box::from_raw(d));
         }
     }
-    result
 }
 
-/// `memkind_arena_destroy`: static kinds keep their arenas.
-pub fn destroy_arenas_of(k: &'static Kind) -> Result<(), Error> {
-    if (k.id() as usize) < STATIC_KINDS {
-        return Ok(());
-    }
-    let _g = INIT_LOCK.lock();
-    destroy_arenas_locked(k)
+// --- arena index → kind --------------------------------------------------------------------------
+
+/// jemalloc's limit on arena indices (MALLOCX_ARENA_LIMIT).
+pub const ARENA_LIMIT: usize = 4095;
+
+/// arena index → kind id + 1 (0: not ours).
+static ARENA_KIND: [AtomicU16; ARENA_LIMIT + 1] = [const { AtomicU16::new(0) }; ARENA_LIMIT + 1];
+/// Kind id + 1 of the kind whose arenas are being created right now (under `INIT_LOCK`): jemalloc
+/// calls our alloc hook for the new arena's metadata before `arenas.create` returns its index.
+static PENDING: AtomicU16 = AtomicU16::new(0);
+
+/// `get_kind_by_arena`: the kind owning jemalloc arena `ind`.
+pub fn kind_of_arena(ind: u32) -> Option<&'static Kind> {
+    let v = ARENA_KIND.get(ind as usize)?.load(Ordering::Acquire);
+    (v != 0).then(|| &KINDS[(v - 1) as usize])
 }
 
-fn destroy_arenas_locked(k: &'static Kind) -> Result<(), Error> {
-    let r = k.runtime.swap(core::ptr::null_mut(), Ordering::AcqRel);
-    if r.is_null() {
-        return Ok(());
-    }
-    // SAFETY: `r` was published by `init_slow` as a leaked box and is now unpublished; callers
-    // must not use the kind concurrently with its destruction (memkind's contract).
-    #[allow(unsafe_code, reason = "reclaiming the leaked runtime box")]
-    let rt = unsafe { Box::from_raw(r) };
-    crate::arena::destroy_arenas(k, &rt.arenas)
+/// As [`kind_of_arena`], also answering for an arena under construction (hooks only).
+pub(crate) fn kind_of_arena_for_hook(ind: u32) -> Option<&'static Kind> {
+    kind_of_arena(ind).or_else(|| {
+        let v = PENDING.load(Ordering::Acquire);
+        (v != 0).then(|| &KINDS[(v - 1) as usize])
+    })
 }
 
-/// memkind_mem_usage_policy: DEFAULT keeps freed pages for jemalloc's default decay (10 s),
-/// CONSERVATIVE returns them at once.
-pub fn set_usage_policy(k: &'static Kind, policy: i32) -> Result<(), Error> {
-    let ms: isize = match policy {
-        0 => 10_000,
-        1 => 0,
-        _ => return Err(Error::Invalid),
-    };
-    let rt = k.runtime()?;
-    for &a in rt.arenas.iter() {
-        crate::jemalloc::arena_set_decay(a, ms, ms.min(0)).map_err(|_| Error::OperationFailed)?;
+/// Record that arena `ind` belongs to `kind` (`None`: to nobody any more).
+pub(crate) fn set_arena_kind(ind: u32, kind: Option<&Kind>) {
+    if let Some(slot) = ARENA_KIND.get(ind as usize) {
+        slot.store(kind.map_or(0, |k| k.id() + 1), Ordering::Release);
     }
-    Ok(())
+}
+
+/// `kind`'s arenas are being created (`None`: done), for hooks called before an arena has its
+/// index (caller holds [`INIT_LOCK`]).
+pub(crate) fn set_pending(kind: Option<&Kind>) {
+    PENDING.store(kind.map_or(0, |k| k.id() + 1), Ordering::Release);
 }
 
 impl Kind {
@@ -770,6 +765,7 @@ const _: () = assert!(core::mem::size_of::<Kind>() == 64);
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::arena::destroy_kind;
     use crate::arena::heap;
 
     /// A dynamic family for tests: anonymous memory, one arena, state = a marker number.
@@ -783,7 +779,7 @@ pub(crate) mod tests {
         },
         check: check_by_placement,
         capacity: |_| -1,
-        hooks: &crate::hooks::anon::HOOKS,
+        hooks: HookSet::Anon,
     };
 
     /// Tests that create dynamic kinds and expect slot reuse run one at a time.

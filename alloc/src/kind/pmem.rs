@@ -206,7 +206,7 @@ pub static FAMILY: Family = Family {
     placement,
     check: super::check_by_placement,
     capacity,
-    hooks: &crate::hooks::file::HOOKS,
+    hooks: super::HookSet::File,
 };
 
 /// True when `k` is a PMEM kind.
@@ -214,7 +214,8 @@ pub fn is_pmem(k: &Kind) -> bool {
     core::ptr::eq(k.family(), &FAMILY)
 }
 
-/// `memkind_create_pmem` / `_with_config`: a new PMEM kind in `dir` (path bytes, no NUL).
+/// The kind half of `memkind_create_pmem` / `_with_config` (see `arena::create_pmem`): a new
+/// PMEM kind in `dir` (path bytes, no NUL); `policy` is only checked here.
 pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Error> {
     if max != 0 && max < PMEM_MIN_SIZE {
         crate::env::debug_log!("Cannot create pmem: invalid size.");
@@ -258,17 +259,7 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
     if let Some(st) = k.state::<PmemState>() {
         st.kind_id.store(k.id(), Ordering::Release);
     }
-    if policy == POLICY_CONSERVATIVE {
-        if let Err(e) = super::set_usage_policy(k, policy) {
-            let _ = super::destroy_kind(k);
-            return Err(e);
-        }
-    }
-    crate::env::debug_log!(
-        "pmem kind {} in {} (max {max}, MAP_SYNC {sync})",
-        k.id(),
-        String::from_utf8_lossy(dir)
-    );
+    // The usage policy (CONSERVATIVE needs the arenas) is applied by the arena layer.
     Ok(k)
 }
 
@@ -478,6 +469,6 @@ mod tests {
         heap::free(p);
         let st = k.state::<PmemState>().unwrap();
         assert!(st.mapped_bytes() > 0 && st.mapped_bytes() <= 18 << 20);
-        super::super::destroy_kind(k).unwrap();
+        crate::arena::destroy_kind(k).unwrap();
     }
 }

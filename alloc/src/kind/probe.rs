@@ -2,10 +2,11 @@
 //! re-announce of every kind and extent a probe asks for when it attaches to a running process
 //! (`alloc/include/memkind_probe.h`).
 
-use super::{fixed, pmem, Kind, KINDS, STATIC_KINDS};
+use super::{fixed, pmem, Kind, Placement, KINDS, STATIC_KINDS};
 use crate::extent_map::{GRANULE_SHIFT, MAP};
 use crate::probe::records::{backing, extent_op, kind_op, MKP_DIR_LEN, MKP_NAME_LEN, MKP_NONE};
 use crate::probe::{self, Where};
+use crate::sys::Backing;
 
 /// Where `k`'s memory comes from, as far as it is known (its placement once initialised).
 pub(crate) fn where_of(k: &Kind) -> Where<'static> {
@@ -26,7 +27,27 @@ pub(crate) fn where_of(k: &Kind) -> Where<'static> {
             ..Where::ANON
         };
     };
-    crate::hooks::placement_where(p)
+    placement_where(p)
+}
+
+/// A placement as the probe's records describe it.
+pub(crate) fn placement_where(p: &'static Placement) -> Where<'static> {
+    let (b, page) = match p.backing {
+        Backing::Anon => (backing::ANON, 4096),
+        Backing::Huge2M => (backing::HUGETLB, 2 << 20),
+        Backing::Huge1G => (backing::HUGETLB, 1 << 30),
+        Backing::File { .. } => (backing::FILE, 4096),
+    };
+    let (mode, nodes): (i32, &'static [u64]) = match &p.mbind {
+        Some(m) => (m.mode as i32, m.nodes.fallback_words()),
+        None => (-1, &[]),
+    };
+    Where {
+        backing: b,
+        page_size: page,
+        mbind_mode: mode,
+        nodes,
+    }
 }
 
 /// The kind's name for the probe (`MEMKIND_HBW`, `PMEM:<dir>`, `FIXED:0x<addr>`) and its PMEM

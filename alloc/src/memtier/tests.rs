@@ -1,4 +1,4 @@
-//! Unit tests of memtier's logic: counters, the ctl name parser, builders, both policies, the
+//! Unit tests of memtier's logic: the ctl name parser, builders, both policies, the
 //! handle tables, and the C entry points over DEFAULT and REGULAR.
 
 use super::*;
@@ -26,87 +26,6 @@ fn interleave() -> &'static Kind {
 }
 
 // --- counters ----------------------------------------------------------------------------------
-
-#[test]
-fn buckets_are_a_stable_hash_of_the_thread() {
-    assert_eq!(bucket_of(12345), bucket_of(12345));
-    let spread: std::collections::BTreeSet<usize> = (0..4096u64).map(bucket_of).collect();
-    assert!(
-        spread.len() > 200,
-        "SplitMix64 spreads threads over the buckets"
-    );
-    assert!(spread.iter().all(|&b| b < BUCKETS));
-}
-
-#[test]
-fn increments_reach_the_global_counter_past_the_flush_threshold() {
-    let c = Counters::new();
-    for _ in 0..50 {
-        c.add_in(3, 1024);
-    }
-    assert_eq!(c.flushed(), 0, "51200 bytes stay in the bucket");
-    c.add_in(3, 1);
-    assert_eq!(c.flushed(), 51_201, "one more byte flushes it");
-    c.add_in(3, 100);
-    assert_eq!(c.flushed(), 51_201);
-    assert_eq!(c.total(), 51_301, "total drains every bucket");
-    assert_eq!(c.flushed(), 51_301);
-}
-
-#[test]
-fn decrements_flush_unless_the_bucket_is_slightly_negative() {
-    let c = Counters::new();
-    c.add_in(0, 60_000); // flushed: global 60000
-    c.sub_in(1, 100); // bucket 1 at -100: stays
-    assert_eq!(c.flushed(), 60_000);
-    c.add_in(2, 500); // bucket 2 at 500
-    c.sub_in(2, 100); // 400 ≥ 0: flushed (1.14's unsigned comparison)
-    assert_eq!(c.flushed(), 60_400);
-    c.sub_in(1, 51_200); // -51300 < -51200: flushed
-    assert_eq!(c.flushed(), 60_400 - 51_300);
-    c.add_in(4, 10); // an increment leaving a bucket negative is flushed too
-    c.sub_in(5, 20);
-    c.add_in(5, 5); // -15 → flushed as a huge unsigned
-    assert_eq!(c.flushed(), 60_400 - 51_300 - 15);
-    assert_eq!(c.total(), 60_400 - 51_300 - 15 + 10);
-}
-
-#[test]
-fn counters_wrap_like_size_t() {
-    let c = Counters::new();
-    c.sub_in(0, 60_000);
-    assert_eq!(c.flushed(), (-60_000i64) as u64);
-    c.add_in(1, 60_000);
-    assert_eq!(c.total(), 0);
-    c.reset();
-    assert_eq!(c.total(), 0);
-}
-
-#[test]
-fn concurrent_updates_are_never_lost() {
-    let c: &'static Counters = Box::leak(Box::new(Counters::new()));
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            std::thread::spawn(move || {
-                for i in 0..20_000usize {
-                    c.add(16 + (i % 7) * 8);
-                    if i % 3 == 0 {
-                        c.sub(16 + (i % 7) * 8);
-                    }
-                    let _ = t;
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let per_thread: usize = (0..20_000usize)
-        .filter(|i| i % 3 != 0)
-        .map(|i| 16 + (i % 7) * 8)
-        .sum();
-    assert_eq!(c.total(), 8 * per_thread as u64);
-}
 
 // --- ctl names ---------------------------------------------------------------------------------
 
@@ -744,7 +663,10 @@ fn handle_allocation_is_fallible() {
 fn counters_are_static_and_never_allocated() {
     // Every kind id has its slot; an unused kind reads 0 without a write.
     let k = interleave();
-    assert!(core::ptr::eq(counters(k), &COUNTERS[k.id() as usize]));
+    assert!(core::ptr::eq(
+        counters(k),
+        &crate::counters::COUNTERS[k.id() as usize]
+    ));
     assert!(core::ptr::eq(counters(k), counters(k)));
 }
 

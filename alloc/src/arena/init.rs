@@ -31,7 +31,7 @@ pub fn ensure() {
 fn init() {
     RUNNING.with(|r| r.set(true));
     let _running = Running;
-    let _reentry = crate::arena::thread::InitGuard::enter();
+    let _reentry = super::thread::InitGuard::enter();
     // The environment first (parsed without allocating).
     crate::env::get();
     let _g = INIT_LOCK.lock();
@@ -48,12 +48,12 @@ fn init() {
         // An empty boxed slice does not allocate.
         RUNTIME.get_or_init(|| Runtime::new(Box::new([]))),
     );
-    if let Err(e) = crate::arena::hook_automatic_arenas(default) {
+    if let Err(e) = super::hook_automatic_arenas(default) {
         crate::env::debug_log!("installing hooks on automatic arenas failed: {e}");
     }
-    crate::kind::default::set_oversize(crate::jemalloc::oversize_threshold().unwrap_or(0));
-    crate::arena::magazine::Classes::get();
-    crate::sync::register_fork_handlers();
+    super::default::set_oversize(crate::jemalloc::oversize_threshold().unwrap_or(0));
+    super::magazine::Classes::get();
+    super::fork::register_fork_handlers();
     apply_background_thread_limit();
     READY.store(true, Ordering::Release);
 }

@@ -1,0 +1,272 @@
+//! Counters per kind slot, below the kinds: every kind's bookkeeping that its allocation paths
+//! and its destruction share, in static memory (nothing here allocates or locks, so the paths
+//! that count may run under an interposed `malloc` or inside an extent hook).
+//!
+//! - the memtier byte counters ([`Counters`], `memtier_kind_allocated_size`): 1.14's thread
+//!   buckets, below;
+//! - the outstanding blocks of each non-default kind ([`outstanding`]), which decide whether a
+//!   destroyed PMEM kind keeps its mappings.
+//!
+//! A dynamic kind's slot starts again from zero when the kind is destroyed ([`reset`], the one
+//! reset). This is also the home of the per-thread counters the eBPF probe reads.
+//!
+//! # Memtier byte counters
+//!
+//! Per kind, as 1.14: 256 buckets chosen by a hash of the calling thread (SplitMix64 of
+//! `pthread_self()`), each flushed into the kind's global counter once an increment leaves it
+//! above 50 KiB, or a decrement leaves it outside [-50 KiB, 0) (1.14's unsigned comparisons).
+//! See [`crate::memtier`] for how the policies read them.
+
+use core::sync::atomic::{AtomicI64, AtomicIsize, AtomicU64, Ordering};
+
+/// Kind slots: the static kinds plus room for 1030 dynamic kinds at once (memkind 1.14 allows
+/// 512 in all and in practice stops at 14-29 PMEM kinds). Every per-kind table has this many
+/// entries, indexed by kind id.
+pub const MAX_KINDS: usize = 1056;
+
+/// Buckets per kind (1.14's `THREAD_BUCKETS`).
+pub const BUCKETS: usize = 256;
+/// A bucket is flushed into the global counter past this many bytes (1.14's `FLUSH_THRESHOLD`).
+pub const FLUSH_THRESHOLD: i64 = 51_200;
+
+/// The byte counters of one kind.
+pub struct Counters {
+    global: AtomicU64,
+    buckets: [AtomicI64; BUCKETS],
+}
+
+/// SplitMix64's finaliser, reduced to a bucket index.
+pub(crate) fn bucket_of(thread: u64) -> usize {
+    let mut x = thread.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) as usize & (BUCKETS - 1)
+}
+
+/// The calling thread's bucket.
+#[inline]
+fn bucket() -> usize {
+    bucket_of(crate::sys::thread_self())
+}
+
+impl Counters {
+    /// All zero.
+    pub const fn new() -> Counters {
+        Counters {
+            global: AtomicU64::new(0),
+            buckets: [const { AtomicI64::new(0) }; BUCKETS],
+        }
+    }
+
+    /// `bytes` more in the kind (the calling thread's bucket).
+    #[inline]
+    pub fn add(&self, bytes: usize) {
+        self.add_in(bucket(), bytes)
+    }
+
+    /// `bytes` fewer in the kind (the calling thread's bucket).
+    #[inline]
+    pub fn sub(&self, bytes: usize) {
+        self.sub_in(bucket(), bytes)
+    }
+
+    pub(crate) fn add_in(&self, b: usize, bytes: usize) {
+        let Some(cell) = self.buckets.get(b) else {
+            return;
+        };
+        let d = bytes as i64;
+        let now = cell.fetch_add(d, Ordering::Relaxed).wrapping_add(d);
+        // Unsigned, as 1.14: a negative bucket is flushed too.
+        if now as u64 > FLUSH_THRESHOLD as u64 {
+            self.flush(cell);
+        }
+    }
+
+    pub(crate) fn sub_in(&self, b: usize, bytes: usize) {
+        let Some(cell) = self.buckets.get(b) else {
+            return;
+        };
+        let d = bytes as i64;
+        let now = cell.fetch_sub(d, Ordering::Relaxed).wrapping_sub(d);
+        // Unsigned, as 1.14: only a bucket in [-FLUSH_THRESHOLD, 0) stays.
+        if (now as u64) < (-FLUSH_THRESHOLD) as u64 {
+            self.flush(cell);
+        }
+    }
+
+    fn flush(&self, cell: &AtomicI64) {
+        let v = cell.swap(0, Ordering::Relaxed);
+        self.global.fetch_add(v as u64, Ordering::Relaxed);
+    }
+
+    /// The global counter: what the policies see.
+    #[inline]
+    pub fn flushed(&self) -> u64 {
+        self.global.load(Ordering::Relaxed)
+    }
+
+    /// Drain every bucket into the global counter and return it (`memtier_kind_allocated_size`).
+    /// Buckets at zero are only read (nothing to drain), so a kind never counted stays
+    /// untouched memory.
+    pub fn total(&self) -> u64 {
+        let drained = self.buckets.iter().fold(0u64, |acc, b| {
+            if b.load(Ordering::Relaxed) == 0 {
+                return acc;
+            }
+            acc.wrapping_add(b.swap(0, Ordering::Relaxed) as u64)
+        });
+        if drained == 0 {
+            return self.global.load(Ordering::Relaxed);
+        }
+        self.global
+            .fetch_add(drained, Ordering::Relaxed)
+            .wrapping_add(drained)
+    }
+
+    /// Zero everything (cells already at zero are only read).
+    pub(crate) fn reset(&self) {
+        for cell in self.buckets.iter() {
+            if cell.load(Ordering::Relaxed) != 0 {
+                cell.store(0, Ordering::Relaxed);
+            }
+        }
+        if self.global.load(Ordering::Relaxed) != 0 {
+            self.global.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::new()
+    }
+}
+
+/// Per kind slot, in `.bss` (about 2.1 MiB, paged in only where touched). No allocation: under
+/// `LD_PRELOAD=libmemtier.so.0` every malloc is a `memtier_malloc`, which counts its block here.
+pub(crate) static COUNTERS: [Counters; MAX_KINDS] = [const { Counters::new() }; MAX_KINDS];
+
+/// The memtier byte counters of kind slot `id`.
+#[inline]
+pub fn bytes(id: u16) -> &'static Counters {
+    static SPARE: Counters = Counters::new();
+    // Not `None`: kind ids index the registry, of MAX_KINDS slots.
+    COUNTERS.get(id as usize).unwrap_or(&SPARE)
+}
+
+// --- outstanding blocks ------------------------------------------------------------------------
+
+/// Blocks of each non-default kind taken from jemalloc and not yet given back: what the
+/// program holds plus what sits in the per-thread magazines. Counted where blocks cross the
+/// jemalloc boundary (magazine refills and drains, uncached large blocks), so the fast paths do
+/// not touch it. Destroying a kind's arenas drains every magazine first; what is left is held by
+/// the program.
+static OUTSTANDING: [AtomicIsize; MAX_KINDS] = [const { AtomicIsize::new(0) }; MAX_KINDS];
+
+/// Add `n` (negative: given back) to kind `id`'s outstanding blocks.
+#[inline(always)]
+pub(crate) fn outstanding(id: u16, n: isize) {
+    if let Some(c) = OUTSTANDING.get(id as usize) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Kind `id`'s arenas are destroyed: its outstanding count, which starts again from zero.
+pub(crate) fn take_outstanding(id: u16) -> isize {
+    OUTSTANDING
+        .get(id as usize)
+        .map_or(0, |c| c.swap(0, Ordering::AcqRel))
+}
+
+/// Kind slot `id` is destroyed: every counter of the slot starts again from zero (for memtier,
+/// as 1.14's `memtier_reset_size`).
+pub(crate) fn reset(id: u16) {
+    bytes(id).reset();
+    let _ = take_outstanding(id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_a_stable_hash_of_the_thread() {
+        assert_eq!(bucket_of(12345), bucket_of(12345));
+        let spread: std::collections::BTreeSet<usize> = (0..4096u64).map(bucket_of).collect();
+        assert!(
+            spread.len() > 200,
+            "SplitMix64 spreads threads over the buckets"
+        );
+        assert!(spread.iter().all(|&b| b < BUCKETS));
+    }
+
+    #[test]
+    fn increments_reach_the_global_counter_past_the_flush_threshold() {
+        let c = Counters::new();
+        for _ in 0..50 {
+            c.add_in(3, 1024);
+        }
+        assert_eq!(c.flushed(), 0, "51200 bytes stay in the bucket");
+        c.add_in(3, 1);
+        assert_eq!(c.flushed(), 51_201, "one more byte flushes it");
+        c.add_in(3, 100);
+        assert_eq!(c.flushed(), 51_201);
+        assert_eq!(c.total(), 51_301, "total drains every bucket");
+        assert_eq!(c.flushed(), 51_301);
+    }
+
+    #[test]
+    fn decrements_flush_unless_the_bucket_is_slightly_negative() {
+        let c = Counters::new();
+        c.add_in(0, 60_000); // flushed: global 60000
+        c.sub_in(1, 100); // bucket 1 at -100: stays
+        assert_eq!(c.flushed(), 60_000);
+        c.add_in(2, 500); // bucket 2 at 500
+        c.sub_in(2, 100); // 400 ≥ 0: flushed (1.14's unsigned comparison)
+        assert_eq!(c.flushed(), 60_400);
+        c.sub_in(1, 51_200); // -51300 < -51200: flushed
+        assert_eq!(c.flushed(), 60_400 - 51_300);
+        c.add_in(4, 10); // an increment leaving a bucket negative is flushed too
+        c.sub_in(5, 20);
+        c.add_in(5, 5); // -15 → flushed as a huge unsigned
+        assert_eq!(c.flushed(), 60_400 - 51_300 - 15);
+        assert_eq!(c.total(), 60_400 - 51_300 - 15 + 10);
+    }
+
+    #[test]
+    fn counters_wrap_like_size_t() {
+        let c = Counters::new();
+        c.sub_in(0, 60_000);
+        assert_eq!(c.flushed(), (-60_000i64) as u64);
+        c.add_in(1, 60_000);
+        assert_eq!(c.total(), 0);
+        c.reset();
+        assert_eq!(c.total(), 0);
+    }
+
+    #[test]
+    fn concurrent_updates_are_never_lost() {
+        let c: &'static Counters = Box::leak(Box::new(Counters::new()));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..20_000usize {
+                        c.add(16 + (i % 7) * 8);
+                        if i % 3 == 0 {
+                            c.sub(16 + (i % 7) * 8);
+                        }
+                        let _ = t;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let per_thread: usize = (0..20_000usize)
+            .filter(|i| i % 3 != 0)
+            .map(|i| 16 + (i % 7) * 8)
+            .sum();
+        assert_eq!(c.total(), 8 * per_thread as u64);
+    }
+}
