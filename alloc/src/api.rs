@@ -48,51 +48,24 @@ use std::alloc::System;
 use crate::arena::heap::{self, Owner};
 use crate::arena::thread;
 use crate::error::Error;
-use crate::kind::{partition as p, KINDS};
+use crate::kind::KINDS;
 
 /// A memory kind. Cheap to copy; static kinds are associated constants.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Memkind(u16);
 
-macro_rules! static_kinds {
-    ($($name:ident = $part:expr;)*) => {
+macro_rules! constants {
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
         impl Memkind {
             $(
                 #[doc = concat!("`MEMKIND_", stringify!($name), "`")]
-                pub const $name: Memkind = Memkind($part as u16);
+                pub const $name: Memkind = Memkind($part);
             )*
         }
     };
 }
 
-static_kinds! {
-    DEFAULT = p::DEFAULT;
-    REGULAR = p::REGULAR;
-    HUGETLB = p::HUGETLB;
-    INTERLEAVE = p::INTERLEAVE;
-    HBW = p::HBW;
-    HBW_ALL = p::HBW_ALL;
-    HBW_PREFERRED = p::HBW_PREFERRED;
-    HBW_HUGETLB = p::HBW_HUGETLB;
-    HBW_ALL_HUGETLB = p::HBW_ALL_HUGETLB;
-    HBW_PREFERRED_HUGETLB = p::HBW_PREFERRED_HUGETLB;
-    HBW_INTERLEAVE = p::HBW_INTERLEAVE;
-    DAX_KMEM = p::DAX_KMEM;
-    DAX_KMEM_ALL = p::DAX_KMEM_ALL;
-    DAX_KMEM_PREFERRED = p::DAX_KMEM_PREFERRED;
-    DAX_KMEM_INTERLEAVE = p::DAX_KMEM_INTERLEAVE;
-    HIGHEST_CAPACITY = p::HIGHEST_CAPACITY;
-    HIGHEST_CAPACITY_PREFERRED = p::HIGHEST_CAPACITY_PREFERRED;
-    HIGHEST_CAPACITY_LOCAL = p::HIGHEST_CAPACITY_LOCAL;
-    HIGHEST_CAPACITY_LOCAL_PREFERRED = p::HIGHEST_CAPACITY_LOCAL_PREFERRED;
-    LOWEST_LATENCY_LOCAL = p::LOWEST_LATENCY_LOCAL;
-    LOWEST_LATENCY_LOCAL_PREFERRED = p::LOWEST_LATENCY_LOCAL_PREFERRED;
-    HIGHEST_BANDWIDTH_LOCAL = p::HIGHEST_BANDWIDTH_LOCAL;
-    HIGHEST_BANDWIDTH_LOCAL_PREFERRED = p::HIGHEST_BANDWIDTH_LOCAL_PREFERRED;
-    GBTLB = p::GBTLB;
-    HBW_GBTLB = p::HBW_GBTLB;
-    HBW_PREFERRED_GBTLB = p::HBW_PREFERRED_GBTLB;
-}
+crate::kind::static_kinds!(constants);
 
 impl Memkind {
     /// Every static kind, in memkind's partition order.

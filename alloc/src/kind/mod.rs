@@ -10,6 +10,13 @@
 //! arenas, because jemalloc calls our hooks while it creates an arena.
 
 pub mod dax_kmem;
+#[macro_use]
+mod table;
+#[allow(
+    clippy::single_component_path_imports,
+    reason = "makes the macro a path, crate::kind::static_kinds"
+)]
+pub(crate) use static_kinds;
 pub mod default;
 pub mod fixed;
 pub mod hbw;
@@ -28,8 +35,6 @@ use crate::error::Error;
 use crate::sys::{Backing, MpolMode};
 use crate::topology::NodeSets;
 
-/// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
-pub const STATIC_KINDS: usize = 26;
 /// Slots in the registry (see [`crate::counters::MAX_KINDS`]).
 pub use crate::counters::MAX_KINDS;
 
@@ -178,95 +183,35 @@ const fn static_kind(id: u16, family: &'static Family, variant: u8, name: &'stat
     }
 }
 
-/// The static kinds in partition order: (family, variant, name).
-const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [
-    (&default::FAMILY, 0, "memkind_default"),
-    (&hbw::FAMILY, hbw::HBW, "memkind_hbw"),
-    (
-        &hbw::FAMILY_HUGETLB,
-        hbw::HBW_HUGETLB,
-        "memkind_hbw_hugetlb",
-    ),
-    (&hbw::FAMILY, hbw::HBW_PREFERRED, "memkind_hbw_preferred"),
-    (
-        &hbw::FAMILY_HUGETLB,
-        hbw::HBW_PREFERRED_HUGETLB,
-        "memkind_hbw_preferred_hugetlb",
-    ),
-    (&hugetlb::FAMILY, hugetlb::HUGETLB, "memkind_hugetlb"),
-    (&hbw::FAMILY_HUGETLB, hbw::HBW_GBTLB, "memkind_hbw_gbtlb"),
-    (
-        &hbw::FAMILY_HUGETLB,
-        hbw::HBW_PREFERRED_GBTLB,
-        "memkind_hbw_preferred_gbtlb",
-    ),
-    (&hugetlb::FAMILY, hugetlb::GBTLB, "memkind_gbtlb"),
-    (&hbw::FAMILY, hbw::HBW_INTERLEAVE, "memkind_hbw_interleave"),
-    (&interleave::FAMILY, 0, "memkind_interleave"),
-    (&regular::FAMILY, 0, "memkind_regular"),
-    (&hbw::FAMILY, hbw::HBW_ALL, "memkind_hbw_all"),
-    (
-        &hbw::FAMILY_HUGETLB,
-        hbw::HBW_ALL_HUGETLB,
-        "memkind_hbw_all_hugetlb",
-    ),
-    (&dax_kmem::FAMILY, dax_kmem::DAX_KMEM, "memkind_dax_kmem"),
-    (
-        &dax_kmem::FAMILY,
-        dax_kmem::DAX_KMEM_ALL,
-        "memkind_dax_kmem_all",
-    ),
-    (
-        &dax_kmem::FAMILY,
-        dax_kmem::DAX_KMEM_PREFERRED,
-        "memkind_dax_kmem_preferred",
-    ),
-    (
-        &dax_kmem::FAMILY,
-        dax_kmem::DAX_KMEM_INTERLEAVE,
-        "memkind_dax_kmem_interleave",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::HIGHEST_CAPACITY,
-        "memkind_highest_capacity",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::HIGHEST_CAPACITY_PREFERRED,
-        "memkind_highest_capacity_preferred",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::HIGHEST_CAPACITY_LOCAL,
-        "memkind_highest_capacity_local",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::HIGHEST_CAPACITY_LOCAL_PREFERRED,
-        "memkind_highest_capacity_local_preferred",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::LOWEST_LATENCY_LOCAL,
-        "memkind_lowest_latency_local",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::LOWEST_LATENCY_LOCAL_PREFERRED,
-        "memkind_lowest_latency_local_preferred",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::HIGHEST_BANDWIDTH_LOCAL,
-        "memkind_highest_bandwidth_local",
-    ),
-    (
-        &memattr::FAMILY,
-        memattr::HIGHEST_BANDWIDTH_LOCAL_PREFERRED,
-        "memkind_highest_bandwidth_local_preferred",
-    ),
-];
+/// From [`static_kinds`]: the registry's table (in partition order) and [`partition`].
+macro_rules! registry {
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
+        /// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
+        pub const STATIC_KINDS: usize = [$($part),*].len();
+
+        /// The static kinds in partition order: (family, variant, name).
+        const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [$((&$family, $variant, $kname)),*];
+
+        // The rows are in partition order, so a partition is an index.
+        const _: () = {
+            let parts = [$($part),*];
+            let mut i = 0;
+            while i < parts.len() {
+                assert!(parts[i] == i, "static_kinds! rows must be in partition order");
+                i += 1;
+            }
+        };
+
+        /// Partition numbers of the static kinds (memkind_deprecated.h).
+        #[allow(missing_docs, reason = "names are memkind's")]
+        #[allow(dead_code, reason = "one for every static kind, not all named in code")]
+        pub mod partition {
+            $(pub const $name: usize = $part;)*
+        }
+    };
+}
+
+static_kinds!(registry);
 
 /// The usual `Family::check`: the kind is available when its placement can be computed.
 pub fn check_by_placement(k: &Kind) -> Result<(), Error> {
@@ -304,37 +249,6 @@ pub static KINDS: [Kind; MAX_KINDS] = build_table();
 /// Serialises kind initialisation and creation (never taken on the allocation fast path and
 /// never from an extent hook).
 pub(crate) static INIT_LOCK: crate::sync::ForkLock<()> = crate::sync::ForkLock::new(());
-
-/// Partition numbers of the static kinds (memkind_deprecated.h).
-#[allow(missing_docs, reason = "names are memkind's")]
-pub mod partition {
-    pub const DEFAULT: usize = 0;
-    pub const HBW: usize = 1;
-    pub const HBW_HUGETLB: usize = 2;
-    pub const HBW_PREFERRED: usize = 3;
-    pub const HBW_PREFERRED_HUGETLB: usize = 4;
-    pub const HUGETLB: usize = 5;
-    pub const HBW_GBTLB: usize = 6;
-    pub const HBW_PREFERRED_GBTLB: usize = 7;
-    pub const GBTLB: usize = 8;
-    pub const HBW_INTERLEAVE: usize = 9;
-    pub const INTERLEAVE: usize = 10;
-    pub const REGULAR: usize = 11;
-    pub const HBW_ALL: usize = 12;
-    pub const HBW_ALL_HUGETLB: usize = 13;
-    pub const DAX_KMEM: usize = 14;
-    pub const DAX_KMEM_ALL: usize = 15;
-    pub const DAX_KMEM_PREFERRED: usize = 16;
-    pub const DAX_KMEM_INTERLEAVE: usize = 17;
-    pub const HIGHEST_CAPACITY: usize = 18;
-    pub const HIGHEST_CAPACITY_PREFERRED: usize = 19;
-    pub const HIGHEST_CAPACITY_LOCAL: usize = 20;
-    pub const HIGHEST_CAPACITY_LOCAL_PREFERRED: usize = 21;
-    pub const LOWEST_LATENCY_LOCAL: usize = 22;
-    pub const LOWEST_LATENCY_LOCAL_PREFERRED: usize = 23;
-    pub const HIGHEST_BANDWIDTH_LOCAL: usize = 24;
-    pub const HIGHEST_BANDWIDTH_LOCAL_PREFERRED: usize = 25;
-}
 
 /// MEMKIND_DEFAULT.
 pub fn default_kind() -> &'static Kind {

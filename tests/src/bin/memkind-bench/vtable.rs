@@ -27,32 +27,28 @@ pub type DestroyKindFn = unsafe extern "C" fn(MemkindT) -> c_int;
 /// `int memkind_error_message(int, char *, size_t)`
 pub type ErrorMessageFn = unsafe extern "C" fn(c_int, *mut c_char, usize);
 
-/// The static kinds the benchmark knows, without the `MEMKIND_` prefix, in report order.
-pub const STATIC_KINDS: &[&str] = &[
-    "DEFAULT",
-    "REGULAR",
-    "HUGETLB",
-    "INTERLEAVE",
-    "HBW",
-    "HBW_ALL",
-    "HBW_PREFERRED",
-    "HBW_HUGETLB",
-    "HBW_ALL_HUGETLB",
-    "HBW_PREFERRED_HUGETLB",
-    "HBW_INTERLEAVE",
-    "DAX_KMEM",
-    "DAX_KMEM_ALL",
-    "DAX_KMEM_PREFERRED",
-    "DAX_KMEM_INTERLEAVE",
-    "HIGHEST_CAPACITY",
-    "HIGHEST_CAPACITY_PREFERRED",
-    "HIGHEST_CAPACITY_LOCAL",
-    "HIGHEST_CAPACITY_LOCAL_PREFERRED",
-    "LOWEST_LATENCY_LOCAL",
-    "LOWEST_LATENCY_LOCAL_PREFERRED",
-    "HIGHEST_BANDWIDTH_LOCAL",
-    "HIGHEST_BANDWIDTH_LOCAL_PREFERRED",
-];
+// The static kinds come from the library's one table, included rather than linked: linking the
+// library would run its start-up in this process and install its extent hooks on the jemalloc
+// that the bench measures as "raw jemalloc".
+include!("../../../../alloc/src/kind/table.rs");
+
+macro_rules! names {
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
+        /// Every static kind: the name after `MEMKIND_` and whether it is deprecated.
+        const ALL_STATIC: &[(&str, bool)] = &[$((stringify!($name), $deprecated)),*];
+    };
+}
+static_kinds!(names);
+
+/// The static kinds the benchmark measures, without the `MEMKIND_` prefix, in partition order:
+/// all but the deprecated ones (GBTLB: 1 GiB pages).
+pub fn static_kinds() -> Vec<&'static str> {
+    ALL_STATIC
+        .iter()
+        .filter(|(_, deprecated)| !deprecated)
+        .map(|(n, _)| *n)
+        .collect()
+}
 
 /// Name used for the PMEM kind the benchmark creates with `memkind_create_pmem`.
 pub const PMEM: &str = "PMEM";
@@ -120,7 +116,7 @@ pub struct Library {
     pub destroy_kind: Option<DestroyKindFn>,
     /// `memkind_error_message`, optional.
     pub error_message: Option<ErrorMessageFn>,
-    /// Status of each static kind (same order as [`STATIC_KINDS`]) and of PMEM (last).
+    /// Status of each static kind (same order as [`static_kinds`]) and of PMEM (last).
     pub kinds: Vec<(String, KindStatus)>,
     pmem: Option<Kind>,
 }
@@ -332,7 +328,7 @@ impl Library {
     /// Resolve every static kind and create the PMEM kind in `pmem_dir`.
     pub fn resolve_kinds(&mut self, pmem_dir: &Path) {
         let mut kinds = Vec::new();
-        for &name in STATIC_KINDS {
+        for name in static_kinds() {
             let st = self.kind_status(name);
             kinds.push((name.to_string(), st));
         }

@@ -27,18 +27,20 @@
 //! created per cell (a full run creates ~400 threads, exercising each library's thread-exit path).
 //! `MEMKIND_BENCH_DEBUG=1` prints each sample's per-thread start skew, wall and CPU time.
 
-#[path = "../bench/mod.rs"]
-mod bench;
+mod hugepages;
+mod measure;
+mod output;
+mod vtable;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bench::hugepages::{self, Reservation};
-use bench::measure::{
-    self, alloc_job, detect_job, Clock, Config, Jemalloc, Job, MemkindAlloc, Outcome, Pattern,
+use hugepages::Reservation;
+use measure::{
+    alloc_job, detect_job, Clock, Config, Jemalloc, Job, MemkindAlloc, Outcome, Pattern,
 };
-use bench::output::{self, Format, Row};
-use bench::vtable::{Kind, KindStatus, Library, PMEM, STATIC_KINDS};
+use output::{Format, Row};
+use vtable::{static_kinds, Kind, KindStatus, Library, PMEM};
 
 const USAGE: &str = "\
 memkind-bench: ns per malloc+free pair, ours vs memkind 1.14 vs raw jemalloc, every kind
@@ -173,10 +175,10 @@ fn parse_args() -> Result<Args, String> {
                 for k in list(&v) {
                     let k = k.to_ascii_uppercase();
                     let k = k.strip_prefix("MEMKIND_").unwrap_or(&k).to_string();
-                    if k != PMEM && !STATIC_KINDS.contains(&k.as_str()) {
+                    if k != PMEM && !static_kinds().contains(&k.as_str()) {
                         return Err(format!(
                             "unknown kind {k:?}; known: {}, {PMEM}",
-                            STATIC_KINDS.join(", ")
+                            static_kinds().join(", ")
                         ));
                     }
                     ks.push(k);
@@ -379,7 +381,7 @@ fn run() -> Result<i32, String> {
     out.info("# memkind-bench");
     out.info(&format!("# {}", lib_line(&ours)));
     out.info(&format!("# {}", lib_line(&memkind)));
-    let leaks = bench::vtable::global_scope_leaks();
+    let leaks = vtable::global_scope_leaks();
     if !leaks.is_empty() {
         out.info(&format!(
             "# WARNING: visible in the global symbol scope: {}; the libraries' internal calls may bind to it",
@@ -436,7 +438,7 @@ fn run() -> Result<i32, String> {
             .as_ref()
             .is_none_or(|ks| ks.iter().any(|x| x == k))
     };
-    let mut names: Vec<String> = STATIC_KINDS.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = static_kinds().iter().map(|s| s.to_string()).collect();
     names.push(PMEM.into());
     out.info("# kind availability (memkind_check_available; PMEM = memkind_create_pmem(dir, 0)):");
     let mut bench_kinds = Vec::new();
