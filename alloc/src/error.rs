@@ -49,6 +49,10 @@ pub enum Error {
 /// memkind.h's error numbers.
 pub mod code {
     #![allow(missing_docs, reason = "names are memkind.h's")]
+    #![allow(
+        dead_code,
+        reason = "memkind.h's whole table, not every code is produced"
+    )]
     pub const SUCCESS: i32 = 0;
     pub const UNAVAILABLE: i32 = -1;
     pub const MBIND: i32 = -2;

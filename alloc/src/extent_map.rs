@@ -31,6 +31,7 @@ const COUNT_SHIFT: u32 = 16;
 /// Kind ids fit in 11 bits, so bit 15 of the id half is free. Sticky until the granule dies.
 const OVERLAY: u32 = 0x8000;
 /// Lowest id [`ExtentMap::lookup`] returns for a granule marked with a fixed-kind overlay.
+#[cfg(test)]
 pub const OVERLAY_ID: u16 = (OVERLAY - 1) as u16;
 
 #[repr(C)]
@@ -130,7 +131,8 @@ impl ExtentMap {
             ) {
                 Ok(_) => leaf = fresh,
                 Err(winner) => {
-                    let _ = Linux.unmap(fresh.cast(), core::mem::size_of::<Leaf>());
+                    // SAFETY: the leaf just mapped, which lost the race and was never published.
+                    let _ = unsafe { Linux.unmap(fresh.cast(), core::mem::size_of::<Leaf>()) };
                     leaf = winner;
                 }
             }

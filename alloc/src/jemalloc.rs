@@ -283,21 +283,10 @@ pub fn arena_destroy(ind: u32) -> Result<(), i32> {
     run(Name::indexed("arena.", ind as u64, ".destroy").as_cstr())
 }
 
-/// `arena.<i>.purge`.
-pub fn arena_purge(ind: u32) -> Result<(), i32> {
-    run(Name::indexed("arena.", ind as u64, ".purge").as_cstr())
-}
-
 /// `tcache.create`: a new explicit thread cache index.
 pub fn tcache_create() -> Result<u32, i32> {
     // SAFETY: `tcache.create` returns an `unsigned`.
     unsafe { read::<u32>(c"tcache.create") }
-}
-
-/// `tcache.flush` of an explicit cache.
-pub fn tcache_flush(ind: u32) -> Result<(), i32> {
-    // SAFETY: `tcache.flush` takes an `unsigned`.
-    unsafe { write(c"tcache.flush", ind) }
 }
 
 /// `tcache.destroy` of an explicit cache.
@@ -374,6 +363,7 @@ core::arch::global_asm!(
 );
 
 /// The `tcache_gc_incr_bytes` set above.
+#[cfg(test)]
 pub const TCACHE_GC_INCR_BYTES: usize = 1 << 20;
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ use crate::kind::Kind;
 
 // --- counters ----------------------------------------------------------------------------------
 
-pub use crate::counters::{Counters, BUCKETS, FLUSH_THRESHOLD};
+pub use crate::counters::Counters;
 
 /// The byte counters of `kind` (they live in [`crate::counters`], with the kind's other counters).
 #[inline]
@@ -367,17 +367,14 @@ impl Builder {
         }
     }
 
-    /// The builder's policy.
-    pub fn policy(&self) -> Policy {
-        self.policy
-    }
-
     /// Number of tiers added.
+    #[cfg(test)]
     pub fn tier_count(&self) -> usize {
         self.tiers.len()
     }
 
     /// The thresholds configured so far (DYNAMIC_THRESHOLD).
+    #[cfg(test)]
     pub fn thresholds(&self) -> &[ThresholdCfg] {
         &self.thresholds
     }
@@ -714,11 +711,13 @@ impl Memory {
     }
 
     /// The tiers' kinds, in order.
+    #[cfg(test)]
     pub fn kinds(&self) -> impl Iterator<Item = &'static Kind> + '_ {
         self.tiers.iter().map(|t| t.kind)
     }
 
     /// Current threshold values (empty unless DYNAMIC_THRESHOLD).
+    #[cfg(test)]
     pub fn threshold_values(&self) -> Vec<usize> {
         match &self.route {
             Route::DynamicThreshold(th) => th
@@ -834,6 +833,7 @@ impl<T: Send + Sync, const N: usize> Handles<T, N> {
     }
 
     /// Number of live objects.
+    #[cfg(test)]
     pub fn live(&self) -> usize {
         self.slots
             .iter()

@@ -62,6 +62,7 @@ impl Nodemask {
     /// [`Nodemask::as_words`]: the kernel decrements `maxnode` before use and reads that many
     /// bits, so `MAX_NUMA_NODES + 1` makes it read exactly our 1024 bits (libnuma passes
     /// `bitmask.size + 1` for the same reason).
+    #[cfg(test)]
     pub const MAXNODE: u64 = MAX_NUMA_NODES as u64 + 1;
 
     /// The empty set.
@@ -122,11 +123,13 @@ impl Nodemask {
     }
 
     /// Lowest node, if any.
+    #[cfg(test)]
     pub fn first(&self) -> Option<u32> {
         self.iter().next()
     }
 
     /// Highest node, if any.
+    #[cfg(test)]
     pub fn last(&self) -> Option<u32> {
         (0..MAX_NUMA_NODES as u32).rev().find(|&n| self.contains(n))
     }
@@ -151,14 +154,6 @@ impl Nodemask {
         out
     }
 
-    /// Whether every node of `self` is in `other`.
-    pub fn is_subset(&self, other: &Nodemask) -> bool {
-        self.words
-            .iter()
-            .zip(other.words.iter())
-            .all(|(a, b)| a & !b == 0)
-    }
-
     /// The raw words, bit `n % 64` of word `n / 64` = node `n`: the layout of the kernel's
     /// `nodemask` argument on 64-bit Linux. Pass with `maxnode = `[`Nodemask::MAXNODE`].
     pub fn as_words(&self) -> &[u64; WORDS] {
@@ -166,6 +161,7 @@ impl Nodemask {
     }
 
     /// Builds a mask from raw words (inverse of [`Nodemask::as_words`]).
+    #[cfg(test)]
     pub fn from_words(words: [u64; WORDS]) -> Self {
         Nodemask { words }
     }

@@ -13,6 +13,7 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use nix::errno::Errno;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Size of a small page on x86_64 Linux.
 pub const PAGE_SIZE: usize = 4096;
@@ -22,6 +23,7 @@ pub const HUGE_2M: usize = 2 << 20;
 pub const HUGE_1G: usize = 1 << 30;
 
 /// mbind(2) modes (linux/mempolicy.h).
+#[allow(dead_code, reason = "the kernel's whole set of modes, not all used")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum MpolMode {
@@ -82,10 +84,20 @@ pub fn cvt(ret: i64) -> Result<i64, Errno> {
 pub trait Os {
     /// mmap `len` bytes with `backing` at a kernel-chosen address.
     fn map(&self, len: usize, backing: Backing) -> Result<NonNull<c_void>, Errno>;
-    /// munmap.
-    fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno>;
-    /// madvise.
-    fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno>;
+    /// munmap(2).
+    ///
+    /// # Safety
+    /// `[addr, addr+len)` is memory of this library that nothing uses any more: no reference or
+    /// live allocation points into it (munmap(2): later accesses fault, or hit whatever is mapped
+    /// there next).
+    unsafe fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno>;
+    /// madvise(2).
+    ///
+    /// # Safety
+    /// `[addr, addr+len)` is memory of this library; with an advice that drops contents
+    /// (MADV_DONTNEED, MADV_FREE, MADV_REMOVE) nothing live may be in it (madvise(2): the
+    /// pages read back as zeroes or as the file's contents).
+    unsafe fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno>;
     /// mbind(addr, len, mode, nodemask, maxnode, 0).
     fn mbind(
         &self,
@@ -149,15 +161,15 @@ impl Os for Linux {
         NonNull::new(p).ok_or(Errno::ENOMEM)
     }
 
-    fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno> {
-        // SAFETY: munmap(2) on a range this library mapped and no longer hands out (callers
-        // guarantee the range is ours and dead).
+    unsafe fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno> {
+        // SAFETY: munmap(2) on a range this library mapped and no longer hands out (the
+        // caller's contract).
         cvt(unsafe { libc::munmap(addr, len) } as i64).map(drop)
     }
 
-    fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno> {
-        // SAFETY: madvise(2) on a range of ours; the advices used (DONTNEED, FREE, REMOVE,
-        // NOHUGEPAGE) only drop contents the allocator no longer holds live.
+    unsafe fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno> {
+        // SAFETY: madvise(2) on a range of ours; the advices that drop contents are only used
+        // on memory nothing holds live (the caller's contract).
         cvt(unsafe { libc::madvise(addr, len, advice) } as i64).map(drop)
     }
 
@@ -278,9 +290,14 @@ pub fn set_errno(e: i32) {
 
 // --- file backing (PMEM kinds) -------------------------------------------------------------------
 
+// The descriptors of PMEM kinds are shared through atomics and replaced at fork, so the calls
+// below take raw `i32`s: a wrong descriptor is at worst EBADF or I/O on the wrong file, never a
+// memory error. The two calls that touch memory, [`map_file_fixed`] and [`write_from`], are
+// `unsafe fn`.
+
 /// Create `dir/memkind.XXXXXX` (mkostemp, close-on-exec) and unlink it at once: the returned
 /// descriptor is the only reference to the file. `dir` is a directory path without the NUL.
-pub fn create_temp_file(dir: &[u8]) -> Result<i32, Errno> {
+pub fn create_temp_file(dir: &[u8]) -> Result<OwnedFd, Errno> {
     let mut path = Vec::with_capacity(dir.len() + 16);
     path.extend_from_slice(dir);
     path.extend_from_slice(b"/memkind.XXXXXX\0");
@@ -292,7 +309,8 @@ pub fn create_temp_file(dir: &[u8]) -> Result<i32, Errno> {
     let fd = cvt(unsafe { libc::mkostemp(path.as_mut_ptr().cast(), libc::O_CLOEXEC) } as i64)?;
     // SAFETY: `path` now names the file mkostemp created (NUL terminated).
     unsafe { libc::unlink(path.as_ptr().cast()) };
-    Ok(fd as i32)
+    // SAFETY: mkostemp returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// close(2), errors ignored (the descriptor is gone either way on Linux).
@@ -307,9 +325,13 @@ pub fn ftruncate(fd: i32, len: i64) -> Result<(), Errno> {
     cvt(unsafe { libc::ftruncate(fd, len) } as i64).map(drop)
 }
 
-/// mmap `len` bytes of `fd` at `offset` to exactly `addr` (MAP_FIXED: replaces what is there,
-/// which must be a range of ours), shared, with MAP_SYNC when `sync`.
-pub fn map_file_fixed(
+/// mmap `len` bytes of `fd` at `offset` to exactly `addr`, shared, with MAP_SYNC when `sync`.
+///
+/// # Safety
+/// MAP_FIXED replaces whatever is mapped at `[addr, addr+len)` (mmap(2)): the range is a
+/// reservation or a mapping of this library, and whatever lives there may change contents (to
+/// the file's) only where the caller intends it (a fork child's copy of the same bytes).
+pub unsafe fn map_file_fixed(
     addr: usize,
     len: usize,
     fd: i32,
@@ -321,8 +343,8 @@ pub fn map_file_fixed(
     } else {
         libc::MAP_SHARED
     };
-    // SAFETY: MAP_FIXED over `[addr, addr+len)`, which callers guarantee is a reservation or a
-    // mapping of this library that nobody else uses; the result is checked.
+    // SAFETY: MAP_FIXED over `[addr, addr+len)`, which the caller guarantees may be replaced;
+    // the result is checked.
     let p = unsafe {
         libc::mmap(
             addr as *mut c_void,
@@ -408,11 +430,15 @@ pub fn copy_range(src: i32, src_off: i64, dst: i32, dst_off: i64, len: usize) ->
     Ok(())
 }
 
-/// pwrite(2) all of `[addr, addr+len)` (memory of ours) to `fd` at `off`.
-pub fn write_from(fd: i32, addr: usize, len: usize, off: i64) -> Result<(), Errno> {
+/// pwrite(2) all of `[addr, addr+len)` to `fd` at `off`.
+///
+/// # Safety
+/// `[addr, addr+len)` is mapped, readable memory that nobody writes meanwhile (pwrite(2) reads
+/// it).
+pub unsafe fn write_from(fd: i32, addr: usize, len: usize, off: i64) -> Result<(), Errno> {
     let mut done = 0usize;
     while done < len {
-        // SAFETY: `[addr, addr+len)` is readable memory of this library (a mapped granule).
+        // SAFETY: `[addr, addr+len)` is readable (the caller's contract).
         let n = cvt(unsafe {
             libc::pwrite(
                 fd,

@@ -526,6 +526,7 @@ impl Topology {
     }
 
     /// The node a CPU belongs to.
+    #[cfg(test)]
     pub fn node_of_cpu(&self, cpu: u32) -> Option<u32> {
         self.nodes
             .iter()
@@ -775,17 +776,20 @@ impl NodeSets {
     }
 
     /// The mask for a thread on `cpu` (via [`Topology::node_of_cpu`], else the fallback).
+    #[cfg(test)]
     pub fn for_cpu(&self, topo: &Topology, cpu: u32) -> Nodemask {
         topo.node_of_cpu(cpu)
             .map_or(self.fallback, |n| self.for_cpu_node(n))
     }
 
     /// The exact table entry for `node`, if any.
+    #[cfg(test)]
     pub fn get(&self, node: u32) -> Option<Nodemask> {
         self.per_node.get(&node).copied()
     }
 
     /// `(initiator node, mask)` pairs in node order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (u32, Nodemask)> + '_ {
         self.per_node.iter().map(|(&n, &m)| (n, m))
     }

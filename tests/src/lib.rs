@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod capi;
+
 /// A kernel or machine feature a test may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {

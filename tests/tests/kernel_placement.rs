@@ -8,16 +8,14 @@
 
 use core::ffi::c_void;
 
-use memkind::ffi::globals::*;
-use memkind::ffi::memkind::*;
-use memkind::kind::Kind;
+use memkind_tests::capi::*;
 use memkind_tests::{need, online_memory_nodes, parse_node_list, Feature};
 
 const PAGE: usize = 4096;
 const SIZE: usize = 8 << 20;
 
 /// Allocate `SIZE` bytes of `kind`, touch every page, return the node of each page.
-fn placement(name: &str, kind: *const Kind) -> Vec<i32> {
+fn placement(name: &str, kind: MemkindT) -> Vec<i32> {
     assert_eq!(
         memkind_check_available(kind),
         0,
@@ -33,7 +31,7 @@ fn placement(name: &str, kind: *const Kind) -> Vec<i32> {
         .map(|i| unsafe { p.add(i * PAGE) }.cast())
         .collect();
     let mut status = vec![-1i32; pages.len()];
-    memkind::sys::query_pages(&pages, &mut status).expect("move_pages");
+    memkind::testing::query_pages(&pages, &mut status).expect("move_pages");
     memkind_free(core::ptr::null(), p.cast());
     status
 }
@@ -87,16 +85,16 @@ fn node_bound_kinds_land_on_their_nodes() {
     assert!(!hbw.is_empty(), "the two-node cells set MEMKIND_HBW_NODES");
     let nodes = online_memory_nodes();
     for (name, kind) in [
-        ("HBW", MEMKIND_HBW.0),
-        ("HBW_ALL", MEMKIND_HBW_ALL.0),
-        ("HBW_PREFERRED", MEMKIND_HBW_PREFERRED.0),
-        ("HBW_INTERLEAVE", MEMKIND_HBW_INTERLEAVE.0),
+        ("HBW", MEMKIND_HBW),
+        ("HBW_ALL", MEMKIND_HBW_ALL),
+        ("HBW_PREFERRED", MEMKIND_HBW_PREFERRED),
+        ("HBW_INTERLEAVE", MEMKIND_HBW_INTERLEAVE),
     ] {
         assert_on(name, &placement(name, kind), &hbw);
     }
     assert_on(
         "REGULAR",
-        &placement("REGULAR", MEMKIND_REGULAR.0),
+        &placement("REGULAR", MEMKIND_REGULAR),
         &cpu_nodes(),
     );
     let max = nodes.iter().map(|&n| mem_total(n)).max().unwrap();
@@ -107,12 +105,12 @@ fn node_bound_kinds_land_on_their_nodes() {
         .collect();
     assert_on(
         "HIGHEST_CAPACITY",
-        &placement("HIGHEST_CAPACITY", MEMKIND_HIGHEST_CAPACITY.0),
+        &placement("HIGHEST_CAPACITY", MEMKIND_HIGHEST_CAPACITY),
         &biggest,
     );
 
     // Interleave spreads pages over every node with memory, about evenly.
-    let st = placement("INTERLEAVE", MEMKIND_INTERLEAVE.0);
+    let st = placement("INTERLEAVE", MEMKIND_INTERLEAVE);
     assert_on("INTERLEAVE", &st, &nodes);
     let h = histogram(&st);
     for &n in &nodes {
@@ -131,12 +129,12 @@ fn hbw_is_unavailable_without_hbw_nodes_on_one_node() {
         println!("SKIP hbw_is_unavailable_without_hbw_nodes_on_one_node: needs one node and no MEMKIND_HBW_NODES");
         return;
     }
-    assert_eq!(memkind_check_available(MEMKIND_HBW.0), -20);
-    assert!(memkind_malloc(MEMKIND_HBW.0, 64).is_null());
-    assert_on("REGULAR", &placement("REGULAR", MEMKIND_REGULAR.0), &[0]);
+    assert_eq!(memkind_check_available(MEMKIND_HBW), -20);
+    assert!(memkind_malloc(MEMKIND_HBW, 64).is_null());
+    assert_on("REGULAR", &placement("REGULAR", MEMKIND_REGULAR), &[0]);
     assert_on(
         "INTERLEAVE",
-        &placement("INTERLEAVE", MEMKIND_INTERLEAVE.0),
+        &placement("INTERLEAVE", MEMKIND_INTERLEAVE),
         &[0],
     );
 }
@@ -195,10 +193,10 @@ fn hugetlb_kinds_are_backed_by_2mib_pages() {
         return;
     }
     let _pages = Hugepages::reserve(32);
-    let mut kinds = vec![("HUGETLB", MEMKIND_HUGETLB.0, None)];
+    let mut kinds = vec![("HUGETLB", MEMKIND_HUGETLB, None)];
     if online_memory_nodes().len() >= 2 && std::env::var_os("MEMKIND_HBW_NODES").is_some() {
         let hbw = parse_node_list(&std::env::var("MEMKIND_HBW_NODES").unwrap());
-        kinds.push(("HBW_HUGETLB", MEMKIND_HBW_HUGETLB.0, Some(hbw)));
+        kinds.push(("HBW_HUGETLB", MEMKIND_HBW_HUGETLB, Some(hbw)));
     }
     for (name, kind, nodes) in kinds {
         assert_eq!(memkind_check_available(kind), 0, "{name}");
@@ -213,7 +211,7 @@ fn hugetlb_kinds_are_backed_by_2mib_pages() {
         );
         if let Some(nodes) = nodes {
             let mut st = [0i32];
-            memkind::sys::query_pages(&[p.cast()], &mut st).unwrap();
+            memkind::testing::query_pages(&[p.cast()], &mut st).unwrap();
             assert!(
                 st[0] >= 0 && nodes.contains(&(st[0] as u32)),
                 "{name} on node {}",
@@ -222,7 +220,7 @@ fn hugetlb_kinds_are_backed_by_2mib_pages() {
         }
         memkind_free(core::ptr::null(), p.cast());
         // Base-page kinds are not on hugetlb mappings.
-        let q = memkind_malloc(MEMKIND_REGULAR.0, 1 << 20) as *mut u8;
+        let q = memkind_malloc(MEMKIND_REGULAR, 1 << 20) as *mut u8;
         // SAFETY: the block is a live allocation of at least that many bytes, just returned by memkind_malloc.
         unsafe { core::ptr::write_bytes(q, 1, 4096) };
         assert_eq!(kernel_page_kb(q as usize), Some(4));

@@ -5,8 +5,7 @@
 
 use std::ffi::CString;
 
-use memkind::ffi::memkind::*;
-use memkind::ffi::MemkindT;
+use memkind_tests::capi::*;
 use memkind_tests::{need, Feature};
 
 /// The VmFlags of the mapping containing `addr`.

@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use memkind::ffi::memkind::*;
-use memkind::ffi::MemkindT;
 use memkind::{Memkind, UsagePolicy};
+use memkind_tests::capi::*;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

@@ -2,15 +2,14 @@
 //! kinds, overflow, many short-lived threads, fork.
 
 use core::ffi::c_void;
-use memkind::ffi::globals::*;
-use memkind::ffi::memkind::*;
+use memkind_tests::capi::*;
 
-fn kinds() -> Vec<(&'static str, *const memkind::kind::Kind)> {
+fn kinds() -> Vec<(&'static str, MemkindT)> {
     vec![
-        ("DEFAULT", MEMKIND_DEFAULT.0),
-        ("REGULAR", MEMKIND_REGULAR.0),
-        ("INTERLEAVE", MEMKIND_INTERLEAVE.0),
-        ("HIGHEST_CAPACITY", MEMKIND_HIGHEST_CAPACITY.0),
+        ("DEFAULT", MEMKIND_DEFAULT),
+        ("REGULAR", MEMKIND_REGULAR),
+        ("INTERLEAVE", MEMKIND_INTERLEAVE),
+        ("HIGHEST_CAPACITY", MEMKIND_HIGHEST_CAPACITY),
     ]
 }
 
@@ -44,13 +43,13 @@ fn foreign_pointers_are_refused_without_reading_them() {
         0x10 as *mut c_void,
         usize::MAX as *mut c_void,
     ] {
-        assert_eq!(memkind_detect_kind(p), MEMKIND_DEFAULT.0);
+        assert_eq!(memkind_detect_kind(p), MEMKIND_DEFAULT);
         assert_eq!(memkind_malloc_usable_size(core::ptr::null(), p), 0);
         memkind_free(core::ptr::null(), p);
-        memkind_free(MEMKIND_REGULAR.0, p);
-        memkind::sys::set_errno(0);
+        memkind_free(MEMKIND_REGULAR, p);
+        set_errno(0);
         assert!(memkind_realloc(core::ptr::null(), p, 100).is_null());
-        assert_eq!(memkind::sys::errno(), libc::EINVAL);
+        assert_eq!(errno(), libc::EINVAL);
     }
     // SAFETY: unmapping the mapping made above, no longer used.
     unsafe { libc::munmap(mapped, 4096) };
@@ -58,7 +57,7 @@ fn foreign_pointers_are_refused_without_reading_them() {
 
 #[test]
 fn bogus_kind_pointers_are_errors() {
-    let bogus = 0x1234 as *const memkind::kind::Kind;
+    let bogus = 0x1234 as MemkindT;
     assert!(memkind_malloc(bogus, 16).is_null());
     assert!(memkind_calloc(bogus, 1, 16).is_null());
     assert_eq!(memkind_check_available(bogus), -13);
@@ -66,7 +65,7 @@ fn bogus_kind_pointers_are_errors() {
     assert_eq!(memkind_posix_memalign(bogus, &mut p, 64, 64), libc::EINVAL);
     assert_eq!(p as usize, 0x99, "memptr untouched");
     // An interior pointer of a real kind slot is not a kind either.
-    let inside = (MEMKIND_REGULAR.0 as usize + 1) as *const memkind::kind::Kind;
+    let inside = (MEMKIND_REGULAR as usize + 1) as MemkindT;
     assert!(memkind_malloc(inside, 16).is_null());
 }
 
@@ -74,7 +73,6 @@ fn bogus_kind_pointers_are_errors() {
 /// read (a PROT_NONE page would fault on any access).
 #[test]
 fn memtier_refuses_bogus_handles_without_reading_them() {
-    use memkind::ffi::memtier::*;
     let page = prot_none_page();
     let name = c"policy.dynamic_threshold.trigger".as_ptr();
     for h in [
@@ -84,14 +82,14 @@ fn memtier_refuses_bogus_handles_without_reading_them() {
         0x10 as *mut c_void,
         usize::MAX as *mut c_void,
     ] {
-        assert_eq!(memtier_builder_add_tier(h, MEMKIND_DEFAULT.0, 1), -1);
+        assert_eq!(memtier_builder_add_tier(h, MEMKIND_DEFAULT, 1), -1);
         assert_eq!(memtier_builder_add_tier(h, h as *const _, 1), -1);
         assert!(memtier_builder_construct_memtier_memory(h).is_null());
         assert_eq!(memtier_ctl_set(h, name, page), -1);
         memtier_builder_delete(h);
-        memkind::sys::set_errno(0);
+        set_errno(0);
         assert!(memtier_malloc(h, 64).is_null());
-        assert_eq!(memkind::sys::errno(), libc::EINVAL);
+        assert_eq!(errno(), libc::EINVAL);
         assert!(memtier_calloc(h, 2, 64).is_null());
         assert!(memtier_realloc(h, core::ptr::null_mut(), 64).is_null());
         let mut out = core::ptr::null_mut();
@@ -100,12 +98,12 @@ fn memtier_refuses_bogus_handles_without_reading_them() {
         assert_eq!(memtier_kind_allocated_size(h as *const _), 0);
         assert_eq!(memtier_usable_size(h), 0);
         memtier_kind_free(core::ptr::null(), h);
-        memtier_kind_free(MEMKIND_REGULAR.0, h);
+        memtier_kind_free(MEMKIND_REGULAR, h);
         assert!(memtier_kind_realloc(core::ptr::null(), h, 64).is_null());
     }
     // A dynamic builder with a value pointer it must not read: the name is refused first.
     let b = memtier_builder_new(1);
-    assert_eq!(memtier_builder_add_tier(b, MEMKIND_DEFAULT.0, 1), 0);
+    assert_eq!(memtier_builder_add_tier(b, MEMKIND_DEFAULT, 1), 0);
     assert_eq!(memtier_ctl_set(b, c"policy.nothing".as_ptr(), page), -1);
     memtier_builder_delete(b);
     // SAFETY: unmapping the mapping made above, no longer used.
@@ -115,9 +113,9 @@ fn memtier_refuses_bogus_handles_without_reading_them() {
 #[test]
 fn calloc_overflow_is_enomem_in_every_kind() {
     for (name, k) in kinds() {
-        memkind::sys::set_errno(0);
+        set_errno(0);
         assert!(memkind_calloc(k, usize::MAX, 2).is_null(), "{name}");
-        assert_eq!(memkind::sys::errno(), libc::ENOMEM, "{name}");
+        assert_eq!(errno(), libc::ENOMEM, "{name}");
         assert!(memkind_calloc(k, 1 << 33, 1 << 31).is_null(), "{name}");
     }
 }
@@ -127,14 +125,14 @@ fn posix_memalign_bad_alignment_leaves_memptr_and_errno() {
     for (name, k) in kinds() {
         for align in [0usize, 1, 3, 4, 24, 100, 4097] {
             let mut p: *mut c_void = 0x77 as *mut c_void;
-            memkind::sys::set_errno(1234);
+            set_errno(1234);
             assert_eq!(
                 memkind_posix_memalign(k, &mut p, align, 64),
                 libc::EINVAL,
                 "{name} {align}"
             );
             assert_eq!(p as usize, 0x77, "{name} {align}");
-            assert_eq!(memkind::sys::errno(), 1234, "{name} {align}");
+            assert_eq!(errno(), 1234, "{name} {align}");
         }
     }
 }
@@ -176,9 +174,9 @@ fn thousands_of_short_lived_threads_do_not_leak_caches_or_memory() {
     run(2000);
     let rss_after = rss_kib();
     assert!(
-        memkind::arena::live_thread_caches() < 64,
+        memkind::testing::live_thread_caches() < 64,
         "caches left: {}",
-        memkind::arena::live_thread_caches()
+        memkind::testing::live_thread_caches()
     );
     assert!(
         rss_after < rss_before + 64 * 1024,
@@ -233,12 +231,12 @@ fn child_with_malformed_arena_num() {
         std::env::var("MEMKIND_ARENA_NUM_PER_KIND").as_deref(),
         Ok("abc")
     );
-    assert_eq!(memkind_check_available(MEMKIND_REGULAR.0), -12);
-    memkind::sys::set_errno(0);
-    assert!(memkind_malloc(MEMKIND_REGULAR.0, 64).is_null());
-    assert_eq!(memkind::sys::errno(), libc::ENOMEM);
+    assert_eq!(memkind_check_available(MEMKIND_REGULAR), -12);
+    set_errno(0);
+    assert!(memkind_malloc(MEMKIND_REGULAR, 64).is_null());
+    assert_eq!(errno(), libc::ENOMEM);
     // DEFAULT does not use per-kind arenas and keeps working.
-    let p = memkind_malloc(MEMKIND_DEFAULT.0, 64);
+    let p = memkind_malloc(MEMKIND_DEFAULT, 64);
     assert!(!p.is_null());
     memkind_free(core::ptr::null(), p);
 }

@@ -103,6 +103,7 @@ pub struct Bin {
 
 impl Bin {
     /// An empty magazine.
+    #[cfg(test)]
     pub const EMPTY: Bin = Bin {
         n: 0,
         items: [core::ptr::null_mut(); CAPACITY],

@@ -76,21 +76,28 @@ pub(crate) fn file_alloc(
         return fail(st);
     };
     let start = (raw + align - 1) & !(align - 1);
-    if sys::map_file_fixed(start, len, fd, off, st.sync).is_err() {
-        let _ = Linux.unmap(raw as *mut c_void, total);
+    // SAFETY: `[start, start+len)` lies in the PROT_NONE reservation just made, which nobody
+    // else uses.
+    if unsafe { sys::map_file_fixed(start, len, fd, off, st.sync) }.is_err() {
+        // SAFETY: the reservation just made; the file mapping over it failed.
+        let _ = unsafe { Linux.unmap(raw as *mut c_void, total) };
         let _ = sys::punch_hole(fd, off, size as i64);
         return fail(st);
     }
     if start > raw {
-        let _ = Linux.unmap(raw as *mut c_void, start - raw);
+        // SAFETY: the reservation's head before the aligned start, never used.
+        let _ = unsafe { Linux.unmap(raw as *mut c_void, start - raw) };
     }
     let tail = raw + total - (start + len);
     if tail > 0 {
-        let _ = Linux.unmap((start + len) as *mut c_void, tail);
+        // SAFETY: its tail after the mapping, never used.
+        let _ = unsafe { Linux.unmap((start + len) as *mut c_void, tail) };
     }
     let undo = |st: &PmemState| {
-        let _ = Linux.advise(start as *mut c_void, len, libc::MADV_REMOVE);
-        let _ = Linux.unmap(start as *mut c_void, len);
+        // SAFETY: the mapping just made, not yet handed to jemalloc.
+        let _ = unsafe { Linux.advise(start as *mut c_void, len, libc::MADV_REMOVE) };
+        // SAFETY: likewise.
+        let _ = unsafe { Linux.unmap(start as *mut c_void, len) };
         fail(st)
     };
     // Logged before it is registered, so fork handling finds every registered granule's file
@@ -119,10 +126,13 @@ pub(crate) fn file_destroy(
             return;
         }
     }
-    let _ = Linux.advise(addr, size, libc::MADV_REMOVE);
+    // SAFETY: jemalloc destroys this extent: no allocation lives in it.
+    let _ = unsafe { Linux.advise(addr, size, libc::MADV_REMOVE) };
     map.retire(addr as usize, size, |g| {
-        let _ = Linux.advise(g as *mut c_void, HUGE_2M, libc::MADV_REMOVE);
-        let _ = Linux.unmap(g as *mut c_void, HUGE_2M);
+        // SAFETY: every extent of this granule was destroyed (the extent map says so).
+        let _ = unsafe { Linux.advise(g as *mut c_void, HUGE_2M, libc::MADV_REMOVE) };
+        // SAFETY: likewise.
+        let _ = unsafe { Linux.unmap(g as *mut c_void, HUGE_2M) };
         super::note_unmap(g);
     });
 }

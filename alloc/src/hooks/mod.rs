@@ -12,6 +12,11 @@
 //! lock that an allocation path could hold. Everything here uses only atomics, stack buffers and
 //! raw syscalls.
 
+#![allow(
+    unsafe_code,
+    reason = "munmap / madvise of our extents through the Os seam; jemalloc's out-pointers"
+)]
+
 pub mod anon;
 pub mod file;
 pub mod fixed;
@@ -89,7 +94,8 @@ pub(crate) fn map_aligned(
         if p.is_multiple_of(align) {
             return Some(p);
         }
-        let _ = os.unmap(p as *mut c_void, len);
+        // SAFETY: the mapping just made, misaligned, never handed out.
+        let _ = unsafe { os.unmap(p as *mut c_void, len) };
     }
     // Over-map and trim head and tail (both multiples of the page size of the backing).
     let total = len.checked_add(align)?.checked_sub(natural)?;
@@ -98,10 +104,12 @@ pub(crate) fn map_aligned(
     let head = start - raw;
     let tail = raw + total - (start + len);
     if head > 0 {
-        let _ = os.unmap(raw as *mut c_void, head);
+        // SAFETY: the head of the over-sized mapping just made, never handed out.
+        let _ = unsafe { os.unmap(raw as *mut c_void, head) };
     }
     if tail > 0 {
-        let _ = os.unmap((start + len) as *mut c_void, tail);
+        // SAFETY: its tail, likewise.
+        let _ = unsafe { os.unmap((start + len) as *mut c_void, tail) };
     }
     Some(start)
 }
@@ -140,18 +148,21 @@ pub(crate) fn extent_alloc(
             .mbind(p as *mut c_void, len, policy.mode, mask.as_words())
             .is_err()
         {
-            let _ = os.unmap(p as *mut c_void, len);
+            // SAFETY: the mapping just made, not yet handed to jemalloc.
+            let _ = unsafe { os.unmap(p as *mut c_void, len) };
             return core::ptr::null_mut();
         }
     }
     if placement.nohugepage {
-        let _ = os.advise(p as *mut c_void, len, libc::MADV_NOHUGEPAGE);
+        // SAFETY: MADV_NOHUGEPAGE changes no contents.
+        let _ = unsafe { os.advise(p as *mut c_void, len, libc::MADV_NOHUGEPAGE) };
     }
     // Register the whole mapping for 1 GiB pages (it can only go back whole); otherwise only
     // the bytes jemalloc owns, so the granule is unmapped when they are all destroyed.
     let registered = if granule > HUGE_2M { len } else { size };
     if !map.register(p, registered, kind.id()) {
-        let _ = os.unmap(p as *mut c_void, len);
+        // SAFETY: the mapping just made, not yet handed to jemalloc.
+        let _ = unsafe { os.unmap(p as *mut c_void, len) };
         return core::ptr::null_mut();
     }
     p as *mut c_void
@@ -168,7 +179,8 @@ pub(crate) fn extent_destroy(
     let granule = placement.map_or(HUGE_2M, |p| p.backing.page_size().max(HUGE_2M));
     map.retire(addr as usize, size, |g| {
         if granule == HUGE_2M {
-            let _ = os.unmap(g as *mut c_void, HUGE_2M);
+            // SAFETY: the extent map says every extent in this granule was destroyed by jemalloc.
+            let _ = unsafe { os.unmap(g as *mut c_void, HUGE_2M) };
             note_unmap(g);
         }
     });
@@ -201,7 +213,6 @@ pub(crate) mod shims {
     /// and committed.
     pub(crate) fn fresh(p: *mut c_void, zero: *mut bool, commit: *mut bool) -> *mut c_void {
         if !p.is_null() {
-            #[allow(unsafe_code, reason = "jemalloc passes valid out-pointers")]
             // SAFETY: jemalloc passes valid, writable `bool` out-parameters to the alloc hook.
             unsafe {
                 if !zero.is_null() {
@@ -234,9 +245,10 @@ pub(crate) mod shims {
         if hog {
             return true;
         }
-        // SAFETY-free: pointer arithmetic only; the range is inside the extent jemalloc gave.
         let start = (addr as usize).wrapping_add(offset) as *mut c_void;
-        let failed = Linux.advise(start, length, advice).is_err();
+        // SAFETY: the purge contract: jemalloc purges pages of an extent of ours that hold no
+        // live allocation.
+        let failed = unsafe { Linux.advise(start, length, advice) }.is_err();
         if !failed {
             note(extent_op::PURGE, start, length, arena_ind);
         }

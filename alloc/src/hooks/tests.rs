@@ -43,13 +43,13 @@ impl Os for Fake {
             .push(format!("map {len:#x} {backing:?}"));
         Ok(NonNull::new(p as *mut c_void).unwrap())
     }
-    fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno> {
+    unsafe fn unmap(&self, addr: *mut c_void, len: usize) -> Result<(), Errno> {
         self.calls
             .borrow_mut()
             .push(format!("unmap {:#x}+{len:#x}", addr as usize));
         Ok(())
     }
-    fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno> {
+    unsafe fn advise(&self, addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno> {
         self.calls
             .borrow_mut()
             .push(format!("advise {:#x}+{len:#x} {advice}", addr as usize));

@@ -64,6 +64,7 @@ impl FixedState {
     }
 
     /// Does `[addr, addr+len)` lie in the buffer?
+    #[cfg(test)]
     pub fn contains(&self, addr: usize, len: usize) -> bool {
         addr >= self.start && addr.checked_add(len).is_some_and(|e| e <= self.end)
     }

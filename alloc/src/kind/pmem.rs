@@ -13,6 +13,7 @@
 #![allow(unsafe_code, reason = "the chunk log is a raw mmap'd table")]
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::os::fd::{AsRawFd, IntoRawFd};
 
 use super::{ArenaCount, Family, Kind, Placement, KINDS, STATIC_KINDS};
 use crate::error::Error;
@@ -94,7 +95,8 @@ impl ChunkLog {
 
 impl Drop for ChunkLog {
     fn drop(&mut self) {
-        let _ = Linux.unmap(self.base as *mut core::ffi::c_void, LOG_CAP * 16);
+        // SAFETY: the log's own mapping, used by nothing once the log is dropped.
+        let _ = unsafe { Linux.unmap(self.base as *mut core::ffi::c_void, LOG_CAP * 16) };
     }
 }
 
@@ -152,6 +154,7 @@ impl PmemState {
     }
 
     /// Bytes of extents currently charged against `max`.
+    #[cfg(test)]
     pub fn mapped_bytes(&self) -> usize {
         self.mapped.load(Ordering::Acquire)
     }
@@ -166,8 +169,12 @@ impl Drop for PmemState {
         if id != u16::MAX {
             MAP.sweep_kind(id, |g| {
                 if !keep {
-                    let _ = Linux.advise(g as *mut core::ffi::c_void, HUGE_2M, libc::MADV_REMOVE);
-                    let _ = Linux.unmap(g as *mut core::ffi::c_void, HUGE_2M);
+                    // SAFETY: the kind is destroyed with nothing allocated (not detached): its granules hold no live block.
+                    let _ = unsafe {
+                        Linux.advise(g as *mut core::ffi::c_void, HUGE_2M, libc::MADV_REMOVE)
+                    };
+                    // SAFETY: likewise.
+                    let _ = unsafe { Linux.unmap(g as *mut core::ffi::c_void, HUGE_2M) };
                 }
             });
         }
@@ -234,12 +241,13 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
         crate::env::debug_log!("Could not create temporary file: errno={}.", e as i32);
         Error::Invalid
     })?;
-    let sync = sys::ftruncate(fd, sys::PAGE_SIZE as i64).is_ok() && sys::map_sync_works(fd);
-    let _ = sys::ftruncate(fd, 0);
+    let sync = sys::ftruncate(fd.as_raw_fd(), sys::PAGE_SIZE as i64).is_ok()
+        && sys::map_sync_works(fd.as_raw_fd());
+    let _ = sys::ftruncate(fd.as_raw_fd(), 0);
     let log = match ChunkLog::new() {
         Ok(l) => l,
         Err(e) => {
-            sys::close(fd);
+            drop(fd);
             return Err(e);
         }
     };
@@ -247,7 +255,8 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
         dir: dir.to_vec(),
         max,
         sync,
-        fd: AtomicI32::new(fd),
+        // The state owns the descriptor from here on (closed on drop, replaced at fork).
+        fd: AtomicI32::new(fd.into_raw_fd()),
         next_off: AtomicU64::new(0),
         mapped: AtomicUsize::new(0),
         log,
@@ -270,8 +279,9 @@ pub fn check_dax_path(dir: &[u8]) -> Result<(), Error> {
         crate::env::debug_log!("Could not create temporary file: errno={}.", e as i32);
         Error::Runtime
     })?;
-    let ok = sys::ftruncate(fd, sys::PAGE_SIZE as i64).is_ok() && sys::map_sync_works(fd);
-    sys::close(fd);
+    let ok = sys::ftruncate(fd.as_raw_fd(), sys::PAGE_SIZE as i64).is_ok()
+        && sys::map_sync_works(fd.as_raw_fd());
+    drop(fd);
     if ok {
         Ok(())
     } else {
@@ -320,7 +330,8 @@ fn copy_granule(src: i32, src_off: i64, dst: i32, dst_off: i64, g: usize) {
         let rel = d - src_off;
         let n = (h - d) as usize;
         if sys::copy_range(src, d, dst, dst_off + rel, n).is_err() {
-            let _ = sys::write_from(dst, g + rel as usize, n, dst_off + rel);
+            // SAFETY: `[g, g + 2 MiB)` is a mapped granule of the kind (logged, and in the extent map).
+            let _ = unsafe { sys::write_from(dst, g + rel as usize, n, dst_off + rel) };
         }
         pos = h;
     }
@@ -335,7 +346,7 @@ pub(crate) fn fork_prepare() {
     let mut snaps = Vec::new();
     for (k, st) in live_pmem_kinds() {
         let fd = match sys::create_temp_file(&st.dir) {
-            Ok(fd) => fd,
+            Ok(fd) => fd.into_raw_fd(),
             Err(e) => {
                 crate::env::debug_log!("fork: no new file for pmem kind {}: {e}", k.id());
                 continue;
@@ -388,7 +399,7 @@ pub(crate) fn fork_child() {
                 (s.fd, s.granules, s.end)
             }
             None => match sys::create_temp_file(&st.dir) {
-                Ok(fd) => (fd, Vec::new(), 0),
+                Ok(fd) => (fd.into_raw_fd(), Vec::new(), 0),
                 Err(e) => {
                     crate::env::debug_log!("fork: pmem kind {} stays shared: {e}", k.id());
                     continue;
@@ -396,7 +407,9 @@ pub(crate) fn fork_child() {
             },
         };
         for &(g, off) in &granules {
-            if let Err(e) = sys::map_file_fixed(g, HUGE_2M, fd, off, st.sync) {
+            // SAFETY: the fork child, single threaded: the granule is the kind's, and the new file
+            // holds a copy of its bytes, so the mapping's contents do not change.
+            if let Err(e) = unsafe { sys::map_file_fixed(g, HUGE_2M, fd, off, st.sync) } {
                 crate::env::debug_log!("fork: remapping pmem granule {g:#x} failed: {e}");
             }
         }
@@ -409,8 +422,11 @@ pub(crate) fn fork_child() {
         });
         for g in extra {
             let _ = sys::ftruncate(fd, end + HUGE_2M as i64);
-            if sys::write_from(fd, g, HUGE_2M, end).is_ok()
-                && sys::map_file_fixed(g, HUGE_2M, fd, end, st.sync).is_ok()
+            // SAFETY: as above: the granule is the kind's and mapped; it is copied to the file
+            // first, so mapping the file over it keeps its contents.
+            if unsafe { sys::write_from(fd, g, HUGE_2M, end) }.is_ok()
+                // SAFETY: as above.
+                && unsafe { sys::map_file_fixed(g, HUGE_2M, fd, end, st.sync) }.is_ok()
             {
                 granules.push((g, end));
                 end += HUGE_2M as i64;
