@@ -115,7 +115,7 @@ impl Memkind {
     /// [`Memkind::update_stats`]. Blocks held in per-thread caches count as allocated.
     ///
     /// ```
-    /// use memkind::{stats::StatType, Memkind};
+    /// use memkind::{Memkind, StatType};
     /// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(4 << 20, Memkind::REGULAR);
     /// Memkind::update_stats().unwrap();
     /// let allocated = Memkind::stat(Some(Memkind::REGULAR), StatType::Allocated).unwrap();

@@ -6,9 +6,10 @@
 //! caches. The data path: C ABI (`ffi`) → arena layer (`arena::heap`: DEFAULT or a kind's
 //! thread cache) → jemalloc `mallocx`/`dallocx` → extent hooks (`hooks`) → `sys`.
 //!
-//! The Rust API is [`Memkind`], [`FixedKind`], [`PmemBuilder`], [`UsagePolicy`] and [`Error`];
-//! the C ABI is the exported `memkind_*`, `hbw_*`, `memtier_*` symbols and `MEMKIND_*` globals.
-//! Every module is private; `testing` is the end-to-end tests' door (hidden, nothing unsound).
+//! The Rust API is [`Memkind`], [`FixedKind`], [`PmemBuilder`], [`UsagePolicy`], [`StatType`]
+//! and [`Error`]; the C ABI is the exported `memkind_*`, `hbw_*`, `memtier_*` symbols and
+//! `MEMKIND_*` globals. Every module is private; `testing` is the end-to-end tests' door
+//! (hidden, nothing unsound).
 //!
 //! # Layers
 //!
@@ -56,4 +57,6 @@ mod topology;
 pub mod testing;
 
 pub use api::{FixedKind, Memkind, PmemBuilder, UsagePolicy};
+/// The statistics of [`Memkind::stat`] (`memkind_stat_type`).
+pub use stats::StatType;
 pub use error::Error;
