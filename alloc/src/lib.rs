@@ -57,6 +57,6 @@ mod topology;
 pub mod testing;
 
 pub use api::{FixedKind, Memkind, PmemBuilder, UsagePolicy};
+pub use error::Error;
 /// The statistics of [`Memkind::stat`] (`memkind_stat_type`).
 pub use stats::StatType;
-pub use error::Error;

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use memkind_tests::differential::{c_dir, work_dir};
 use memkind_tests::target_dir;
 
 fn ours() -> PathBuf {
@@ -184,7 +185,7 @@ fn cc(args: &[&str], src: &Path, out: &Path) {
 #[test]
 fn our_headers_match_debians() {
     let dir = tempfile_dir("headers");
-    let src = repo().join("tests/c/constants.c");
+    let src = c_dir().join("constants.c");
     cc(&[], &src, &dir.join("system"));
     let ours_inc = format!("-I{}", repo().join("alloc/include").display());
     cc(&[&ours_inc], &src, &dir.join("ours"));
@@ -245,11 +246,7 @@ fn needs_static_tls(lib: &Path) -> bool {
 /// tests/c/dlopen.c built in `dir`.
 fn dlopen_program(dir: &Path) -> PathBuf {
     let prog = dir.join("dlopen");
-    cc(
-        &["-pthread", "-ldl"],
-        &repo().join("tests/c/dlopen.c"),
-        &prog,
-    );
+    cc(&["-pthread", "-ldl"], &c_dir().join("dlopen.c"), &prog);
     prog
 }
 
@@ -323,10 +320,9 @@ fn initial_exec_build_needs_static_tls_and_runs_when_linked() {
     );
 }
 
+/// A scratch directory of this test process (the differential harness's, cleaned up with it).
 fn tempfile_dir(name: &str) -> PathBuf {
-    let d = target_dir()
-        .join("abi-tmp")
-        .join(format!("{name}-{}", std::process::id()));
+    let d = work_dir().join(format!("abi-{name}"));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
