@@ -25,14 +25,15 @@
 //! 4. `hooks`: jemalloc's extent hooks, one table per backing
 //! 5. `kind`: the registry (the static-kind table, dynamic slots, arena → kind), the families
 //!    and their placement rules
-//! 6. `counters`, `probe`: per-kind counters (memtier bytes, outstanding blocks); the probe's
-//!    semaphore, records, entry points and per-thread counters
-//! 7. `topology`: the sysfs reader and 1.14's node-selection rules
-//! 8. `env`: the one reader of the `MEMKIND_*` environment
-//! 9. `nodemask`, `extent_map`, `jemalloc`, `sync`: node sets, the address → kind map,
-//!    checked `mallctl`, the fork-safe lock
-//! 10. `error`: the `MEMKIND_ERROR_*` table
-//! 11. `sys`: every system call, one errno conversion, the `Os` test seam
+//! 6. `counters`: per-kind counters (memtier bytes, outstanding blocks) and the probe's
+//!    per-thread counters
+//! 7. `probe`: the probe's semaphore, records and nop5 entry points
+//! 8. `topology`: the sysfs reader and 1.14's node-selection rules
+//! 9. `env`: the one reader of the `MEMKIND_*` environment
+//! 10. `nodemask`, `extent_map`, `jemalloc`, `sync`: node sets, the address → kind map,
+//!     checked `mallctl`, the fork-safe lock
+//! 11. `error`: the `MEMKIND_ERROR_*` table
+//! 12. `sys`: every system call, one errno conversion, the `Os` test seam
 #![deny(unsafe_code)]
 
 mod api;

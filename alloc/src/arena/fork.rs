@@ -12,11 +12,11 @@ extern "C" fn prepare() {
     // With kinds frozen: copy every PMEM kind's data into a fresh file for the child.
     crate::kind::pmem::fork_prepare();
     super::thread::LIST.acquire();
-    crate::probe::counters::LIST.acquire();
+    crate::counters::thread::LIST.acquire();
 }
 
 extern "C" fn parent() {
-    crate::probe::counters::LIST.release();
+    crate::counters::thread::LIST.release();
     super::thread::LIST.release();
     crate::kind::pmem::fork_parent();
     crate::kind::INIT_LOCK.release();
@@ -24,8 +24,8 @@ extern "C" fn parent() {
 
 extern "C" fn child() {
     // The prepare handler holds the counters' list; the child has only this thread.
-    crate::probe::counters::fork_child_locked(&mut crate::probe::counters::LIST.held());
-    crate::probe::counters::LIST.release();
+    crate::counters::thread::fork_child_locked(&mut crate::counters::thread::LIST.held());
+    crate::counters::thread::LIST.release();
     super::thread::LIST.release();
     // Move every PMEM kind onto its own file, so parent and child never share file blocks.
     crate::kind::pmem::fork_child();

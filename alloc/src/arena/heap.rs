@@ -271,7 +271,7 @@ fn realloc_uncounted(target: Option<&'static Kind>, p: *mut c_void, size: usize)
 /// a branch.
 pub(crate) mod counted {
     use super::*;
-    use crate::probe::counters::{count, Op};
+    use crate::counters::thread::{count, Op};
 
     /// The arena this thread uses for `kind` (`MKP_NONE` when it has none).
     fn arena_of(kind: &'static Kind) -> u32 {

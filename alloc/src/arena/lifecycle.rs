@@ -80,7 +80,7 @@ pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
         return Ok(());
     }
     let _g = INIT_LOCK.lock();
-    crate::probe::counters::flush_kind(k.id());
+    crate::counters::thread::flush_kind(k.id());
     kind::probe::kind_event(k, crate::probe::records::kind_op::DESTROY);
     let result = destroy_arenas_locked(k);
     kind::release_slot(k);

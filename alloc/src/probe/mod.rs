@@ -4,13 +4,13 @@
 //!
 //! Everything here is below the kinds and arenas: callers pass ids, addresses and policies in.
 //! Nothing allocates through jemalloc, panics or locks (the extent hooks call in), except the
-//! per-thread counters' set-up in [`counters`], which uses the system allocator.
+//! per-thread counters' set-up (`crate::counters::thread`, with the library's other counters),
+//! which uses the system allocator.
 #![allow(
     unsafe_code,
     reason = "the exported semaphore and entry points of the probe ABI"
 )]
 
-pub(crate) mod counters;
 pub mod records;
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ use records::{MkpExtent, MkpFlush, MkpKind, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MK
 static mut SEMAPHORE: u16 = 0;
 
 /// `memkind_probe_request`: a probe attaching to a running process writes a new value here
-/// first; the library then re-announces what exists (see `counters::count`).
+/// first; the library then re-announces what exists (see `crate::counters::thread::count`).
 #[unsafe(no_mangle)]
 #[used]
 pub static memkind_probe_request: AtomicU64 = AtomicU64::new(0);

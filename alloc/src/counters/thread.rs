@@ -1,6 +1,6 @@
-//! Per-thread counters of the probe's default tier (`struct mkp_counters`).
+//! Per-thread counters of the probe's default tier (`struct mkp_counters`), per kind and arena.
 //!
-//! Only while a probe is attached ([`super::on`]): the heap operations then call [`count`] on
+//! Only while a probe is attached ([`crate::probe::on`]): the heap operations then call [`count`] on
 //! their cold, counted path. Each thread has one [`ThreadCounters`] (system memory, `calloc`ed on
 //! its first counted event), with one [`Entry`] per kind id it used: counts since the last flush,
 //! handed to the probe through `memkind_arena_stats_flush` every `MKP_FLUSH_EVERY` events of the
@@ -28,7 +28,7 @@ use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
-use super::records::{
+use crate::probe::records::{
     flush_reason, size_bucket, MkpCounters, MkpFlush, MKP_FLUSH_EVERY, MKP_NONE, MKP_SIZE_BUCKETS,
     MKP_VERSION,
 };
@@ -129,7 +129,7 @@ pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op:
     let Some(t) = mine() else {
         return false;
     };
-    let req = super::request();
+    let req = crate::probe::request();
     if t.seen_request.load(Relaxed) != req {
         // A probe (re-)attached: what this thread still holds is from an earlier session.
         t.for_each(|_, e| e.reset());
@@ -218,7 +218,7 @@ impl Entry {
             pad: 0,
             delta: self.take(),
         };
-        super::flush(&rec);
+        crate::probe::flush(&rec);
     }
 }
 
@@ -285,8 +285,8 @@ fn mine() -> Option<&'static ThreadCounters> {
     }
     // SAFETY: a fresh record, not yet shared.
     let t = unsafe { &mut *p };
-    t.tid.store(super::gettid(), Relaxed);
-    t.seen_request.store(super::request(), Relaxed);
+    t.tid.store(crate::probe::gettid(), Relaxed);
+    t.seen_request.store(crate::probe::request(), Relaxed);
     {
         let mut list = LIST.lock();
         t.next = list.0;
@@ -341,7 +341,7 @@ unsafe extern "C" fn on_thread_exit(p: *mut c_void) {
     }
     // SAFETY: the exiting thread's own record.
     let t = unsafe { &*p };
-    if super::on() {
+    if crate::probe::on() {
         t.flush_all(flush_reason::THREAD_EXIT);
     }
     let mut list = LIST.lock();
@@ -351,7 +351,7 @@ unsafe extern "C" fn on_thread_exit(p: *mut c_void) {
 
 /// Flush every thread's counts of kind `id` (it is being destroyed).
 pub(crate) fn flush_kind(id: u16) {
-    if !super::on() {
+    if !crate::probe::on() {
         return;
     }
     let list = LIST.lock();
@@ -368,7 +368,7 @@ pub(crate) fn flush_kind(id: u16) {
 
 /// At process exit: flush every thread's counts.
 extern "C" fn at_exit() {
-    if !super::on() {
+    if !crate::probe::on() {
         return;
     }
     let list = LIST.lock();
@@ -403,7 +403,7 @@ pub(crate) fn fork_child_locked(list: &mut List) {
             // SAFETY: as above.
             let t = unsafe { &*p };
             t.for_each(|_, e| e.reset());
-            t.tid.store(super::gettid(), Relaxed);
+            t.tid.store(crate::probe::gettid(), Relaxed);
         } else {
             // SAFETY: the record of a thread that does not exist in the child.
             unsafe { release(list, p) };

@@ -7,8 +7,11 @@
 //! - the outstanding blocks of each non-default kind ([`outstanding`]), which decide whether a
 //!   destroyed PMEM kind keeps its mappings.
 //!
+//! - the probe's per-thread counters per kind and arena ([`thread`]), kept only while a probe is
+//!   attached and flushed to it through `memkind_arena_stats_flush`.
+//!
 //! A dynamic kind's slot starts again from zero when the kind is destroyed ([`reset`], the one
-//! reset). This is also the home of the per-thread counters the eBPF probe reads.
+//! reset: the probe's counts of the kind are flushed first, by the arena layer's destroy).
 //!
 //! # Memtier byte counters
 //!
@@ -16,6 +19,8 @@
 //! `pthread_self()`), each flushed into the kind's global counter once an increment leaves it
 //! above 50 KiB, or a decrement leaves it outside [-50 KiB, 0) (1.14's unsigned comparisons).
 //! See [`crate::memtier`] for how the policies read them.
+
+pub(crate) mod thread;
 
 use core::sync::atomic::{AtomicI64, AtomicIsize, AtomicU64, Ordering};
 
