@@ -1,4 +1,6 @@
-//! Kinds: the registry, the per-family operations table, and kind initialisation.
+//! Kinds: the types (a [`Kind`] slot, a [`Family`] operations table, a [`Placement`]), the
+//! registry (`registry.rs`), placement from the topology (`placement.rs`), creation
+//! (`create.rs`), and one file per family.
 //!
 //! A kind is a slot in one static table ([`KINDS`]). Static kinds occupy slots 0..26 in
 //! memkind's partition order (so `memkind_get_kind_by_partition` is an index); dynamic kinds
@@ -29,7 +31,14 @@ pub mod regular;
 
 pub(crate) use probe::announce_all;
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, Ordering};
+mod create;
+mod placement;
+mod registry;
+pub(crate) use create::*;
+pub(crate) use placement::*;
+pub(crate) use registry::*;
+
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use crate::error::Error;
 use crate::sys::{Backing, MpolMode};
@@ -169,90 +178,9 @@ pub struct Kind {
     runtime: AtomicPtr<Runtime>,
 }
 
-const fn static_kind(id: u16, family: &'static Family, variant: u8, name: &'static str) -> Kind {
-    Kind {
-        id,
-        family: AtomicPtr::new(family as *const Family as *mut Family),
-        variant,
-        name,
-        dynamic: AtomicPtr::new(core::ptr::null_mut()),
-        generation: AtomicU32::new(1),
-        live: AtomicBool::new(true),
-        placement: AtomicPtr::new(core::ptr::null_mut()),
-        runtime: AtomicPtr::new(core::ptr::null_mut()),
-    }
-}
-
-/// From [`static_kinds`]: the registry's table (in partition order) and [`partition`].
-macro_rules! registry {
-    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
-        /// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
-        pub const STATIC_KINDS: usize = [$($part),*].len();
-
-        /// The static kinds in partition order: (family, variant, name).
-        const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [$((&$family, $variant, $kname)),*];
-
-        // The rows are in partition order, so a partition is an index.
-        const _: () = {
-            let parts = [$($part),*];
-            let mut i = 0;
-            while i < parts.len() {
-                assert!(parts[i] == i, "static_kinds! rows must be in partition order");
-                i += 1;
-            }
-        };
-
-        /// Partition numbers of the static kinds (memkind_deprecated.h).
-        #[allow(missing_docs, reason = "names are memkind's")]
-        #[allow(dead_code, reason = "one for every static kind, not all named in code")]
-        pub mod partition {
-            $(pub const $name: usize = $part;)*
-        }
-    };
-}
-
-static_kinds!(registry);
-
 /// The usual `Family::check`: the kind is available when its placement can be computed.
 pub fn check_by_placement(k: &Kind) -> Result<(), Error> {
     (k.family().placement)(k).map(drop)
-}
-
-/// Placeholder family of free dynamic slots: never available.
-static FREE_SLOT: Family = Family {
-    name: "free",
-    placement: |_| Err(Error::Unavailable),
-    check: |_| Err(Error::Unavailable),
-    capacity: |_| -1,
-    hooks: HookSet::Anon,
-};
-
-const fn build_table() -> [Kind; MAX_KINDS] {
-    let mut t = [const { static_kind(0, &FREE_SLOT, 0, "") }; MAX_KINDS];
-    let mut i = 0;
-    while i < MAX_KINDS {
-        if i < STATIC_KINDS {
-            let (f, v, n) = STATIC_TABLE[i];
-            t[i] = static_kind(i as u16, f, v, n);
-        } else {
-            t[i] = static_kind(i as u16, &FREE_SLOT, 0, "");
-            t[i].live = AtomicBool::new(false);
-        }
-        i += 1;
-    }
-    t
-}
-
-/// The registry.
-pub static KINDS: [Kind; MAX_KINDS] = build_table();
-
-/// Serialises kind initialisation and creation (never taken on the allocation fast path and
-/// never from an extent hook).
-pub(crate) static INIT_LOCK: crate::sync::ForkLock<()> = crate::sync::ForkLock::new(());
-
-/// MEMKIND_DEFAULT.
-pub fn default_kind() -> &'static Kind {
-    &KINDS[partition::DEFAULT]
 }
 
 impl Kind {
@@ -401,258 +329,6 @@ impl Kind {
         #[allow(unsafe_code, reason = "reclaiming the leaked runtime box")]
         (!r.is_null()).then(|| unsafe { Box::from_raw(r) })
     }
-}
-
-/// Map a nodeset computation result (the rules live in `topology`) into a placement.
-pub(crate) fn bound(
-    mode: MpolMode,
-    nodes: NodeSets,
-    backing: Backing,
-    nohugepage: bool,
-) -> Placement {
-    Placement {
-        backing,
-        mbind: Some(MbindPolicy { mode, nodes }),
-        nohugepage,
-        ..Placement::anon()
-    }
-}
-
-pub use crate::topology::Rule;
-use crate::topology::{RuleOutcome, Topology, HUGEPAGE_1G_KB, HUGEPAGE_2M_KB};
-
-/// The machine's topology, read once (nodes do not change under a running process).
-fn topology() -> Result<&'static Topology, Error> {
-    static TOPO: std::sync::OnceLock<Result<Topology, Error>> = std::sync::OnceLock::new();
-    TOPO.get_or_init(|| {
-        Topology::read(std::path::Path::new("/")).map_err(|e| {
-            crate::env::debug_log!("reading the NUMA topology failed: {e}");
-            Error::Runtime
-        })
-    })
-    .as_ref()
-    .map_err(|e| *e)
-}
-
-fn code_error(c: i32) -> Error {
-    Error::from_code(c).unwrap_or(Error::Runtime)
-}
-
-/// The node sets of `rule` on this machine, or 1.14's error for the kind.
-pub(crate) fn node_sets(rule: Rule) -> Result<NodeSets, Error> {
-    match crate::topology::resolve(topology()?, crate::env::nodes(), rule) {
-        RuleOutcome::Available(sets) => Ok(sets),
-        RuleOutcome::Unavailable(c) => Err(code_error(c)),
-    }
-}
-
-/// `memkind_get_capacity` of a kind bound to `rule` with `mode`: 1.14 reports -1 for the
-/// PREFERRED kinds, else [`capacity`].
-pub(crate) fn bound_capacity(rule: Rule, mode: MpolMode) -> isize {
-    if mode == MpolMode::Preferred {
-        -1
-    } else {
-        capacity(rule)
-    }
-}
-
-/// `memkind_get_capacity` of a rule: MemTotal summed over the calling thread's target nodes.
-pub(crate) fn capacity(rule: Rule) -> isize {
-    let Ok(sets) = node_sets(rule) else { return -1 };
-    let Ok(topo) = topology() else { return -1 };
-    sets.capacity(topo, crate::sys::current_node())
-        .map_or(-1, |c| c as isize)
-}
-
-fn page_kb(page_size: usize) -> u64 {
-    if page_size >= crate::sys::HUGE_1G {
-        HUGEPAGE_1G_KB
-    } else {
-        HUGEPAGE_2M_KB
-    }
-}
-
-/// Hugepage counts change at run time (an administrator reserves pages), so read them fresh.
-fn fresh_topology() -> Result<Topology, Error> {
-    Topology::read(std::path::Path::new("/")).map_err(|_| Error::Hugetlb)
-}
-
-/// MEMKIND_ERROR_HUGETLB unless pages of `page_size` are reserved or may be overcommitted on
-/// `nodes` (all nodes when `None`).
-pub(crate) fn hugepages_available(page_size: usize, nodes: Option<&NodeSets>) -> Result<(), Error> {
-    let topo = fresh_topology()?;
-    let mask = match nodes {
-        Some(n) => n.for_cpu_node(crate::sys::current_node()),
-        None => crate::nodemask::Nodemask::first_n(crate::nodemask::MAX_NUMA_NODES as u32),
-    };
-    topo.hugetlb_check_available(page_kb(page_size), &mask)
-        .map_err(code_error)
-}
-
-/// `memkind_get_capacity` of the hugetlb pool of `page_size` pages.
-pub(crate) fn hugepage_capacity(page_size: usize) -> isize {
-    let Ok(topo) = fresh_topology() else {
-        return -1;
-    };
-    if page_kb(page_size) == HUGEPAGE_2M_KB {
-        topo.hugetlb_capacity().map_or(-1, |c| c as isize)
-    } else {
-        0
-    }
-}
-
-/// Placement for a kind bound to `rule`'s nodes with `mode`, on `backing` pages.
-pub(crate) fn node_bound(
-    rule: Rule,
-    mode: MpolMode,
-    backing: Backing,
-    nohugepage: bool,
-) -> Result<Placement, Error> {
-    let nodes = node_sets(rule)?;
-    if backing != Backing::Anon {
-        hugepages_available(backing.page_size(), Some(&nodes))?;
-    }
-    Ok(bound(mode, nodes, backing, nohugepage))
-}
-
-/// memkind.h's memtype bits.
-const MEMTYPE_DEFAULT: u32 = 1;
-const MEMTYPE_HIGH_BANDWIDTH: u32 = 2;
-/// `MEMKIND_MASK_PAGE_SIZE_2MB` (a value, not a bit, in 1.14).
-const PAGE_SIZE_2MB: u32 = 21;
-/// memkind.h's policies.
-const BIND_LOCAL: i32 = 0;
-const BIND_ALL: i32 = 1;
-const PREFERRED_LOCAL: i32 = 2;
-const INTERLEAVE_ALL: i32 = 4;
-const POLICY_MAX: i32 = 5;
-
-/// `memkind_create_kind`: the ten (memtype, policy, flags) triples 1.14 supports, each a static
-/// kind. Unavailable: MEMKIND_DEFAULT for PREFERRED_LOCAL, else MEMTYPE_NOT_AVAILABLE.
-pub fn create_kind(memtype: u32, policy: i32, flags: u32) -> Result<&'static Kind, Error> {
-    use partition as p;
-    if memtype == 0 || memtype & !(MEMTYPE_DEFAULT | MEMTYPE_HIGH_BANDWIDTH) != 0 {
-        return Err(Error::Invalid);
-    }
-    if flags & !PAGE_SIZE_2MB != 0 || !(0..POLICY_MAX).contains(&policy) {
-        return Err(Error::Invalid);
-    }
-    const HBW: u32 = MEMTYPE_HIGH_BANDWIDTH;
-    const DEF: u32 = MEMTYPE_DEFAULT;
-    let part = match (memtype, policy, flags) {
-        (HBW, BIND_LOCAL, 0) => p::HBW,
-        (HBW, BIND_LOCAL, PAGE_SIZE_2MB) => p::HBW_HUGETLB,
-        (HBW, BIND_ALL, 0) => p::HBW_ALL,
-        (HBW, BIND_ALL, PAGE_SIZE_2MB) => p::HBW_ALL_HUGETLB,
-        (HBW, PREFERRED_LOCAL, 0) => p::HBW_PREFERRED,
-        (HBW, PREFERRED_LOCAL, PAGE_SIZE_2MB) => p::HBW_PREFERRED_HUGETLB,
-        (HBW, INTERLEAVE_ALL, 0) => p::HBW_INTERLEAVE,
-        (DEF, PREFERRED_LOCAL, 0) => p::DEFAULT,
-        (DEF, PREFERRED_LOCAL, PAGE_SIZE_2MB) => p::HUGETLB,
-        (m, INTERLEAVE_ALL, 0) if m == HBW | DEF => p::INTERLEAVE,
-        _ => return Err(Error::Invalid),
-    };
-    let k = &KINDS[part];
-    match k.check_available() {
-        Ok(()) => Ok(k),
-        Err(_) if policy == PREFERRED_LOCAL => Ok(default_kind()),
-        Err(_) => Err(Error::MemtypeNotAvailable),
-    }
-}
-
-/// State of a dynamic kind, owned by its slot from `create_dynamic` to `destroy_kind`.
-pub struct Dynamic {
-    /// Family-specific state (dropped when the kind is destroyed: closes files, etc.).
-    pub state: Box<dyn core::any::Any + Send + Sync>,
-}
-
-/// Take a free slot for a dynamic kind of `family` with `state`. MEMKIND_ERROR_TOOMANY when
-/// all `MAX_KINDS - STATIC_KINDS` dynamic slots are in use.
-pub(crate) fn create_dynamic(
-    family: &'static Family,
-    state: Box<dyn core::any::Any + Send + Sync>,
-) -> Result<&'static Kind, Error> {
-    let _g = INIT_LOCK.lock();
-    let k = KINDS[STATIC_KINDS..]
-        .iter()
-        .find(|k| !k.live.load(Ordering::Acquire))
-        .ok_or(Error::TooMany)?;
-    k.family
-        .store(family as *const Family as *mut Family, Ordering::Release);
-    let d = Box::into_raw(Box::new(Dynamic { state }));
-    k.dynamic.store(d, Ordering::Release);
-    k.placement.store(core::ptr::null_mut(), Ordering::Release);
-    k.runtime.store(core::ptr::null_mut(), Ordering::Release);
-    // A new generation: per-thread records of the slot's previous kind are stale from now on.
-    k.generation.fetch_add(1, Ordering::AcqRel);
-    k.live.store(true, Ordering::Release);
-    probe::kind_event(k, crate::probe::records::kind_op::CREATE);
-    Ok(k)
-}
-
-/// Free the slot of a dynamic kind whose arenas are gone (the arena layer's `destroy_kind`;
-/// caller holds [`INIT_LOCK`]): the kind stops being one, its placement and state are dropped
-/// and its counters start again from zero.
-pub(crate) fn release_slot(k: &'static Kind) {
-    debug_assert!(k.id() as usize >= STATIC_KINDS);
-    crate::counters::reset(k.id());
-    k.live.store(false, Ordering::Release);
-    k.generation.fetch_add(1, Ordering::AcqRel);
-    let p = k.placement.swap(core::ptr::null_mut(), Ordering::AcqRel);
-    let d = k.dynamic.swap(core::ptr::null_mut(), Ordering::AcqRel);
-    k.family.store(
-        &FREE_SLOT as *const Family as *mut Family,
-        Ordering::Release,
-    );
-    #[allow(unsafe_code, reason = "reclaiming boxes published by this module")]
-    // SAFETY: both were leaked boxes of this slot; the arenas are gone, so no hook reads the
-    // placement any more, and the kind is not used during its destruction (contract).
-    unsafe {
-        if !p.is_null() {
-            drop(Box::from_raw(p));
-        }
-        if !d.is_null() {
-            drop(Box::from_raw(d));
-        }
-    }
-}
-
-// --- arena index → kind --------------------------------------------------------------------------
-
-/// jemalloc's limit on arena indices (MALLOCX_ARENA_LIMIT).
-pub const ARENA_LIMIT: usize = 4095;
-
-/// arena index → kind id + 1 (0: not ours).
-static ARENA_KIND: [AtomicU16; ARENA_LIMIT + 1] = [const { AtomicU16::new(0) }; ARENA_LIMIT + 1];
-/// Kind id + 1 of the kind whose arenas are being created right now (under `INIT_LOCK`): jemalloc
-/// calls our alloc hook for the new arena's metadata before `arenas.create` returns its index.
-static PENDING: AtomicU16 = AtomicU16::new(0);
-
-/// `get_kind_by_arena`: the kind owning jemalloc arena `ind`.
-pub fn kind_of_arena(ind: u32) -> Option<&'static Kind> {
-    let v = ARENA_KIND.get(ind as usize)?.load(Ordering::Acquire);
-    (v != 0).then(|| &KINDS[(v - 1) as usize])
-}
-
-/// As [`kind_of_arena`], also answering for an arena under construction (hooks only).
-pub(crate) fn kind_of_arena_for_hook(ind: u32) -> Option<&'static Kind> {
-    kind_of_arena(ind).or_else(|| {
-        let v = PENDING.load(Ordering::Acquire);
-        (v != 0).then(|| &KINDS[(v - 1) as usize])
-    })
-}
-
-/// Record that arena `ind` belongs to `kind` (`None`: to nobody any more).
-pub(crate) fn set_arena_kind(ind: u32, kind: Option<&Kind>) {
-    if let Some(slot) = ARENA_KIND.get(ind as usize) {
-        slot.store(kind.map_or(0, |k| k.id() + 1), Ordering::Release);
-    }
-}
-
-/// `kind`'s arenas are being created (`None`: done), for hooks called before an arena has its
-/// index (caller holds [`INIT_LOCK`]).
-pub(crate) fn set_pending(kind: Option<&Kind>) {
-    PENDING.store(kind.map_or(0, |k| k.id() + 1), Ordering::Release);
 }
 
 impl Kind {
