@@ -1,5 +1,13 @@
 //! Unit tests of memtier's logic: the ctl name parser, builders, both policies, the
 //! handle tables, and the C entry points over DEFAULT and REGULAR.
+#![allow(
+    unsafe_code,
+    reason = "the tests call the C entry points and reclaim boxes by hand"
+)]
+
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use super::*;
 use crate::arena::heap;
