@@ -180,8 +180,11 @@ pub fn create(addr: usize, size: usize) -> Result<&'static Kind, Error> {
     )?;
     let slot = k.id() as usize - STATIC_KINDS;
     if size > 0 && !publish(slot, addr, end, k.generation()) {
-        // No arenas yet: freeing the slot is the whole destruction.
+        // No arenas yet: the arena layer's destroy without arenas (the probe saw the kind
+        // created, so it hears of its destruction as well).
         let _g = super::INIT_LOCK.lock();
+        crate::counters::thread::flush_kind(k.id());
+        super::probe::kind_event(k, crate::probe::records::kind_op::DESTROY);
         super::release_slot(k);
         return Err(Error::Invalid);
     }
