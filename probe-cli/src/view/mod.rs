@@ -1,10 +1,11 @@
 //! Views: a [`Summary`] drawn as text, JSON or OpenMetrics. Pure functions from the model to a
 //! `String`; where the string goes (stderr, a file, an HTTP response) is the command's business.
-//! A terminal UI (ratatui) is to be added here as one more view over the same [`Summary`].
+//! `top` (a ratatui terminal UI and its text table) is one more view over the same [`Summary`].
 
 pub mod json;
 pub mod openmetrics;
 pub mod text;
+pub mod top;
 
 use crate::model::Summary;
 
