@@ -8,6 +8,10 @@
 //! 3. `model`: pure data and arithmetic, no I/O.
 #![deny(unsafe_code)]
 
+mod commands {
+    //! One module per subcommand (the rest comes with the `cli` branch).
+    pub mod top;
+}
 mod model;
 mod record;
 mod view;

@@ -187,6 +187,9 @@ pub fn status(s: &TopState) -> String {
     if !s.placement_wired {
         out.push_str(" │ placement: not wired");
     }
+    if let Some(e) = &s.ended {
+        out.push_str(&format!(" │ {e}"));
+    }
     out
 }
 

@@ -421,6 +421,8 @@ pub struct TopState {
     pub progs_note: Option<String>,
     /// The placement model was there in the last sample.
     pub placement_wired: bool,
+    /// Why no more samples come (the command exited, …): the figures stay as they were.
+    pub ended: Option<String>,
     /// Rows scrolled in the table (the view keeps the cursor visible).
     pub page_rows: usize,
     expanded: BTreeSet<String>,
@@ -505,6 +507,7 @@ impl TopState {
             progs: Vec::new(),
             progs_note: None,
             placement_wired: false,
+            ended: None,
             page_rows: 10,
             expanded: BTreeSet::new(),
             selected: None,
