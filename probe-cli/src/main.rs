@@ -8,6 +8,7 @@
 //! 3. `model`: pure data and arithmetic, no I/O.
 #![deny(unsafe_code)]
 
+mod collect;
 mod model;
 mod record;
 mod view;

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Counters, ExtentTotals, Extents, KindTable, ProcessFaults, Snapshot, NONE};
+use super::{
+    merge_into, Counters, ExtentTotals, Extents, KindPlacement, KindTable, Placement,
+    ProcessFaults, Snapshot, NONE,
+};
 
 /// One arena of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub struct KindRow {
     pub extents: ExtentTotals,
     /// Per arena, ascending (`None` first).
     pub arenas: Vec<ArenaRow>,
+    /// Where its pages are (set by [`Summary::add_placement`]).
+    pub placement: Option<KindPlacement>,
 }
 
 impl KindRow {
@@ -173,6 +178,47 @@ impl Summary {
             .sort_by(|a, b| (a.id, &a.name).cmp(&(b.id, &b.name)));
         s.processes = procs.into_values().collect();
         s
+    }
+
+    /// Put `p` into the rows: each process's kind gets its placement, and the kinds summed by
+    /// name get the sum over the processes. A kind with placement and no row gets a row.
+    pub fn add_placement(&mut self, p: &Placement, kinds: &KindTable) {
+        for ((tgid, kind), kp) in &p.kinds {
+            let Some(proc) = self.processes.iter_mut().find(|r| r.pid == *tgid) else {
+                continue;
+            };
+            match proc.kinds.iter_mut().find(|r| r.id == *kind) {
+                Some(r) => r.placement = Some(kp.clone()),
+                None => {
+                    let row = KindRow {
+                        name: kinds.name(*tgid, *kind),
+                        id: *kind,
+                        placement: Some(kp.clone()),
+                        ..Default::default()
+                    };
+                    let at = proc.kinds.partition_point(|r| r.id < *kind);
+                    proc.kinds.insert(at, row);
+                    if !self.kinds.iter().any(|r| r.name == proc.kinds[at].name) {
+                        let mut sum = proc.kinds[at].clone();
+                        sum.placement = None;
+                        let at = self
+                            .kinds
+                            .partition_point(|r| (r.id, &r.name) < (sum.id, &sum.name));
+                        self.kinds.insert(at, sum);
+                    }
+                }
+            }
+        }
+        for k in &mut self.kinds {
+            k.placement = None;
+            for proc in &self.processes {
+                for r in proc.kinds.iter().filter(|r| r.name == k.name) {
+                    if let Some(kp) = &r.placement {
+                        merge_into(&mut k.placement, kp);
+                    }
+                }
+            }
+        }
     }
 
     /// The process ids, ascending.

@@ -96,6 +96,7 @@ pub(crate) mod fixture {
                     page_faults: 2,
                 },
             ],
+            placement: None,
         };
         let pmem = KindRow {
             name: "PMEM:/mnt/\"x\"".into(),
@@ -108,6 +109,7 @@ pub(crate) mod fixture {
                 counters: c(1, 1, 64, 64),
                 page_faults: 0,
             }],
+            placement: None,
         };
         Summary {
             duration_ns: 1_500_000_000,
