@@ -713,7 +713,7 @@ mod tests {
         ];
         let fake = Fake::new(move |a| {
             if a >= base + 8 * MB2 {
-                if (a / PAGE) % 4 == 0 {
+                if (a / PAGE).is_multiple_of(4) {
                     -libc::ENOENT
                 } else {
                     0

@@ -577,9 +577,9 @@ mod tests {
         // is the truth and ~95 % of the intervals cover it.
         let n_total: u64 = 30_000;
         let node = |i: u64| -> Option<u32> {
-            if i % 97 == 0 {
+            if i.is_multiple_of(97) {
                 None // not present
-            } else if i >= 20_000 && i % 3 != 0 {
+            } else if i >= 20_000 && !i.is_multiple_of(3) {
                 Some(0)
             } else {
                 Some(1)

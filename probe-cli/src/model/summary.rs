@@ -382,6 +382,62 @@ mod tests {
     }
 
     #[test]
+    fn placement_goes_into_process_and_name_rows() {
+        use crate::model::Sample;
+        let mut snap = Snapshot::default();
+        snap.counters.insert(key(10, 0, 0), c(1, 0, 64, 0));
+        snap.counters.insert(key(20, 0, 0), c(1, 0, 64, 0));
+        let mut s = Summary::build(&snap, &KindTable::new(), &Extents::new());
+        let smp = |tgid, kind, node, n| Sample {
+            tgid,
+            kind,
+            arena: 0,
+            page_size: 4096,
+            mbind_mode: -1,
+            nodemask: [0; 4],
+            pages_total: n,
+            pages_queried: n,
+            present: [((Some(node), false), n)].into_iter().collect(),
+        };
+        let p =
+            Placement::from_samples(&[smp(10, 0, 0, 3), smp(20, 0, 1, 5), smp(20, 11, 0, 2)], 0);
+        s.add_placement(&p, &KindTable::new());
+        let d = s
+            .kind("MEMKIND_DEFAULT")
+            .unwrap()
+            .placement
+            .as_ref()
+            .unwrap();
+        assert_eq!(d.total.node_bytes(0), 3 * 4096);
+        assert_eq!(d.total.node_bytes(1), 5 * 4096);
+        assert_eq!(
+            s.processes[0].kinds[0]
+                .placement
+                .as_ref()
+                .unwrap()
+                .total
+                .resident
+                .bytes,
+            3 * 4096
+        );
+        // A kind seen only by placement gets rows.
+        let r = s.kind("MEMKIND_REGULAR").unwrap();
+        assert_eq!(r.placement.as_ref().unwrap().total.node_bytes(0), 2 * 4096);
+        assert_eq!(s.processes[1].kinds[1].name, "MEMKIND_REGULAR");
+        let names: Vec<&str> = s.kinds.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["MEMKIND_DEFAULT", "MEMKIND_REGULAR"]);
+        // Adding again (a later refresh) replaces, not adds.
+        s.add_placement(&p, &KindTable::new());
+        let d = s
+            .kind("MEMKIND_DEFAULT")
+            .unwrap()
+            .placement
+            .as_ref()
+            .unwrap();
+        assert_eq!(d.total.node_bytes(1), 5 * 4096);
+    }
+
+    #[test]
     fn empty() {
         let s = Summary::build(&Snapshot::default(), &KindTable::new(), &Extents::new());
         assert!(s.kinds.is_empty() && s.processes.is_empty());
