@@ -8,6 +8,7 @@
 //! 3. `model`: pure data and arithmetic, no I/O.
 #![deny(unsafe_code)]
 
+mod collect;
 mod commands {
     //! One module per subcommand (the rest comes with the `cli` branch).
     pub mod top;

@@ -53,6 +53,31 @@ struct Extent {
     size: u64,
     kind: u32,
     arena: u32,
+    mbind_mode: i32,
+    backing: u32,
+    page_size: u64,
+    nodemask: [u64; 4],
+}
+
+/// One live extent, as [`Extents::ranges`] lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// Start.
+    pub addr: u64,
+    /// Length.
+    pub size: u64,
+    /// Kind id.
+    pub kind: u32,
+    /// Arena, or `NONE`.
+    pub arena: u32,
+    /// MPOL_* asked for, -1 when none.
+    pub mbind_mode: i32,
+    /// `enum mkp_backing`.
+    pub backing: u32,
+    /// Page size of the mapping.
+    pub page_size: u64,
+    /// Nodes asked for.
+    pub nodemask: [u64; 4],
 }
 
 /// Per process × kind: what the kind has mapped now.
@@ -85,6 +110,10 @@ impl Extents {
             size: ev.size,
             kind: ev.kind,
             arena: ev.arena,
+            mbind_mode: ev.mbind_mode,
+            backing: ev.backing,
+            page_size: ev.page_size,
+            nodemask: ev.nodemask,
         };
         match ev.op {
             ExtentOp::Alloc | ExtentOp::Announce => {
@@ -174,6 +203,29 @@ impl Extents {
         m
     }
 
+    /// The live extents of `tgid`, ascending by address.
+    pub fn ranges(&self, tgid: u32) -> impl Iterator<Item = Range> + '_ {
+        self.live
+            .range((tgid, 0)..=(tgid, u64::MAX))
+            .map(|((_, addr), e)| Range {
+                addr: *addr,
+                size: e.size,
+                kind: e.kind,
+                arena: e.arena,
+                mbind_mode: e.mbind_mode,
+                backing: e.backing,
+                page_size: e.page_size,
+                nodemask: e.nodemask,
+            })
+    }
+
+    /// The processes with live extents, ascending.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.live.keys().map(|(t, _)| *t).collect();
+        v.dedup();
+        v
+    }
+
     /// Forget process `tgid`.
     pub fn forget(&mut self, tgid: u32) {
         self.live.retain(|(t, _), _| *t != tgid);
@@ -243,6 +295,15 @@ mod tests {
         x.apply(1, &ev(ExtentOp::Unmap, 20 * MB2 + 4096, 8192, 0));
         assert_eq!(t(&x, 1, 0).count, 2);
         assert_eq!(t(&x, 1, 0).bytes_mapped, 2 * MB2 - 8192);
+        let r: Vec<Range> = x.ranges(1).collect();
+        assert_eq!(r.len(), 3, "two pieces of kind 0, one extent of kind 11");
+        assert_eq!((r[2].addr, r[2].kind), (40 * MB2, 11));
+        assert_eq!((r[0].addr, r[0].size), (20 * MB2, 4096));
+        assert_eq!(
+            (r[1].addr, r[1].size, r[1].arena, r[1].page_size),
+            (20 * MB2 + 12288, 2 * MB2 - 12288, 3, 4096)
+        );
+        assert_eq!(x.pids(), vec![1, 2]);
         x.forget(1);
         assert_eq!(t(&x, 1, 0), ExtentTotals::default());
         assert_eq!(t(&x, 2, 0).count, 1);

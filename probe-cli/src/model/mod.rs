@@ -7,14 +7,20 @@
 //! - [`KindTable`]: kind id → name, from kind events (static kinds named as in memkind.h).
 //! - [`Extents`]: the mappings each kind holds, from extent events.
 //! - [`Summary`]: the rows a view draws, built by [`Summary::build`].
+//! - [`Placement`]: where each kind's pages are per NUMA node, asked vs actual, from sampled
+//!   page queries ([`Sample`]); [`Summary::add_placement`] puts it into the rows.
 
 mod extents;
 mod kinds;
+mod placement;
 mod snapshot;
 mod summary;
 
-pub use extents::{ExtentEvent, ExtentOp, ExtentTotals, Extents};
+pub use extents::{ExtentEvent, ExtentOp, ExtentTotals, Extents, Range};
 pub use kinds::{KindEvent, KindInfo, KindOp, KindTable, STATIC_KINDS};
+pub use placement::{
+    mask_nodes, merge_into, mode_name, Est, Figures, KindPlacement, Placement, Sample,
+};
 pub use snapshot::{Counters, Key, ProcessFaults, Snapshot, SIZE_BUCKETS};
 pub use summary::{ArenaRow, KindRow, ProcessRow, Summary};
 

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Counters, ExtentTotals, Extents, KindTable, ProcessFaults, Snapshot, NONE};
+use super::{
+    merge_into, Counters, ExtentTotals, Extents, KindPlacement, KindTable, Placement,
+    ProcessFaults, Snapshot, NONE,
+};
 
 /// One arena of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub struct KindRow {
     pub extents: ExtentTotals,
     /// Per arena, ascending (`None` first).
     pub arenas: Vec<ArenaRow>,
+    /// Where its pages are (set by [`Summary::add_placement`]).
+    pub placement: Option<KindPlacement>,
 }
 
 impl KindRow {
@@ -173,6 +178,47 @@ impl Summary {
             .sort_by(|a, b| (a.id, &a.name).cmp(&(b.id, &b.name)));
         s.processes = procs.into_values().collect();
         s
+    }
+
+    /// Put `p` into the rows: each process's kind gets its placement, and the kinds summed by
+    /// name get the sum over the processes. A kind with placement and no row gets a row.
+    pub fn add_placement(&mut self, p: &Placement, kinds: &KindTable) {
+        for ((tgid, kind), kp) in &p.kinds {
+            let Some(proc) = self.processes.iter_mut().find(|r| r.pid == *tgid) else {
+                continue;
+            };
+            match proc.kinds.iter_mut().find(|r| r.id == *kind) {
+                Some(r) => r.placement = Some(kp.clone()),
+                None => {
+                    let row = KindRow {
+                        name: kinds.name(*tgid, *kind),
+                        id: *kind,
+                        placement: Some(kp.clone()),
+                        ..Default::default()
+                    };
+                    let at = proc.kinds.partition_point(|r| r.id < *kind);
+                    proc.kinds.insert(at, row);
+                    if !self.kinds.iter().any(|r| r.name == proc.kinds[at].name) {
+                        let mut sum = proc.kinds[at].clone();
+                        sum.placement = None;
+                        let at = self
+                            .kinds
+                            .partition_point(|r| (r.id, &r.name) < (sum.id, &sum.name));
+                        self.kinds.insert(at, sum);
+                    }
+                }
+            }
+        }
+        for k in &mut self.kinds {
+            k.placement = None;
+            for proc in &self.processes {
+                for r in proc.kinds.iter().filter(|r| r.name == k.name) {
+                    if let Some(kp) = &r.placement {
+                        merge_into(&mut k.placement, kp);
+                    }
+                }
+            }
+        }
     }
 
     /// The process ids, ascending.
@@ -333,6 +379,62 @@ mod tests {
         assert_eq!(p10.other_page_faults, 50);
         assert_eq!(p10.kinds[0].arenas.len(), 2);
         assert_eq!(s.processes[1].kinds[1].name, "PMEM:/mnt/pmem");
+    }
+
+    #[test]
+    fn placement_goes_into_process_and_name_rows() {
+        use crate::model::Sample;
+        let mut snap = Snapshot::default();
+        snap.counters.insert(key(10, 0, 0), c(1, 0, 64, 0));
+        snap.counters.insert(key(20, 0, 0), c(1, 0, 64, 0));
+        let mut s = Summary::build(&snap, &KindTable::new(), &Extents::new());
+        let smp = |tgid, kind, node, n| Sample {
+            tgid,
+            kind,
+            arena: 0,
+            page_size: 4096,
+            mbind_mode: -1,
+            nodemask: [0; 4],
+            pages_total: n,
+            pages_queried: n,
+            present: [((Some(node), false), n)].into_iter().collect(),
+        };
+        let p =
+            Placement::from_samples(&[smp(10, 0, 0, 3), smp(20, 0, 1, 5), smp(20, 11, 0, 2)], 0);
+        s.add_placement(&p, &KindTable::new());
+        let d = s
+            .kind("MEMKIND_DEFAULT")
+            .unwrap()
+            .placement
+            .as_ref()
+            .unwrap();
+        assert_eq!(d.total.node_bytes(0), 3 * 4096);
+        assert_eq!(d.total.node_bytes(1), 5 * 4096);
+        assert_eq!(
+            s.processes[0].kinds[0]
+                .placement
+                .as_ref()
+                .unwrap()
+                .total
+                .resident
+                .bytes,
+            3 * 4096
+        );
+        // A kind seen only by placement gets rows.
+        let r = s.kind("MEMKIND_REGULAR").unwrap();
+        assert_eq!(r.placement.as_ref().unwrap().total.node_bytes(0), 2 * 4096);
+        assert_eq!(s.processes[1].kinds[1].name, "MEMKIND_REGULAR");
+        let names: Vec<&str> = s.kinds.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["MEMKIND_DEFAULT", "MEMKIND_REGULAR"]);
+        // Adding again (a later refresh) replaces, not adds.
+        s.add_placement(&p, &KindTable::new());
+        let d = s
+            .kind("MEMKIND_DEFAULT")
+            .unwrap()
+            .placement
+            .as_ref()
+            .unwrap();
+        assert_eq!(d.total.node_bytes(1), 5 * 4096);
     }
 
     #[test]

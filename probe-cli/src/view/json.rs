@@ -8,20 +8,40 @@
 //!             "size_buckets": [N x 16],
 //!             "arenas": [{"arena": I|null, "allocs": N, "frees": N, "reallocs": N,
 //!                         "bytes_requested": N, "bytes_allocated": N, "bytes_freed": N,
-//!                         "live_bytes": N, "page_faults": N}]}],
+//!                         "live_bytes": N, "page_faults": N,
+//!                         ...placement of the arena: "nodes", "misplaced_bytes", "huge_bytes",
+//!                         "base_bytes", "resident_bytes"...}],
+//!             ...placement, when it was taken (see below)...}],
 //!  "kind_page_faults": N, "other_page_faults": N, "process_page_faults": N,
 //!  "process_minor_faults": N, "process_major_faults": N, "lost_events": N,
 //!  "size_bucket_max_bytes": [16, 32, ..., 262144, null],
 //!  "processes": [{"pid": P, "kinds": [...as above...], "other_page_faults": N,
 //!                 "process_page_faults": N, "process_minor_faults": N, "process_major_faults": N}]}
 //! ```
+//! Placement fields of a kind (present when placement was taken and the kind maps memory):
+//! ```text
+//!   "nodes": [{"node": N, "bytes": B}], "asked_nodes": [N...],
+//!   "mbind_mode": "bind"|"preferred"|"interleave"|"preferred_many"|"local"|"none",
+//!   "resident_bytes": N, "misplaced_bytes": N, "unknown_node_bytes": N,
+//!   "huge_bytes": N, "base_bytes": N, "interleave_imbalance": X|null,
+//!   "placement_sampled": bool, "placement_error_bytes": N,
+//!   "placement_pages_queried": N, "placement_pages_total": N
+//! ```
+//! `nodes` are resident bytes per node (estimates when `placement_sampled`; the 95 % half-width
+//! of the least certain figure is `placement_error_bytes`); `misplaced_bytes` are resident on a
+//! node outside `asked_nodes`; `interleave_imbalance` is the largest relative deviation of a
+//! node's share from the even share, for interleave kinds.
+//!
 //! `kinds` sums the processes by kind name (arena rows by arena index); `processes` has the same
 //! rows per process. `live_bytes` can be negative for an interval that frees older blocks.
 
 use serde_json::{json, Map, Value};
 
 use super::Context;
-use crate::model::{bucket_upper_bound, ArenaRow, Counters, KindRow, Summary, SIZE_BUCKETS};
+use crate::model::{
+    bucket_upper_bound, mode_name, ArenaRow, Counters, Figures, KindPlacement, KindRow, Summary,
+    SIZE_BUCKETS,
+};
 
 fn clamp(v: i128) -> i64 {
     v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
@@ -37,11 +57,48 @@ fn counters(m: &mut Map<String, Value>, c: &Counters) {
     m.insert("live_bytes".into(), clamp(c.live_bytes()).into());
 }
 
-fn arena(a: &ArenaRow) -> Value {
+fn figures(m: &mut Map<String, Value>, f: &Figures) {
+    let nodes: Vec<Value> = f
+        .nodes
+        .iter()
+        .map(|(n, e)| json!({"node": n, "bytes": e.bytes}))
+        .collect();
+    m.insert("nodes".into(), nodes.into());
+    m.insert("resident_bytes".into(), f.resident.bytes.into());
+    m.insert("misplaced_bytes".into(), f.misplaced.bytes.into());
+    m.insert("huge_bytes".into(), f.huge.bytes.into());
+    m.insert("base_bytes".into(), f.base.bytes.into());
+}
+
+fn placement(m: &mut Map<String, Value>, p: &KindPlacement) {
+    figures(m, &p.total);
+    m.insert("asked_nodes".into(), p.asked_nodes.clone().into());
+    m.insert("mbind_mode".into(), mode_name(p.mbind_mode).into());
+    m.insert(
+        "unknown_node_bytes".into(),
+        p.total.unknown_node.bytes.into(),
+    );
+    m.insert(
+        "interleave_imbalance".into(),
+        p.interleave_imbalance().map_or(Value::Null, Value::from),
+    );
+    m.insert("placement_sampled".into(), p.total.sampled().into());
+    m.insert("placement_error_bytes".into(), p.total.error_bytes().into());
+    m.insert(
+        "placement_pages_queried".into(),
+        p.total.pages_queried.into(),
+    );
+    m.insert("placement_pages_total".into(), p.total.pages_total.into());
+}
+
+fn arena(a: &ArenaRow, p: Option<&KindPlacement>) -> Value {
     let mut m = Map::new();
     m.insert("arena".into(), a.arena.map_or(Value::Null, Value::from));
     counters(&mut m, &a.counters);
     m.insert("page_faults".into(), a.page_faults.into());
+    if let Some(f) = p.and_then(|p| p.arenas.get(&a.arena)) {
+        figures(&mut m, f);
+    }
     Value::Object(m)
 }
 
@@ -60,8 +117,15 @@ fn kind(k: &KindRow) -> Value {
     );
     m.insert(
         "arenas".into(),
-        k.arenas.iter().map(arena).collect::<Vec<_>>().into(),
+        k.arenas
+            .iter()
+            .map(|a| arena(a, k.placement.as_ref()))
+            .collect::<Vec<_>>()
+            .into(),
     );
+    if let Some(p) = &k.placement {
+        placement(&mut m, p);
+    }
     Value::Object(m)
 }
 
@@ -150,7 +214,54 @@ mod tests {
         assert_eq!(v["size_bucket_max_bytes"][15], Value::Null);
         assert_eq!(v["processes"][0]["pid"], 42);
         assert_eq!(v["processes"][0]["kinds"][0]["allocs"], 10);
+        assert!(
+            k.get("nodes").is_none(),
+            "no placement taken, no placement fields"
+        );
         // The keys come in the documented order: "kind" first.
         assert!(text.contains("{\"kind\":\"MEMKIND_DEFAULT\",\"id\":0,\"allocs\":10"));
+    }
+
+    #[test]
+    fn placement_fields() {
+        use crate::model::{Placement, Sample};
+        let mut s = sample();
+        let smp = Sample {
+            tgid: 42,
+            kind: 0,
+            arena: 1,
+            page_size: 4096,
+            mbind_mode: 1,
+            nodemask: [0b10, 0, 0, 0],
+            pages_total: 100,
+            pages_queried: 50,
+            present: [((Some(1), false), 30), ((Some(0), true), 10)]
+                .into_iter()
+                .collect(),
+        };
+        let p = Placement::from_samples(&[smp], 0);
+        s.add_placement(&p, &crate::model::KindTable::new());
+        let v: Value = serde_json::from_str(&render(&s, &Context::default())).unwrap();
+        let k = &v["kinds"][0];
+        assert_eq!(
+            k["nodes"],
+            json!([{"node": 0, "bytes": 20 * 4096}, {"node": 1, "bytes": 60 * 4096}])
+        );
+        assert_eq!(k["asked_nodes"], json!([1]));
+        assert_eq!(k["mbind_mode"], "preferred");
+        assert_eq!(k["misplaced_bytes"], 20 * 4096);
+        assert_eq!(k["huge_bytes"], 20 * 4096);
+        assert_eq!(k["base_bytes"], 60 * 4096);
+        assert_eq!(k["resident_bytes"], 80 * 4096);
+        assert_eq!(k["placement_sampled"], true);
+        assert!(k["placement_error_bytes"].as_u64().unwrap() > 0);
+        assert_eq!(k["interleave_imbalance"], Value::Null);
+        assert_eq!(k["arenas"][1]["misplaced_bytes"], 20 * 4096);
+        assert!(
+            k["arenas"][0].get("nodes").is_none(),
+            "arena 0 has no extents"
+        );
+        assert_eq!(v["processes"][0]["kinds"][0]["misplaced_bytes"], 20 * 4096);
+        assert!(v["kinds"][1].get("nodes").is_none());
     }
 }

@@ -97,6 +97,7 @@ pub(crate) mod fixture {
                     page_faults: 2,
                 },
             ],
+            placement: None,
         };
         let pmem = KindRow {
             name: "PMEM:/mnt/\"x\"".into(),
@@ -109,6 +110,7 @@ pub(crate) mod fixture {
                 counters: c(1, 1, 64, 64),
                 page_faults: 0,
             }],
+            placement: None,
         };
         Summary {
             duration_ns: 1_500_000_000,

@@ -1,9 +1,11 @@
-//! A perf-stat-like table: one row per kind, its arenas below it, then the page-fault summary.
+//! A perf-stat-like table: one row per kind, its arenas below it, then the placement of the kinds
+//! (when it was taken: bytes per node, asked-for nodes and mode, misplaced, huge and base), then
+//! the page-fault summary.
 
 use std::fmt::Write as _;
 
 use super::{thousands, Context};
-use crate::model::{ArenaRow, KindRow, Summary};
+use crate::model::{mode_name, ArenaRow, KindPlacement, KindRow, Summary};
 
 /// Arena rows shown under a kind; the rest are summed into one "… more arenas" row.
 pub const MAX_ARENA_ROWS: usize = 8;
@@ -92,6 +94,108 @@ fn table(out: &mut String, kinds: &[KindRow]) {
     }
 }
 
+/// The placement table: one row per kind with placement (arenas below it when there are several),
+/// one column per node seen. Estimates are marked `~` and their 95 % bound is the last column.
+fn placement_table(out: &mut String, kinds: &[KindRow]) {
+    let with: Vec<&KindRow> = kinds.iter().filter(|k| k.placement.is_some()).collect();
+    if with.is_empty() {
+        return;
+    }
+    let mut nodes: Vec<u32> = with
+        .iter()
+        .flat_map(|k| {
+            k.placement
+                .as_ref()
+                .expect("filtered")
+                .total
+                .nodes
+                .keys()
+                .copied()
+        })
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let mut header: Vec<String> = vec!["mode".into(), "asked".into(), "resident".into()];
+    header.extend(nodes.iter().map(|n| format!("node{n}")));
+    header.extend(["misplaced", "huge", "base", "±95%"].map(String::from));
+    let row =
+        |f: &crate::model::Figures, mode: String, asked: String, k: Option<&KindPlacement>| {
+            let mark = if f.sampled() { "~" } else { "" };
+            let mut c = vec![
+                mode,
+                asked,
+                format!("{mark}{}", thousands(f.resident.bytes)),
+            ];
+            c.extend(nodes.iter().map(|n| thousands(f.node_bytes(*n))));
+            let mut mis = thousands(f.misplaced.bytes);
+            if f.misplaced.bytes > 0 {
+                mis.push('!');
+            }
+            if let Some(i) = k.and_then(|k| k.interleave_imbalance()) {
+                mis.push_str(&format!(" ({:.0}% off even)", i * 100.0));
+            }
+            c.push(mis);
+            c.push(thousands(f.huge.bytes));
+            c.push(thousands(f.base.bytes));
+            c.push(if f.sampled() {
+                thousands(f.error_bytes())
+            } else {
+                "exact".into()
+            });
+            c
+        };
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    for k in with {
+        let p = k.placement.as_ref().expect("filtered");
+        let asked = if p.asked_nodes.is_empty() {
+            "-".to_string()
+        } else {
+            p.asked_nodes
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        rows.push((
+            k.name.clone(),
+            row(&p.total, mode_name(p.mbind_mode), asked, Some(p)),
+        ));
+        if p.arenas.len() > 1 {
+            for (a, f) in p.arenas.iter().take(MAX_ARENA_ROWS) {
+                let label =
+                    a.map_or_else(|| "  (no arena)".to_string(), |i| format!("  arena {i}"));
+                rows.push((label, row(f, String::new(), String::new(), None)));
+            }
+        }
+    }
+    let name_w = rows
+        .iter()
+        .map(|r| r.0.len())
+        .chain(["placement".len()])
+        .max()
+        .unwrap_or(9);
+    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for (_, c) in &rows {
+        for (i, v) in c.iter().enumerate() {
+            w[i] = w[i].max(v.chars().count());
+        }
+    }
+    let _ = write!(out, "\n  {:<name_w$}", "placement");
+    for (i, h) in header.iter().enumerate() {
+        let pad = w[i] - h.chars().count();
+        let _ = write!(out, "  {}{h}", " ".repeat(pad));
+    }
+    out.push('\n');
+    for (name, c) in &rows {
+        let _ = write!(out, "  {name:<name_w$}");
+        for (i, v) in c.iter().enumerate() {
+            let pad = w[i] - v.chars().count();
+            let _ = write!(out, "  {}{v}", " ".repeat(pad));
+        }
+        out.push('\n');
+    }
+}
+
 /// The summary as a table. Byte columns are exact byte counts.
 pub fn render(s: &Summary, ctx: &Context) -> String {
     let mut out = String::new();
@@ -110,6 +214,7 @@ pub fn render(s: &Summary, ctx: &Context) -> String {
         let _ = writeln!(out, "  no memkind activity seen");
     } else {
         table(&mut out, &s.kinds);
+        placement_table(&mut out, &s.kinds);
     }
     if s.processes.len() > 1 {
         let _ = writeln!(
@@ -266,5 +371,73 @@ mod tests {
         assert!(t.contains("per-call uprobes"));
         let e = render(&Summary::default(), &Context::default());
         assert!(e.contains("no memkind activity seen"));
+    }
+
+    #[test]
+    fn placement_rows() {
+        use crate::model::{Placement, Sample};
+        let mut s = sample();
+        let smp = |arena, node, n| Sample {
+            tgid: 42,
+            kind: 0,
+            arena,
+            page_size: 4096,
+            mbind_mode: 3,
+            nodemask: [0b11, 0, 0, 0],
+            pages_total: 256,
+            pages_queried: 256,
+            present: [((Some(node), false), n)].into_iter().collect(),
+        };
+        let p = Placement::from_samples(&[smp(0, 0, 128), smp(1, 1, 128)], 0);
+        s.add_placement(&p, &crate::model::KindTable::new());
+        let t = render(&s, &Context::default());
+        let head = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("placement"))
+            .expect(&t);
+        assert_eq!(
+            head.split_whitespace().collect::<Vec<_>>(),
+            [
+                "placement",
+                "mode",
+                "asked",
+                "resident",
+                "node0",
+                "node1",
+                "misplaced",
+                "huge",
+                "base",
+                "±95%"
+            ]
+        );
+        let line = t
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("placement"))
+            .find(|l| l.trim_start().starts_with("MEMKIND_DEFAULT"))
+            .expect(&t);
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            [
+                "MEMKIND_DEFAULT",
+                "interleave",
+                "0,1",
+                "1,048,576",
+                "524,288",
+                "524,288",
+                "0",
+                "(0%",
+                "off",
+                "even)",
+                "0",
+                "1,048,576",
+                "exact"
+            ]
+        );
+        assert!(
+            t.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["arena", "1", "524,288", "0", "524,288", "0", "0", "524,288", "exact"]),
+            "{t}"
+        );
+        assert!(!render(&sample(), &Context::default()).contains("placement"));
     }
 }
