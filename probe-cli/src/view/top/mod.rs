@@ -70,7 +70,7 @@ pub fn cell(l: &Line<'_>, c: Column) -> String {
             .map_or_else(|| "-".into(), |p| bytes(p.misplaced.into())),
         Column::Pages => l.placement.map_or_else(
             || "-".into(),
-            |p| format!("{}/{}", p.huge_pages, p.base_pages),
+            |p| format!("{}/{}", bytes(p.huge.into()), bytes(p.base.into())),
         ),
     }
 }

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::model::{Counters, KindRow, KindTable, Summary, NONE};
+use crate::model::{
+    Counters, Figures as PlacementFigures, KindPlacement, KindRow, KindTable, Summary,
+};
 
 /// How far back the history rings reach.
 pub const HISTORY_MS: u64 = 60_000;
@@ -75,38 +77,37 @@ impl Ring {
     }
 }
 
-/// Where a kind's memory is, from the placement model (`None` in a row until it is wired).
+/// Where a kind's (or an arena's) pages are, as `top` shows it: from the placement model's
+/// [`PlacementFigures`] (`None` in a row while placement is not collected).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Placement {
     /// Resident bytes per NUMA node, ascending by node.
     pub per_node: Vec<(u32, u64)>,
     /// Resident bytes on nodes outside the asked-for set.
     pub misplaced: u64,
-    /// Resident huge pages.
-    pub huge_pages: u64,
-    /// Resident base pages.
-    pub base_pages: u64,
+    /// Resident bytes in huge pages.
+    pub huge: u64,
+    /// Resident bytes in base pages.
+    pub base: u64,
     /// Sampled (an estimate) rather than every page queried.
     pub estimate: bool,
+    /// The estimate's 95% bound, bytes (0 when exact).
+    pub error: u64,
 }
 
 impl Placement {
-    fn add(&mut self, o: &Placement) {
-        for &(n, b) in &o.per_node {
-            match self.per_node.binary_search_by_key(&n, |x| x.0) {
-                Ok(i) => self.per_node[i].1 += b,
-                Err(i) => self.per_node.insert(i, (n, b)),
-            }
+    /// The display figures of the model's.
+    pub fn of(f: &PlacementFigures) -> Placement {
+        Placement {
+            per_node: f.nodes.iter().map(|(n, e)| (*n, e.bytes)).collect(),
+            misplaced: f.misplaced.bytes,
+            huge: f.huge.bytes,
+            base: f.base.bytes,
+            estimate: f.sampled(),
+            error: if f.sampled() { f.error_bytes() } else { 0 },
         }
-        self.misplaced += o.misplaced;
-        self.huge_pages += o.huge_pages;
-        self.base_pages += o.base_pages;
-        self.estimate |= o.estimate;
     }
 }
-
-/// Placement per (pid, kind id, arena: `None` for the whole kind).
-pub type PlacementMap = BTreeMap<(u32, u32, Option<u32>), Placement>;
 
 /// A BPF program's cumulative run-time figures (`BPF_ENABLE_STATS`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -139,8 +140,8 @@ pub struct Sample {
     pub summary: Summary,
     /// The kinds' asked-for node sets and modes.
     pub kinds: KindTable,
-    /// Where pages are, when the placement model is wired.
-    pub placement: Option<PlacementMap>,
+    /// The collector queried placement (the rows' `placement`) for this sample.
+    pub placement: bool,
     /// BPF program run times, when enabled.
     pub progs: Vec<ProgSample>,
     /// Process names (`comm`) by pid.
@@ -164,7 +165,7 @@ pub enum Column {
     Faults,
     /// Resident bytes outside the asked-for node set.
     Misplaced,
-    /// Resident huge pages (then base pages).
+    /// Resident bytes in huge pages (then in base pages).
     Pages,
 }
 
@@ -294,9 +295,7 @@ impl Track {
             Column::Mapped => f.mapped.unwrap_or(0) as f64,
             Column::Faults => f.faults_s,
             Column::Misplaced => placement.map_or(-1.0, |p| p.misplaced as f64),
-            Column::Pages => {
-                placement.map_or(-1.0, |p| p.huge_pages as f64 * 1e12 + p.base_pages as f64)
-            }
+            Column::Pages => placement.map_or(-1.0, |p| p.huge as f64 * 1e18 + p.base as f64),
         }
     }
 }
@@ -543,35 +542,23 @@ impl TopState {
         }
         self.lost_events = s.summary.lost_events;
         self.update_progs(&s.progs, dt_s);
-        self.placement_wired = s.placement.is_some();
+        self.placement_wired = s.placement;
 
         let cap = self.cap;
-        let pl = s.placement.as_ref();
         // Every process summed.
         let all = self.kinds.entry(None).or_default();
         for k in &s.summary.kinds {
             // A kind summed by name: its asked-for set from the first process that names it.
-            let (asked, placement, arena_pl) = {
-                let mut asked = None;
-                let mut placement: Option<Placement> = None;
-                let mut arena_pl: BTreeMap<Option<u32>, Placement> = BTreeMap::new();
-                for p in &s.summary.processes {
-                    let Some(pk) = p.kinds.iter().find(|pk| pk.name == k.name) else {
-                        continue;
-                    };
-                    if asked.is_none() {
-                        asked = s
-                            .kinds
-                            .info(p.pid, pk.id)
-                            .and_then(|i| asked_label(i.mbind_mode, &i.nodemask));
-                    }
-                    if let Some(m) = pl {
-                        collect_placement(m, p.pid, pk, &mut placement, &mut arena_pl);
-                    }
-                }
-                (asked, placement, arena_pl)
-            };
-            update_kind(all, cap, tick, dt_s, k, asked, placement, arena_pl);
+            let asked = s
+                .summary
+                .processes
+                .iter()
+                .find_map(|p| {
+                    let pk = p.kinds.iter().find(|pk| pk.name == k.name)?;
+                    asked_of(&s.kinds, p.pid, pk)
+                })
+                .or_else(|| k.placement.as_ref().and_then(asked_of_placement));
+            update_kind(all, cap, tick, dt_s, k, asked);
         }
         all.retain(|_, t| t.track.seen == tick);
         // Per process (only when they are shown one by one).
@@ -595,16 +582,7 @@ impl TopState {
                 e.2 = p.kinds.len();
                 let scope = self.kinds.entry(Some(p.pid)).or_default();
                 for k in &p.kinds {
-                    let asked = s
-                        .kinds
-                        .info(p.pid, k.id)
-                        .and_then(|i| asked_label(i.mbind_mode, &i.nodemask));
-                    let mut placement = None;
-                    let mut arena_pl = BTreeMap::new();
-                    if let Some(m) = pl {
-                        collect_placement(m, p.pid, k, &mut placement, &mut arena_pl);
-                    }
-                    update_kind(scope, cap, tick, dt_s, k, asked, placement, arena_pl);
+                    update_kind(scope, cap, tick, dt_s, k, asked_of(&s.kinds, p.pid, k));
                 }
                 scope.retain(|_, t| t.track.seen == tick);
             }
@@ -973,28 +951,21 @@ impl TopState {
     }
 }
 
-fn collect_placement(
-    m: &PlacementMap,
-    pid: u32,
-    k: &KindRow,
-    placement: &mut Option<Placement>,
-    arena_pl: &mut BTreeMap<Option<u32>, Placement>,
-) {
-    for ((_, _, arena), p) in m.range((pid, k.id, None)..=(pid, k.id, Some(u32::MAX))) {
-        match arena {
-            None => placement.get_or_insert_with(Placement::default).add(p),
-            Some(a) => arena_pl
-                .entry((*a != NONE).then_some(*a))
-                .or_default()
-                .add(p),
-        }
-    }
+fn asked_of(kinds: &KindTable, pid: u32, k: &KindRow) -> Option<String> {
+    kinds
+        .info(pid, k.id)
+        .and_then(|i| asked_label(i.mbind_mode, &i.nodemask))
+        .or_else(|| k.placement.as_ref().and_then(asked_of_placement))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per scope; a struct would only rename the arguments"
-)]
+fn asked_of_placement(p: &KindPlacement) -> Option<String> {
+    let mut mask = [0u64; 4];
+    for &n in p.asked_nodes.iter().filter(|n| **n < 256) {
+        mask[(n / 64) as usize] |= 1 << (n % 64);
+    }
+    asked_label(p.mbind_mode, &mask)
+}
+
 fn update_kind(
     scope: &mut BTreeMap<String, KindTracks>,
     cap: usize,
@@ -1002,8 +973,6 @@ fn update_kind(
     dt_s: f64,
     k: &KindRow,
     asked: Option<String>,
-    placement: Option<Placement>,
-    arena_pl: BTreeMap<Option<u32>, Placement>,
 ) {
     let kt = match scope.get_mut(k.name.as_str()) {
         Some(kt) => kt,
@@ -1038,8 +1007,17 @@ fn update_kind(
     if asked.is_some() {
         kt.asked = asked;
     }
-    kt.placement = placement;
-    kt.arena_placement = arena_pl;
+    kt.placement = k.placement.as_ref().map(|p| Placement::of(&p.total));
+    kt.arena_placement = k
+        .placement
+        .as_ref()
+        .map(|p| {
+            p.arenas
+                .iter()
+                .map(|(a, f)| (*a, Placement::of(f)))
+                .collect()
+        })
+        .unwrap_or_default();
 }
 
 fn contains_ignore_case(hay: &str, needle: &str) -> bool {
@@ -1501,18 +1479,25 @@ mod tests {
             vec![(10, vec![kind("MEMKIND_HBW", 1, &[(Some(4), 2, 0)], 0)])],
         );
         b.kinds = kt;
-        let mut pm = PlacementMap::new();
-        let p = |n0, n1, mis| Placement {
-            per_node: vec![(0, n0), (1, n1)],
-            misplaced: mis,
-            huge_pages: 0,
-            base_pages: (n0 + n1) / 4096,
-            estimate: false,
+        // Placement of HBW (BIND 1) in pid 10, arena 4: 1 page on node 0 (misplaced), 2 on node 1.
+        let smp = crate::model::Sample {
+            tgid: 10,
+            kind: 1,
+            arena: 4,
+            page_size: 4096,
+            mbind_mode: 2,
+            nodemask: [2, 0, 0, 0],
+            pages_total: 3,
+            pages_queried: 3,
+            present: [((Some(0), false), 1), ((Some(1), false), 2)]
+                .into_iter()
+                .collect(),
         };
-        pm.insert((10, 1, None), p(4096, 8192, 4096));
-        pm.insert((10, 1, Some(4)), p(4096, 8192, 4096));
-        pm.insert((11, 1, None), p(1 << 20, 0, 0));
-        b.placement = Some(pm);
+        let pm = crate::model::Placement::from_samples(&[smp], 0);
+        let kp = pm.kinds[&(10, 1)].clone();
+        b.summary.kinds[0].placement = Some(kp.clone());
+        b.summary.processes[0].kinds[0].placement = Some(kp);
+        b.placement = true;
         b.progs = vec![ProgSample {
             name: "stats_flush".into(),
             run_cnt: 60,
@@ -1523,15 +1508,16 @@ mod tests {
         assert!(s.placement_wired);
         let l = s.lines();
         assert_eq!(l[0].asked, Some("BIND 1"));
-        assert_eq!(
-            l[0].placement.unwrap().misplaced,
-            4096,
-            "pid 11 is not in the summary"
-        );
+        assert_eq!(l[0].placement.unwrap().misplaced, 4096);
         assert_eq!(l[0].placement.unwrap().per_node, [(0, 4096), (1, 8192)]);
         drop(l);
         s.input(Input::Right);
-        assert_eq!(s.lines()[1].placement.unwrap().base_pages, 3);
+        assert_eq!(s.lines()[1].label, "arena 4");
+        let ap = s.lines()[1].placement.cloned().unwrap();
+        assert_eq!(
+            (ap.base, ap.huge, ap.estimate, ap.error),
+            (3 * 4096, 0, false, 0)
+        );
         // 5 ms of BPF run time in 0.5 s: 1% of a CPU, 100 runs/s.
         assert_eq!(s.progs.len(), 1);
         assert!((s.progs[0].cpu_pct - 1.0).abs() < 1e-9, "{:?}", s.progs);
@@ -1541,6 +1527,14 @@ mod tests {
         // Misplaced sorts.
         s.input(Input::Char('7'));
         assert_eq!(s.sort, Column::Misplaced);
+        // Without a kind event, the asked-for set comes from the placement model.
+        let mut c = sample(
+            1.0,
+            vec![(10, vec![kind("MEMKIND_HBW", 1, &[(Some(4), 3, 0)], 0)])],
+        );
+        c.summary.kinds[0].placement = Some(pm.kinds[&(10, 1)].clone());
+        s.update(c);
+        assert_eq!(s.lines()[0].asked, Some("BIND 1"));
     }
 
     #[test]
