@@ -129,6 +129,10 @@ fn interactive(src: &mut dyn Source, state: &mut TopState, interval: Duration) -
             Some(TermEvent::Key(k)) => match state.input(k) {
                 Outcome::Quit => break,
                 Outcome::Redraw => dirty = true,
+                Outcome::Repaint => {
+                    tui.clear()?;
+                    dirty = true;
+                }
                 Outcome::Ignored => {}
             },
             Some(TermEvent::Resize) => dirty = true,

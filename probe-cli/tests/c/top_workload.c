@@ -6,9 +6,8 @@
  * With HOLD_MIB > 0 it also keeps that many MiB of touched MEMKIND_DEFAULT memory (1 MiB blocks).
  *
  *   top_workload SECONDS [PAUSE_US [HOLD_MIB]]
- * Prints "ready <pid>" when it starts and "done <rounds>" at the end. */
+ * Prints nothing: it runs under the TUI, on the same terminal. Exits 0 when done. */
 #include <memkind.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,10 +39,8 @@ int main(int argc, char **argv)
             memset(hold[i], 1, 1 << 20);
         }
     }
-    printf("ready %d\n", (int)getpid());
-    fflush(stdout);
     double end = now() + secs;
-    unsigned long rounds = 0, d = 0, r = 0;
+    unsigned long d = 0, r = 0;
     while (now() < end) {
         for (int i = 0; i < 1000; i++) {
             memkind_free(MEMKIND_DEFAULT, def[d % NDEF]);
@@ -55,7 +52,6 @@ int main(int argc, char **argv)
                     return 4;
             }
         }
-        rounds++;
         if (pause_us > 0)
             usleep(pause_us);
     }
@@ -66,6 +62,5 @@ int main(int argc, char **argv)
     for (long i = 0; i < hold_mib; i++)
         memkind_free(MEMKIND_DEFAULT, hold[i]);
     free(hold);
-    printf("done %lu\n", rounds);
     return 0;
 }

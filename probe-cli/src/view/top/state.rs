@@ -144,6 +144,8 @@ pub struct Sample {
     pub placement: bool,
     /// BPF program run times, when enabled.
     pub progs: Vec<ProgSample>,
+    /// Why `progs` is empty (run-time statistics off or unavailable), if it is.
+    pub progs_note: Option<String>,
     /// Process names (`comm`) by pid.
     pub names: BTreeMap<u32, String>,
 }
@@ -370,6 +372,8 @@ pub enum Input {
     Esc,
     /// Ctrl-C.
     Interrupt,
+    /// Ctrl-L: repaint the whole screen.
+    Repaint,
     /// A printable character.
     Char(char),
 }
@@ -381,6 +385,9 @@ pub enum Outcome {
     Ignored,
     /// Draw again.
     Redraw,
+    /// Clear the terminal and draw everything again (output of the command under `top` may
+    /// have written over the frame).
+    Repaint,
     /// Leave.
     Quit,
 }
@@ -542,6 +549,7 @@ impl TopState {
         }
         self.lost_events = s.summary.lost_events;
         self.update_progs(&s.progs, dt_s);
+        self.progs_note = s.progs_note;
         self.placement_wired = s.placement;
 
         let cap = self.cap;
@@ -856,8 +864,10 @@ impl TopState {
 
     /// Handle one key.
     pub fn input(&mut self, i: Input) -> Outcome {
-        if i == Input::Interrupt {
-            return Outcome::Quit;
+        match i {
+            Input::Interrupt => return Outcome::Quit,
+            Input::Repaint => return Outcome::Repaint,
+            _ => {}
         }
         if self.editing_filter {
             match i {

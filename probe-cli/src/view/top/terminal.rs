@@ -72,6 +72,11 @@ impl Tui {
         Ok(())
     }
 
+    /// Clear the screen: the next draw repaints every cell.
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.term.clear()
+    }
+
     /// Table rows visible in the last frame.
     pub fn visible_rows(&self) -> usize {
         self.visible_rows
@@ -101,6 +106,7 @@ pub fn map_key(k: KeyEvent) -> Option<Input> {
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
     Some(match k.code {
         KeyCode::Char('c' | 'd') if ctrl => Input::Interrupt,
+        KeyCode::Char('l') if ctrl => Input::Repaint,
         KeyCode::Char(_) if ctrl => return None,
         KeyCode::Char(c) => Input::Char(c),
         KeyCode::Up => Input::Up,
