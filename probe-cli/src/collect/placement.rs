@@ -118,6 +118,9 @@ pub trait Kernel {
     fn device_node(&self, pfn: u64) -> Option<u32>;
     /// CPU time this thread has used, s.
     fn thread_cpu_s(&self) -> f64;
+    /// Whether `pid` still has its address space (`VmSize:` in `/proc/PID/status`; an exiting
+    /// task drops it in exit_mm, before it is a zombie).
+    fn has_mm(&self, pid: u32) -> bool;
 }
 
 /// A physical range of persistent memory and its node.
@@ -249,6 +252,11 @@ impl Kernel for System {
 
     fn thread_cpu_s(&self) -> f64 {
         sys::thread_cpu_s()
+    }
+
+    fn has_mm(&self, pid: u32) -> bool {
+        std::fs::read_to_string(self.proc.join(pid.to_string()).join("status"))
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("VmSize:")))
     }
 }
 
@@ -415,8 +423,13 @@ impl<K: Kernel> Collector<K> {
         }
     }
 
-    /// Query the pages of every process's extents (`ranges` per pid) within the budget. A
-    /// process that is gone (ESRCH) is left out; other errors end the refresh.
+    /// Query the pages of every process's extents (`ranges` per pid) within the budget.
+    ///
+    /// A process that is gone is left out of the result: move_pages fails with ESRCH (no such
+    /// process) or EINVAL (no address space), or the address space was gone once its queries
+    /// were done (an exit that tore it down during the queries would otherwise read as "nothing
+    /// resident"). Since an address space never comes back, one that exists after the queries
+    /// existed during them. Other errors end the refresh.
     pub fn refresh(
         &mut self,
         procs: &[(u32, Vec<Range>)],
@@ -441,8 +454,9 @@ impl<K: Kernel> Collector<K> {
         let mut samples = Vec::new();
         for (pid, ss) in &all {
             match self.process(*pid, ss, &mut cost, &mut thp_left) {
-                Ok(mut v) => samples.append(&mut v),
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Ok(mut v) if self.kernel.has_mm(*pid) => samples.append(&mut v),
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::EINVAL)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -653,6 +667,7 @@ mod tests {
         devices: Vec<DeviceRange>,
         asked: Vec<u64>,
         gone: Vec<u32>,
+        exited: Vec<u32>,
     }
 
     impl Fake {
@@ -664,6 +679,7 @@ mod tests {
                 devices: Vec::new(),
                 asked: Vec::new(),
                 gone: Vec::new(),
+                exited: Vec::new(),
             }
         }
     }
@@ -698,6 +714,9 @@ mod tests {
         }
         fn thread_cpu_s(&self) -> f64 {
             0.0
+        }
+        fn has_mm(&self, pid: u32) -> bool {
+            !self.exited.contains(&pid)
         }
     }
 
@@ -860,15 +879,26 @@ mod tests {
         let ranges = vec![range(a, 8 * MB2, 0, 0, 0, PAGE)];
         let mut fake = Fake::new(|_| 0);
         fake.gone = vec![2];
+        fake.exited = vec![4];
         let budget = Budget {
             thp_chunks: 3,
             ..Budget::default()
         };
         let mut c = Collector::with_kernel(fake, budget, 1);
-        let (p, cost) = c.refresh(&[(2, ranges.clone()), (3, ranges)], 0).unwrap();
+        let (p, cost) = c
+            .refresh(&[(2, ranges.clone()), (3, ranges.clone()), (4, ranges)], 0)
+            .unwrap();
         assert!(p.get(2, 0).is_none(), "a process that is gone is left out");
+        assert!(
+            p.get(4, 0).is_none(),
+            "so is one whose address space went during the queries"
+        );
         assert_eq!(p.get(3, 0).unwrap().total.resident.bytes, 8 * MB2);
-        assert_eq!(cost.thp_unchecked, 5);
+        assert_eq!(
+            cost.thp_unchecked,
+            5 + 8,
+            "pid 4's chunks are over the cap too"
+        );
     }
 
     #[test]
@@ -939,6 +969,8 @@ mod tests {
         assert_eq!(t.resident.bytes, 128 * PAGE, "{t:?}");
         assert_eq!(t.nodes.values().map(|e| e.bytes).sum::<u64>(), 128 * PAGE);
         assert!(cost.cpu_s >= 0.0 && cost.wall_s > 0.0);
+        assert!(System::new().has_mm(std::process::id()));
+        assert!(!System::new().has_mm(2), "kthreadd has no address space");
         drop(buf);
     }
 
