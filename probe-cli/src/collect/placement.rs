@@ -589,7 +589,12 @@ impl<K: Kernel> Collector<K> {
     }
 }
 
-/// Placement taken every `interval` while a session runs, the last kept per process.
+/// The refresher's CPU is kept under this share of one CPU (the target: ≤ 50 ms of CPU
+/// per second), whatever the interval asked.
+pub const MAX_CPU_SHARE: f64 = 0.05;
+
+/// Placement taken every `interval` (or less often, see [`MAX_CPU_SHARE`]) while a session runs,
+/// the last kept per process.
 ///
 /// Why "every interval, keep the last": the pages of a process can only be queried while it has
 /// its address space, and a process drops it in `exit_mm`, before it is a zombie and before the
@@ -645,7 +650,6 @@ impl<K: Kernel> Refresher<K> {
         if !force && self.next.is_some_and(|t| now < t) {
             return Ok(false);
         }
-        self.next = Some(now + self.interval);
         let procs: Vec<(u32, Vec<Range>)> = extents
             .pids()
             .into_iter()
@@ -653,6 +657,9 @@ impl<K: Kernel> Refresher<K> {
             .collect();
         let (p, cost) = self.collector.refresh(&procs, ts_ns)?;
         self.last.update(p);
+        // At most MAX_CPU_SHARE of one CPU: a refresh that cost c s waits at least c/share.
+        let pause = std::time::Duration::from_secs_f64(cost.cpu_s / MAX_CPU_SHARE);
+        self.next = Some(now + self.interval.max(pause));
         self.cost = cost;
         self.refreshes += 1;
         self.cpu_s += cost.cpu_s;
