@@ -118,6 +118,9 @@ pub trait Kernel {
     fn device_node(&self, pfn: u64) -> Option<u32>;
     /// CPU time this thread has used, s.
     fn thread_cpu_s(&self) -> f64;
+    /// Whether `pid` still has its address space (`VmSize:` in `/proc/PID/status`; an exiting
+    /// task drops it in exit_mm, before it is a zombie).
+    fn has_mm(&self, pid: u32) -> bool;
 }
 
 /// A physical range of persistent memory and its node.
@@ -249,6 +252,11 @@ impl Kernel for System {
 
     fn thread_cpu_s(&self) -> f64 {
         sys::thread_cpu_s()
+    }
+
+    fn has_mm(&self, pid: u32) -> bool {
+        std::fs::read_to_string(self.proc.join(pid.to_string()).join("status"))
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("VmSize:")))
     }
 }
 
@@ -415,8 +423,13 @@ impl<K: Kernel> Collector<K> {
         }
     }
 
-    /// Query the pages of every process's extents (`ranges` per pid) within the budget. A
-    /// process that is gone (ESRCH) is left out; other errors end the refresh.
+    /// Query the pages of every process's extents (`ranges` per pid) within the budget.
+    ///
+    /// A process that is gone is left out of the result: move_pages fails with ESRCH (no such
+    /// process) or EINVAL (no address space), or the address space was gone once its queries
+    /// were done (an exit that tore it down during the queries would otherwise read as "nothing
+    /// resident"). Since an address space never comes back, one that exists after the queries
+    /// existed during them. Other errors end the refresh.
     pub fn refresh(
         &mut self,
         procs: &[(u32, Vec<Range>)],
@@ -441,8 +454,9 @@ impl<K: Kernel> Collector<K> {
         let mut samples = Vec::new();
         for (pid, ss) in &all {
             match self.process(*pid, ss, &mut cost, &mut thp_left) {
-                Ok(mut v) => samples.append(&mut v),
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Ok(mut v) if self.kernel.has_mm(*pid) => samples.append(&mut v),
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::EINVAL)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -575,6 +589,89 @@ impl<K: Kernel> Collector<K> {
     }
 }
 
+/// The refresher's CPU is kept under this share of one CPU (the issue's target: ≤ 50 ms of CPU
+/// per second), whatever the interval asked.
+pub const MAX_CPU_SHARE: f64 = 0.05;
+
+/// Placement taken every `interval` (or less often, see [`MAX_CPU_SHARE`]) while a session runs,
+/// the last kept per process.
+///
+/// Why "every interval, keep the last": the pages of a process can only be queried while it has
+/// its address space, and a process drops it in `exit_mm`, before it is a zombie and before the
+/// probe's `sched_process_exit` event is even emitted, so nothing seen *at* the exit can still
+/// query it. The refresher therefore queries every `--placement-interval` and keeps, per
+/// process, the last refresh that completed while the address space existed
+/// ([`Collector::refresh`] drops a refresh that raced with the exit). What a command did in its
+/// last interval before exiting is not seen: the interval bounds that window (100 ms costs a
+/// 1 GiB target ≈ 16 ms of probe CPU per refresh, see docs/probe.md).
+pub struct Refresher<K: Kernel = System> {
+    collector: Collector<K>,
+    interval: std::time::Duration,
+    next: Option<Instant>,
+    last: Placement,
+    /// Cost of the latest refresh.
+    pub cost: Cost,
+    /// Refreshes done.
+    pub refreshes: u64,
+    /// CPU seconds of all refreshes.
+    pub cpu_s: f64,
+}
+
+impl Refresher<System> {
+    /// On the live system.
+    pub fn new(interval: std::time::Duration, budget: Budget) -> Self {
+        Refresher::with_collector(Collector::new(budget), interval)
+    }
+}
+
+impl<K: Kernel> Refresher<K> {
+    /// Around `collector`.
+    pub fn with_collector(collector: Collector<K>, interval: std::time::Duration) -> Self {
+        Refresher {
+            collector,
+            interval,
+            next: None,
+            last: Placement::default(),
+            cost: Cost::default(),
+            refreshes: 0,
+            cpu_s: 0.0,
+        }
+    }
+
+    /// Refresh now if the interval has passed (or `force`), over every process with extents.
+    /// Returns whether it refreshed.
+    pub fn tick(
+        &mut self,
+        extents: &crate::model::Extents,
+        ts_ns: u64,
+        force: bool,
+    ) -> io::Result<bool> {
+        let now = Instant::now();
+        if !force && self.next.is_some_and(|t| now < t) {
+            return Ok(false);
+        }
+        let procs: Vec<(u32, Vec<Range>)> = extents
+            .pids()
+            .into_iter()
+            .map(|p| (p, extents.ranges(p).collect()))
+            .collect();
+        let (p, cost) = self.collector.refresh(&procs, ts_ns)?;
+        self.last.update(p);
+        // At most MAX_CPU_SHARE of one CPU: a refresh that cost c s waits at least c/share.
+        let pause = std::time::Duration::from_secs_f64(cost.cpu_s / MAX_CPU_SHARE);
+        self.next = Some(now + self.interval.max(pause));
+        self.cost = cost;
+        self.refreshes += 1;
+        self.cpu_s += cost.cpu_s;
+        Ok(true)
+    }
+
+    /// The last placement of each process.
+    pub fn last(&self) -> &Placement {
+        &self.last
+    }
+}
+
 mod sys {
     //! The placement collector's system calls.
     #![allow(
@@ -653,6 +750,7 @@ mod tests {
         devices: Vec<DeviceRange>,
         asked: Vec<u64>,
         gone: Vec<u32>,
+        exited: Vec<u32>,
     }
 
     impl Fake {
@@ -664,6 +762,7 @@ mod tests {
                 devices: Vec::new(),
                 asked: Vec::new(),
                 gone: Vec::new(),
+                exited: Vec::new(),
             }
         }
     }
@@ -698,6 +797,9 @@ mod tests {
         }
         fn thread_cpu_s(&self) -> f64 {
             0.0
+        }
+        fn has_mm(&self, pid: u32) -> bool {
+            !self.exited.contains(&pid)
         }
     }
 
@@ -860,15 +962,59 @@ mod tests {
         let ranges = vec![range(a, 8 * MB2, 0, 0, 0, PAGE)];
         let mut fake = Fake::new(|_| 0);
         fake.gone = vec![2];
+        fake.exited = vec![4];
         let budget = Budget {
             thp_chunks: 3,
             ..Budget::default()
         };
         let mut c = Collector::with_kernel(fake, budget, 1);
-        let (p, cost) = c.refresh(&[(2, ranges.clone()), (3, ranges)], 0).unwrap();
+        let (p, cost) = c
+            .refresh(&[(2, ranges.clone()), (3, ranges.clone()), (4, ranges)], 0)
+            .unwrap();
         assert!(p.get(2, 0).is_none(), "a process that is gone is left out");
+        assert!(
+            p.get(4, 0).is_none(),
+            "so is one whose address space went during the queries"
+        );
         assert_eq!(p.get(3, 0).unwrap().total.resident.bytes, 8 * MB2);
-        assert_eq!(cost.thp_unchecked, 5);
+        assert_eq!(
+            cost.thp_unchecked,
+            5 + 8,
+            "pid 4's chunks are over the cap too"
+        );
+    }
+
+    #[test]
+    fn refresher_keeps_the_last_placement_of_a_process_that_exited() {
+        use crate::model::{ExtentEvent, ExtentOp, Extents};
+        let a = 0x8000_0000u64;
+        let mut x = Extents::new();
+        x.apply(
+            5,
+            &ExtentEvent {
+                op: ExtentOp::Alloc,
+                addr: a,
+                size: MB2,
+                addr2: 0,
+                size2: 0,
+                kind: 0,
+                arena: 0,
+                mbind_mode: -1,
+                backing: 0,
+                page_size: PAGE,
+                nodemask: [0; 4],
+            },
+        );
+        let c = Collector::with_kernel(Fake::new(|_| 0), Budget::default(), 1);
+        let mut r = Refresher::with_collector(c, std::time::Duration::from_secs(3600));
+        assert!(r.tick(&x, 1, false).unwrap());
+        assert!(!r.tick(&x, 2, false).unwrap(), "not due");
+        assert_eq!(r.last().get(5, 0).unwrap().total.resident.bytes, MB2);
+        // The process exits: its address space is gone; the refresh is dropped, the last stays.
+        r.collector.kernel.exited = vec![5];
+        assert!(r.tick(&x, 3, true).unwrap());
+        assert_eq!(r.last().get(5, 0).unwrap().total.resident.bytes, MB2);
+        assert_eq!(r.refreshes, 2);
     }
 
     #[test]
@@ -939,6 +1085,8 @@ mod tests {
         assert_eq!(t.resident.bytes, 128 * PAGE, "{t:?}");
         assert_eq!(t.nodes.values().map(|e| e.bytes).sum::<u64>(), 128 * PAGE);
         assert!(cost.cpu_s >= 0.0 && cost.wall_s > 0.0);
+        assert!(System::new().has_mm(std::process::id()));
+        assert!(!System::new().has_mm(2), "kthreadd has no address space");
         drop(buf);
     }
 
