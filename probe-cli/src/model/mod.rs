@@ -12,11 +12,13 @@ mod extents;
 mod kinds;
 mod snapshot;
 mod summary;
+mod trace;
 
 pub use extents::{ExtentEvent, ExtentOp, ExtentTotals, Extents};
 pub use kinds::{KindEvent, KindInfo, KindOp, KindTable, STATIC_KINDS};
 pub use snapshot::{Counters, Key, ProcessFaults, Snapshot, SIZE_BUCKETS};
 pub use summary::{ArenaRow, KindRow, ProcessRow, Summary};
+pub use trace::Call;
 
 /// `MKP_NONE`: no kind / no arena.
 pub const NONE: u32 = 0xffff_ffff;
