@@ -8,11 +8,12 @@
  * it compiles unchanged for the host and for the BPF target.
  *
  * How the library talks to the probe:
- *  - memkind_probe_semaphore: a USDT-style u16 in section ".probes". The probe attaches its
- *    uprobes with ref_ctr_offset = the file offset of this variable (kernel >= 4.20), so the
+ *  - The semaphore: a USDT-style u16, alone in section ".memkind_probe" (a local symbol, not
+ *    exported: the hot path compares it with one RIP-relative instruction). The probe attaches
+ *    its uprobes with ref_ctr_offset = the file offset of that section (kernel >= 4.20), so the
  *    kernel increments it in every process mapping the library while a probe is attached. While
  *    it is 0 the library keeps no counters and calls none of the functions below: the hot path
- *    pays one load and a predictable branch.
+ *    pays one compare and a predictable branch per call.
  *  - While it is non-zero, each thread counts its calls per kind (struct mkp_counters, in its
  *    own per-kind record) and hands the deltas over through memkind_arena_stats_flush() every
  *    MKP_FLUSH_EVERY counted events, at thread exit, at kind destroy and at process exit.
@@ -23,9 +24,12 @@
  *    deltas left from an earlier session and re-announces every kind (MKP_KIND_ANNOUNCE) and
  *    every extent that exists (MKP_EXTENT_ANNOUNCE), so counting starts at the attach.
  *
- * The three functions start with a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry
- * point of ours does: a uprobe on them takes the kernel's fast path. They do nothing else; the
- * probe reads the record through the pointer argument (first argument register).
+ * The three functions are a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry point
+ * of ours starts, then a jump to the next instruction (eb 00) and a return. Probes attach at
+ * offset 5, on the jump, which the kernel emulates without single-stepping; not on the NOP:
+ * kernel 6.18 rewrites a probed nop5 into a call to a per-process trampoline that fork() does
+ * not copy, so a child forked after the first hit would crash. The probe reads the record
+ * through the pointer argument (first argument register).
  */
 #ifndef MEMKIND_PROBE_H
 #define MEMKIND_PROBE_H
@@ -133,7 +137,6 @@ struct mkp_kind {
 };
 
 #ifndef __bpf__
-extern volatile unsigned short memkind_probe_semaphore;
 extern volatile unsigned long long memkind_probe_request;
 void memkind_arena_stats_flush(const struct mkp_flush *rec);
 void memkind_arena_extent_event(const struct mkp_extent *ev);

@@ -205,6 +205,16 @@ impl ExtentMap {
     /// only the map's own tables (used by PMEM fork handling, single threaded or under
     /// `INIT_LOCK`).
     pub fn for_each_granule_of(&self, kind: u16, mut f: impl FnMut(usize)) {
+        self.for_each_granule(|g, id| {
+            if id == kind {
+                f(g)
+            }
+        });
+    }
+
+    /// Call `f(granule_addr, kind)` for every registered granule, in address order (a granule
+    /// shared with a fixed kind's buffer gives its underlying kind).
+    pub fn for_each_granule(&self, mut f: impl FnMut(usize, u16)) {
         for (t, top) in self.top.iter().enumerate() {
             let leaf = top.load(Ordering::Acquire);
             if leaf.is_null() {
@@ -213,8 +223,9 @@ impl ExtentMap {
             // SAFETY: as in `lookup`.
             let leaf = unsafe { &*leaf };
             for (l, s) in leaf.slots.iter().enumerate() {
-                if s.load(Ordering::Acquire) & 0xffff == kind as u32 + 1 {
-                    f(((t << LEAF_BITS) | l) << GRANULE_SHIFT);
+                let id = s.load(Ordering::Acquire) & 0xffff & !OVERLAY;
+                if id != 0 {
+                    f(((t << LEAF_BITS) | l) << GRANULE_SHIFT, (id - 1) as u16);
                 }
             }
         }

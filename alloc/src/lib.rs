@@ -19,6 +19,7 @@ pub mod jemalloc;
 pub mod kind;
 pub mod memtier;
 pub mod nodemask;
+pub mod probe;
 pub mod stats;
 pub mod sync;
 pub mod sys;

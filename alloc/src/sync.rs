@@ -55,6 +55,12 @@ impl<T> ForkLock<T> {
         self.locked.store(false, Ordering::Release);
     }
 
+    /// The value while this thread holds the lock through [`ForkLock::acquire`] (the fork
+    /// handlers lock in `prepare` and release in `parent` / `child`); see [`Held`].
+    pub(crate) fn held(&self) -> Held<'_, T> {
+        Held { lock: self }
+    }
+
     /// Lock.
     pub fn lock(&self) -> Guard<'_, T> {
         self.acquire();
@@ -77,6 +83,27 @@ impl<T> DerefMut for Guard<'_, T> {
     }
 }
 
+/// Access to a value whose lock this thread holds through [`ForkLock::acquire`]; releases
+/// nothing when dropped.
+pub(crate) struct Held<'a, T> {
+    lock: &'a ForkLock<T>,
+}
+
+impl<T> Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the caller holds the lock (acquired and not yet released).
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for Held<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above, exclusively.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
         self.lock.release();
@@ -88,15 +115,20 @@ extern "C" fn prepare() {
     // With kinds frozen: copy every PMEM kind's data into a fresh file for the child.
     crate::kind::pmem::fork_prepare();
     crate::arena::thread::LIST.acquire();
+    crate::probe::counters::LIST.acquire();
 }
 
 extern "C" fn parent() {
+    crate::probe::counters::LIST.release();
     crate::arena::thread::LIST.release();
     crate::kind::pmem::fork_parent();
     crate::kind::INIT_LOCK.release();
 }
 
 extern "C" fn child() {
+    // The prepare handler holds the counters' list; the child has only this thread.
+    crate::probe::counters::fork_child_locked(&mut crate::probe::counters::LIST.held());
+    crate::probe::counters::LIST.release();
     crate::arena::thread::LIST.release();
     // Move every PMEM kind onto its own file, so parent and child never share file blocks.
     crate::kind::pmem::fork_child();

@@ -862,6 +862,11 @@ impl NodeSets {
         self.per_node.iter().map(|(&n, &m)| (n, m))
     }
 
+    /// Words of the union of every mask (for the probe's records).
+    pub fn fallback_words(&self) -> &[u64] {
+        self.fallback.as_words()
+    }
+
     /// Union of every mask (the fallback).
     pub fn union(&self) -> Nodemask {
         self.fallback

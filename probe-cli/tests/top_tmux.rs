@@ -232,7 +232,7 @@ fn top_in_tmux() {
     );
     // Live bytes: 4096 x 64 = 256.0K and 2048 x 256 = 512.0K (the library hands its counts over
     // in batches, so a few blocks may be in flight).
-    let kib = |c: &str| c.strip_suffix('K').map_or(f64::NAN, |v| num(v));
+    let kib = |c: &str| c.strip_suffix('K').map_or(f64::NAN, num);
     assert!((kib(d[2]) - 256.0).abs() < 8.0, "DEFAULT live: {d:?}\n{s}");
     assert!((kib(r[2]) - 512.0).abs() < 16.0, "REGULAR live: {r:?}\n{s}");
     // Sorted by allocs/s, descending: DEFAULT above REGULAR.

@@ -19,6 +19,7 @@ use tikv_jemalloc_sys as je;
 use super::thread;
 use crate::extent_map::MAP;
 use crate::kind::{default, Kind, KINDS};
+use crate::probe;
 use crate::sys::set_errno;
 
 /// Who owns a pointer.
@@ -93,6 +94,14 @@ fn counted(kind: &Kind, p: *mut c_void) -> *mut c_void {
 /// malloc from `kind` (`size` > 0).
 #[inline(always)]
 pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
+    if probe::on() {
+        return counted::malloc(kind, size);
+    }
+    malloc_uncounted(kind, size)
+}
+
+#[inline(always)]
+fn malloc_uncounted(kind: &'static Kind, size: usize) -> *mut c_void {
     if kind.is_default() {
         return default::malloc(size);
     }
@@ -113,6 +122,13 @@ pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
 
 /// calloc from `kind`: NULL + ENOMEM on `num * size` overflow (memkind 1.14 does not check).
 pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
+    if probe::on() {
+        return counted::calloc(kind, num, size);
+    }
+    calloc_uncounted(kind, num, size)
+}
+
+fn calloc_uncounted(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     let Some(total) = num.checked_mul(size) else {
         return enomem(core::ptr::null_mut());
     };
@@ -146,6 +162,13 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
 
 /// Aligned allocation from `kind` (`align` a power of two, `size` > 0). Does not touch errno.
 pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
+    if probe::on() {
+        return counted::aligned(kind, size, align);
+    }
+    aligned_uncounted(kind, size, align)
+}
+
+fn aligned_uncounted(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
     if kind.is_default() {
         return default::aligned(size, align);
     }
@@ -162,6 +185,14 @@ pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
 /// free: the owner's cache gets the pointer; a foreign pointer is left alone.
 #[inline(always)]
 pub fn free(p: *mut c_void) {
+    if probe::on() {
+        return counted::free(p);
+    }
+    free_uncounted(p)
+}
+
+#[inline(always)]
+fn free_uncounted(p: *mut c_void) {
     match owner(p) {
         Owner::Kind(k) if k.is_default() => default::free(p),
         Owner::Kind(k) => thread::free(k, p),
@@ -197,6 +228,13 @@ pub fn owner_and_usable_size(p: *const c_void) -> Option<(&'static Kind, usize)>
 /// realloc a live, non-null `p` to `size` > 0, into `target` (the owner when `None`).
 /// A foreign pointer gives NULL + EINVAL and is left untouched.
 pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *mut c_void {
+    if probe::on() {
+        return counted::realloc(target, p, size);
+    }
+    realloc_uncounted(target, p, size)
+}
+
+fn realloc_uncounted(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *mut c_void {
     let Owner::Kind(owner) = owner(p) else {
         foreign("realloc", p);
         set_errno(libc::EINVAL);
@@ -205,12 +243,12 @@ pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *m
     let target = target.unwrap_or(owner);
     if target.id() != owner.id() {
         // Moving between kinds: allocate in the target, copy, free from the owner.
-        let q = malloc(target, size);
+        let q = malloc_uncounted(target, size);
         if !q.is_null() {
             let n = usable_size(p).min(size);
             // SAFETY: both regions are live and at least `n` bytes; they are distinct allocations.
             unsafe { core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, n) };
-            free(p);
+            free_uncounted(p);
         }
         return q;
     }
@@ -221,7 +259,113 @@ pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *m
         // SAFETY: `p` is memory of `owner`; flags select owner's arena and cache.
         Ok(f) => enomem(unsafe { je::rallocx(p, size, f) }),
         // Re-entered during set-up: move the block to DEFAULT.
-        Err(_) if reentered() => realloc(Some(crate::kind::default_kind()), p, size),
+        Err(_) if reentered() => realloc_uncounted(Some(crate::kind::default_kind()), p, size),
         Err(_) => enomem(core::ptr::null_mut()),
+    }
+}
+
+/// The heap operations while a probe is attached (`probe::on()`): the same operation, then the
+/// event counted in this thread's counters under the kind that owns the block (which is DEFAULT
+/// for a block served from DEFAULT during set-up). Cold: detached, the callers pay one load and
+/// a branch.
+pub(crate) mod counted {
+    use super::*;
+    use crate::probe::counters::{count, Op};
+
+    /// The arena this thread uses for `kind` (`MKP_NONE` when it has none).
+    fn arena_of(kind: &'static Kind) -> u32 {
+        let a = if kind.is_default() {
+            // SAFETY: `thread.arena` is an `unsigned` (jemalloc(3)).
+            unsafe { crate::jemalloc::read::<u32>(c"thread.arena") }.ok()
+        } else {
+            thread::flags(kind)
+                .ok()
+                .and_then(super::super::arena_of_flags)
+        };
+        a.unwrap_or(probe::records::MKP_NONE)
+    }
+
+    fn note(kind: &'static Kind, op: Op) {
+        if count(kind.id(), kind.generation(), || arena_of(kind), op) {
+            crate::kind::announce_all();
+        }
+    }
+
+    /// The owner and usable size of a block of ours.
+    fn block(p: *const c_void) -> Option<(&'static Kind, usize)> {
+        (!p.is_null()).then(|| owner_and_usable_size(p)).flatten()
+    }
+
+    fn alloc(p: *mut c_void, requested: usize) -> *mut c_void {
+        if let Some((k, usable)) = block(p) {
+            note(k, Op::Alloc { requested, usable });
+        }
+        p
+    }
+
+    /// [`super::malloc`], counted.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
+        alloc(malloc_uncounted(kind, size), size)
+    }
+
+    /// [`super::calloc`], counted.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
+        alloc(calloc_uncounted(kind, num, size), num.wrapping_mul(size))
+    }
+
+    /// [`super::aligned`], counted.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
+        alloc(aligned_uncounted(kind, size, align), size)
+    }
+
+    /// [`super::free`], counted.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn free(p: *mut c_void) {
+        if let Some((k, usable)) = block(p) {
+            note(k, Op::Free { usable });
+        }
+        free_uncounted(p)
+    }
+
+    /// [`super::realloc`], counted: a realloc within one kind, or a free in the owner and an
+    /// alloc in the kind that holds the new block when it moved between kinds.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn realloc(
+        target: Option<&'static Kind>,
+        p: *mut c_void,
+        size: usize,
+    ) -> *mut c_void {
+        let before = block(p);
+        let q = realloc_uncounted(target, p, size);
+        if let (Some((a, old)), Some((b, new))) = (before, block(q)) {
+            if a.id() == b.id() {
+                note(
+                    a,
+                    Op::Realloc {
+                        requested: size,
+                        old,
+                        new,
+                    },
+                );
+            } else {
+                note(a, Op::Free { usable: old });
+                note(
+                    b,
+                    Op::Alloc {
+                        requested: size,
+                        usable: new,
+                    },
+                );
+            }
+        }
+        q
     }
 }

@@ -70,7 +70,11 @@ type DynamicSlots = [*mut PerKind; MAX_KINDS - INLINE_SLOTS];
 #[inline(always)]
 fn slot(id: usize) -> *mut PerKind {
     if id < INLINE_SLOTS {
-        return STATIC_SLOTS.with(|s| s[id].get());
+        // The array's address only (a closure with no captures and no bounds check, which the
+        // compiler always inlines), then the slot.
+        let base = STATIC_SLOTS.with(|s| s.as_ptr());
+        // SAFETY: `id < INLINE_SLOTS`, the array's length; the array is this thread's.
+        return unsafe { (*base.add(id)).get() };
     }
     let t = DYNAMIC_SLOTS.with(Cell::get);
     if t.is_null() {

@@ -18,6 +18,9 @@ pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
         if size == 0 {
             return core::ptr::null_mut();
         }
+        if crate::probe::on() {
+            return heap::counted::malloc(default_kind(), size);
+        }
         return crate::kind::default::malloc(size);
     }
     ar::memkind_arena_malloc(kind, size)
@@ -65,13 +68,22 @@ pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
         }
     }
     if heap::is_default_memory(ptr) {
-        return crate::kind::default::free(ptr);
+        return free_default(ptr);
     }
     match heap::owner(ptr) {
-        heap::Owner::Kind(k) if k.is_default() => crate::kind::default::free(ptr),
+        heap::Owner::Kind(k) if k.is_default() => free_default(ptr),
         heap::Owner::Kind(k) => ar::memkind_arena_free(k, ptr),
         heap::Owner::Foreign => ar::memkind_arena_free_with_kind_detect(ptr),
     }
+}
+
+/// Free a block of DEFAULT: jemalloc's fast path, counted while a probe is attached.
+#[inline(always)]
+fn free_default(ptr: *mut c_void) {
+    if crate::probe::on() {
+        return heap::counted::free(ptr);
+    }
+    crate::kind::default::free(ptr)
 }
 
 /// `memkind_malloc_usable_size(kind, ptr)`: 0 for NULL and foreign pointers.

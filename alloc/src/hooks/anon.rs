@@ -105,13 +105,23 @@ unsafe extern "C" fn purge_forced(
 /// jemalloc contract (split): "returns false upon success". Splitting is bookkeeping only.
 pub(super) unsafe extern "C" fn split(
     _h: *mut ExtentHooks,
-    _a: *mut c_void,
-    _s: usize,
-    _sa: usize,
-    _sb: usize,
+    a: *mut c_void,
+    s: usize,
+    sa: usize,
+    sb: usize,
     _c: bool,
-    _i: u32,
+    i: u32,
 ) -> bool {
+    if crate::probe::on() {
+        super::note2(
+            crate::probe::records::extent_op::SPLIT,
+            a as usize,
+            s,
+            (a as usize).wrapping_add(sa),
+            sb,
+            i,
+        );
+    }
     false
 }
 
@@ -119,13 +129,23 @@ pub(super) unsafe extern "C" fn split(
 /// extent map, so merging adjacent extents of one arena needs no work.
 pub(super) unsafe extern "C" fn merge(
     _h: *mut ExtentHooks,
-    _a: *mut c_void,
-    _sa: usize,
-    _b: *mut c_void,
-    _sb: usize,
+    a: *mut c_void,
+    sa: usize,
+    b: *mut c_void,
+    sb: usize,
     _c: bool,
-    _i: u32,
+    i: u32,
 ) -> bool {
+    if crate::probe::on() {
+        super::note2(
+            crate::probe::records::extent_op::MERGE,
+            a as usize,
+            sa,
+            b as usize,
+            sb,
+            i,
+        );
+    }
     false
 }
 

@@ -27,6 +27,7 @@ use crate::extent_map::{ExtentMap, MAP};
 use crate::jemalloc::ExtentHooks;
 use crate::kind::pmem::PmemState;
 use crate::kind::Kind;
+use crate::probe::records::extent_op;
 use crate::sys::{self, Linux, Os, HUGE_2M, PAGE_SIZE};
 
 fn state_of(arena_ind: u32) -> Option<(&'static Kind, &'static PmemState)> {
@@ -122,6 +123,7 @@ pub(crate) fn file_destroy(
     map.retire(addr as usize, size, |g| {
         let _ = Linux.advise(g as *mut c_void, HUGE_2M, libc::MADV_REMOVE);
         let _ = Linux.unmap(g as *mut c_void, HUGE_2M);
+        super::note_unmap(g);
     });
 }
 
@@ -145,7 +147,11 @@ unsafe extern "C" fn alloc(
     let Some((kind, st)) = state_of(arena_ind) else {
         return core::ptr::null_mut();
     };
-    super::shims::fresh(file_alloc(&MAP, kind, st, size, alignment), zero, commit)
+    let p = file_alloc(&MAP, kind, st, size, alignment);
+    if !p.is_null() {
+        super::note(extent_op::ALLOC, p, size, arena_ind);
+    }
+    super::shims::fresh(p, zero, commit)
 }
 
 /// jemalloc contract (destroy): "unconditionally destroys an extent ... This function may be
@@ -157,6 +163,7 @@ unsafe extern "C" fn destroy(
     _committed: bool,
     arena_ind: u32,
 ) {
+    super::note(extent_op::DESTROY, addr, size, arena_ind);
     file_destroy(&MAP, state_of(arena_ind).map(|(_, s)| s), addr, size)
 }
 

@@ -13,6 +13,7 @@ use core::ffi::c_void;
 use super::anon;
 use crate::jemalloc::ExtentHooks;
 use crate::kind::fixed::FixedState;
+use crate::probe::records::extent_op;
 
 fn state(arena_ind: u32) -> Option<&'static FixedState> {
     crate::arena::kind_of_arena_for_hook(arena_ind)?.state::<FixedState>()
@@ -53,6 +54,7 @@ unsafe extern "C" fn alloc(
             *commit = true;
         }
     }
+    super::note(extent_op::ALLOC, p as *mut c_void, size, arena_ind);
     p as *mut c_void
 }
 
@@ -60,11 +62,12 @@ unsafe extern "C" fn alloc(
 /// caller's: nothing to do (as 1.14).
 unsafe extern "C" fn destroy(
     _h: *mut ExtentHooks,
-    _addr: *mut c_void,
-    _size: usize,
+    addr: *mut c_void,
+    size: usize,
     _committed: bool,
-    _arena_ind: u32,
+    arena_ind: u32,
 ) {
+    super::note(extent_op::DESTROY, addr, size, arena_ind);
 }
 
 /// jemalloc contract (purge_lazy / purge_forced): "returns false if pages ... will be purged";

@@ -21,6 +21,8 @@ use core::ffi::c_void;
 
 use crate::extent_map::{ExtentMap, MAP};
 use crate::kind::{Kind, Placement};
+use crate::probe::records::{backing, extent_op, MKP_NONE};
+use crate::probe::{self, Where};
 use crate::sys::{Backing, Linux, Os, HUGE_2M};
 
 /// Find the kind and its placement for `arena_ind`.
@@ -28,6 +30,65 @@ use crate::sys::{Backing, Linux, Os, HUGE_2M};
 pub(crate) fn placement_of(arena_ind: u32) -> Option<(&'static Kind, &'static Placement)> {
     let kind = crate::arena::kind_of_arena_for_hook(arena_ind)?;
     Some((kind, kind.placement()?))
+}
+
+/// A placement as the probe's records describe it.
+pub(crate) fn placement_where(p: &'static Placement) -> Where<'static> {
+    let (b, page) = match p.backing {
+        Backing::Anon => (backing::ANON, 4096),
+        Backing::Huge2M => (backing::HUGETLB, 2 << 20),
+        Backing::Huge1G => (backing::HUGETLB, 1 << 30),
+        Backing::File { .. } => (backing::FILE, 4096),
+    };
+    let (mode, nodes): (i32, &'static [u64]) = match &p.mbind {
+        Some(m) => (m.mode as i32, m.nodes.fallback_words()),
+        None => (-1, &[]),
+    };
+    Where {
+        backing: b,
+        page_size: page,
+        mbind_mode: mode,
+        nodes,
+    }
+}
+
+/// Tell an attached probe about an extent event of arena `arena_ind` (`op`: one of
+/// `extent_op`); nothing while detached. Never allocates.
+#[inline(always)]
+pub(crate) fn note(op: u32, addr: *mut c_void, size: usize, arena_ind: u32) {
+    if probe::on() {
+        note2(op, addr as usize, size, 0, 0, arena_ind);
+    }
+}
+
+/// [`note`] with a second range (SPLIT / MERGE), for an attached probe.
+#[cold]
+#[inline(never)]
+pub(crate) fn note2(op: u32, addr: usize, size: usize, addr2: usize, size2: usize, arena_ind: u32) {
+    let (kind, w) = match placement_of(arena_ind) {
+        Some((k, p)) => {
+            let mut w = placement_where(p);
+            if crate::kind::fixed::state_of(k).is_some() {
+                w.backing = backing::FIXED;
+            }
+            (u32::from(k.id()), w)
+        }
+        None => (MKP_NONE, Where::ANON),
+    };
+    probe::extent2(op, addr, size, addr2, size2, kind, arena_ind, &w);
+}
+
+/// Tell an attached probe that the granule at `g` is unmapped.
+#[inline(always)]
+fn note_unmap(g: usize) {
+    probe::extent(
+        extent_op::UNMAP,
+        g,
+        HUGE_2M,
+        MKP_NONE,
+        MKP_NONE,
+        &Where::ANON,
+    );
 }
 
 fn round_up(v: usize, to: usize) -> Option<usize> {
@@ -128,6 +189,7 @@ pub(crate) fn extent_destroy(
     map.retire(addr as usize, size, |g| {
         if granule == HUGE_2M {
             let _ = os.unmap(g as *mut c_void, HUGE_2M);
+            note_unmap(g);
         }
     });
 }
@@ -149,6 +211,9 @@ pub(crate) mod shims {
             return core::ptr::null_mut();
         };
         let p = extent_alloc(&Linux, &MAP, kind, placement, new_addr, size, alignment);
+        if !p.is_null() {
+            note(extent_op::ALLOC, p, size, arena_ind);
+        }
         fresh(p, zero, commit)
     }
 
@@ -172,6 +237,7 @@ pub(crate) mod shims {
 
     /// Common destroy body.
     pub(crate) fn destroy(addr: *mut c_void, size: usize, arena_ind: u32) {
+        note(extent_op::DESTROY, addr, size, arena_ind);
         let placement = placement_of(arena_ind).map(|(_, p)| p);
         extent_destroy(&Linux, &MAP, placement, addr, size);
     }
@@ -190,7 +256,11 @@ pub(crate) mod shims {
         }
         // SAFETY-free: pointer arithmetic only; the range is inside the extent jemalloc gave.
         let start = (addr as usize).wrapping_add(offset) as *mut c_void;
-        Linux.advise(start, length, advice).is_err()
+        let failed = Linux.advise(start, length, advice).is_err();
+        if !failed {
+            note(extent_op::PURGE, start, length, arena_ind);
+        }
+        failed
     }
 }
 

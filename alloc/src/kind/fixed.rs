@@ -123,6 +123,22 @@ pub fn owner_of(addr: usize) -> Option<&'static Kind> {
     None
 }
 
+/// A fixed kind's state (None for other kinds).
+pub(crate) fn state_of(k: &Kind) -> Option<&FixedState> {
+    k.state::<FixedState>()
+}
+
+/// Call `f(kind, start, end)` for every live fixed kind's buffer.
+pub(crate) fn for_each_range(mut f: impl FnMut(&'static Kind, usize, usize)) {
+    let high = HIGH.load(Ordering::Acquire).min(DYNAMIC);
+    for i in 0..high {
+        let k = &KINDS[STATIC_KINDS + i];
+        if let Some(st) = Kind::from_ptr(k).and_then(state_of) {
+            f(k, st.start, st.end);
+        }
+    }
+}
+
 fn placement(_k: &Kind) -> Result<Placement, Error> {
     Ok(Placement {
         hog: true,

@@ -17,7 +17,10 @@ pub mod hugetlb;
 pub mod interleave;
 pub mod memattr;
 pub mod pmem;
+pub(crate) mod probe;
 pub mod regular;
+
+pub(crate) use probe::announce_all;
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
@@ -345,6 +348,11 @@ impl Kind {
         }
     }
 
+    /// A dynamic slot in use (static kinds: always).
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
     /// Slot index (also the partition of static kinds).
     #[inline(always)]
     pub fn id(&self) -> u16 {
@@ -670,6 +678,7 @@ pub(crate) fn create_dynamic(
     // A new generation: per-thread records of the slot's previous kind are stale from now on.
     k.generation.fetch_add(1, Ordering::AcqRel);
     k.live.store(true, Ordering::Release);
+    probe::kind_event(k, crate::probe::records::kind_op::CREATE);
     Ok(k)
 }
 
@@ -682,6 +691,8 @@ pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
         return Ok(());
     }
     let _g = INIT_LOCK.lock();
+    crate::probe::counters::flush_kind(k.id());
+    probe::kind_event(k, crate::probe::records::kind_op::DESTROY);
     let result = destroy_arenas_locked(k);
     crate::memtier::reset_counters(k);
     k.live.store(false, Ordering::Release);

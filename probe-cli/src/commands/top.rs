@@ -5,14 +5,60 @@
 //! The loop reads the collector through [`Source`], so its timing and its text output are tested
 //! with a fake source; the session adapter is [`SessionSource`].
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
+use super::{catch_signals, summarize};
+use crate::collect::placement::{Budget, Refresher};
+use crate::collect::procfs::Proc;
+use crate::collect::{sys, Request, RunStats, Session, Target};
+use crate::view::top::state::ProgSample;
 use crate::view::top::terminal::{self, TermEvent, Tui};
 use crate::view::top::{text, Outcome, Sample, TopState};
 use crate::view::{self, Context, Format};
+
+/// `memkind-probe top`: attach, run the view, detach; for a command, wait for it to end (its
+/// exit status is ours).
+pub fn command(req: &Request, format: Format, interval_ms: u64, once: bool) -> Result<i32> {
+    catch_signals()?;
+    let interval = Duration::from_millis(interval_ms.max(1));
+    let tui = !once && std::io::stdout().is_terminal();
+    let session = Session::start(req)?;
+    let multi = match &req.target {
+        Target::All => true,
+        Target::Pids(p) => p.len() > 1,
+        Target::Command(_) => false,
+    };
+    let mut src = SessionSource::new(session, interval, tui);
+    let title = src.session.target.clone();
+    let r = run(
+        &mut src,
+        &title,
+        Options {
+            interval,
+            once,
+            format,
+            multi,
+        },
+    );
+    let SessionSource { session, .. } = src;
+    if let (Ok(()), Some(pid)) = (&r, session.child()) {
+        if tui && !sys::alive(pid) {
+            // Gone already: finish() reaps it.
+        } else if tui {
+            eprintln!(
+                "memkind-probe: waiting for {} (pid {pid}) to end; Ctrl-C stops it",
+                session.target
+            );
+        }
+    }
+    let status = session.finish()?;
+    r?;
+    Ok(status.map_or(0, |st| st.code()))
+}
 
 /// Longest wait before looking at signals and the target again.
 const TICK: Duration = Duration::from_millis(250);
@@ -157,6 +203,101 @@ fn interactive(src: &mut dyn Source, state: &mut TopState, interval: Duration) -
     }
     drop(tui);
     Ok(())
+}
+
+/// `top` over a probe session: snapshots, summaries, placement, process names, BPF run times.
+pub struct SessionSource {
+    /// The attached session.
+    pub session: Session,
+    placement: Refresher,
+    names: BTreeMap<u32, String>,
+    proc: Proc,
+    _run_stats: Option<RunStats>,
+    progs_note: Option<String>,
+}
+
+impl SessionSource {
+    /// Over `session`; BPF run-time statistics on while it lives when `run_stats`.
+    pub fn new(session: Session, interval: Duration, run_stats: bool) -> SessionSource {
+        let (guard, note) = if run_stats {
+            match session.enable_run_stats() {
+                Ok(g) => (Some(g), None),
+                Err(e) => (None, Some(format!("unavailable ({e:#})"))),
+            }
+        } else {
+            (None, Some("off".to_string()))
+        };
+        SessionSource {
+            session,
+            placement: Refresher::new(interval, Budget::default()),
+            names: BTreeMap::new(),
+            proc: Proc::default(),
+            _run_stats: guard,
+            progs_note: note,
+        }
+    }
+}
+
+impl Source for SessionSource {
+    fn wait(&mut self, timeout: Duration) -> Result<Status> {
+        match self.session.poll(timeout, |_, _| {}) {
+            Ok(()) => {}
+            Err(_) if sys::stop_signal().is_some() => return Ok(Status::Stopped),
+            Err(e) => return Err(e),
+        }
+        if sys::stop_signal().is_some() {
+            return Ok(Status::Stopped);
+        }
+        if self.session.targets_gone()? {
+            return Ok(Status::Ended(match self.session.child_status()? {
+                Some(st) => format!("the command exited (status {})", st.code()),
+                None => "every process exited".to_string(),
+            }));
+        }
+        Ok(Status::Running)
+    }
+
+    fn sample(&mut self) -> Result<Sample> {
+        let snap = self.session.snapshot()?;
+        let mut summary = summarize(&self.session, &snap);
+        let pids = summary.pids();
+        // Placement every interval (the refresher keeps its own CPU share bounded), the last
+        // refresh of each process kept.
+        let placed = self
+            .placement
+            .tick(&self.session.extents, snap.ts_ns, false)
+            .is_ok();
+        summary.add_placement(self.placement.last(), &self.session.kinds);
+        self.names.retain(|p, _| pids.binary_search(p).is_ok());
+        for &p in &pids {
+            let proc = &self.proc;
+            self.names
+                .entry(p)
+                .or_insert_with(|| proc.comm(p).unwrap_or_default());
+        }
+        Ok(Sample {
+            ts_ns: snap.ts_ns,
+            summary,
+            kinds: self.session.kinds.clone(),
+            placement: placed,
+            progs: self
+                .session
+                .prog_stats()
+                .into_iter()
+                .map(|(name, run_cnt, run_time_ns)| ProgSample {
+                    name,
+                    run_cnt,
+                    run_time_ns,
+                })
+                .collect(),
+            names: self.names.clone(),
+            progs_note: self.progs_note.clone(),
+        })
+    }
+
+    fn context(&self) -> Context {
+        super::context(&self.session)
+    }
 }
 
 #[cfg(test)]

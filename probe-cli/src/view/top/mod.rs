@@ -14,7 +14,7 @@ pub mod state;
 pub mod terminal;
 pub mod text;
 
-pub use state::{Column, Input, Line, LineKey, Outcome, Placement, Sample, Screen, TopState};
+pub use state::{Column, Input, Line, LineKey, Outcome, Sample, Screen, TopState};
 
 use super::thousands;
 use state::Ring;

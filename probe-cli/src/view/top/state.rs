@@ -51,6 +51,7 @@ impl Ring {
     }
 
     /// No samples yet.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -527,6 +528,7 @@ impl TopState {
     }
 
     /// Samples a history ring holds.
+    #[cfg(test)]
     pub fn history_len(&self) -> usize {
         self.cap
     }
@@ -778,15 +780,9 @@ impl TopState {
     }
 
     /// The selected line's key.
+    #[cfg(test)]
     pub fn selected(&self) -> Option<&LineKey> {
         self.selected.as_ref()
-    }
-
-    /// The selected line's track (for the graph panel).
-    pub fn selected_track(&self) -> Option<(String, &Track)> {
-        let lines = self.lines();
-        let l = lines.get(self.cursor)?;
-        Some((l.label.clone(), l.track))
     }
 
     /// Re-find the selected key after the lines changed (sorting, filtering, a new sample).
@@ -858,6 +854,7 @@ impl TopState {
     }
 
     /// Expanded kinds.
+    #[cfg(test)]
     pub fn is_expanded(&self, kind: &str) -> bool {
         self.expanded.contains(kind)
     }

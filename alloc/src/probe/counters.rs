@@ -1,0 +1,449 @@
+//! Per-thread counters of the probe's default tier (`struct mkp_counters`).
+//!
+//! Only while a probe is attached ([`super::on`]): the heap operations then call [`count`] on
+//! their cold, counted path. Each thread has one [`ThreadCounters`] (system memory, `calloc`ed on
+//! its first counted event), with one [`Entry`] per kind id it used: counts since the last flush,
+//! handed to the probe through `memkind_arena_stats_flush` every `MKP_FLUSH_EVERY` events of the
+//! kind, when the thread exits (a pthread key destructor), when the kind is destroyed
+//! ([`flush_kind`]) and when the process exits (a `.fini_array` entry). So the sum of the
+//! flushes over a run is what the program did.
+//!
+//! Counters are atomics updated with plain loads and stores by their thread (the same
+//! instructions as plain integers on x86-64), so the flushes of other threads' counts at kind
+//! destroy and at exit read them without a data race; a count made by a thread at the very
+//! moment another flushes its entry (only possible at process exit, or against memkind's
+//! contract at kind destroy) may be lost or counted twice.
+//!
+//! A probe that attaches to a running process first writes `memkind_probe_request`; a thread
+//! that sees a value it has not seen drops its unflushed counts (from an earlier probe session),
+//! and the first such thread tells its caller to re-announce every kind and extent.
+#![allow(
+    unsafe_code,
+    reason = "per-thread records in system memory, reached by raw pointer; pthread key and fini_array clean-up"
+)]
+
+use core::cell::Cell;
+use core::ffi::c_void;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+use super::records::{
+    flush_reason, size_bucket, MkpCounters, MkpFlush, MKP_FLUSH_EVERY, MKP_NONE, MKP_SIZE_BUCKETS,
+    MKP_VERSION,
+};
+use crate::sync::ForkLock;
+
+/// Kind ids have at most 11 bits (see the extent map).
+const MAX_IDS: usize = 2048;
+/// Entries per chunk: the first chunk (the static kinds and the first dynamic ids) is inline in
+/// the thread's record, further ones are `calloc`ed when the thread first counts an id in them.
+const CHUNK: usize = 64;
+const CHUNKS: usize = MAX_IDS / CHUNK;
+
+/// One thread's counts of one kind since its last flush.
+#[repr(C)]
+#[derive(Default)]
+struct Counts {
+    allocs: AtomicU64,
+    frees: AtomicU64,
+    reallocs: AtomicU64,
+    bytes_requested: AtomicU64,
+    bytes_allocated: AtomicU64,
+    bytes_freed: AtomicU64,
+    size_buckets: [AtomicU64; MKP_SIZE_BUCKETS],
+}
+
+/// One thread's entry for one kind id.
+#[repr(C)]
+struct Entry {
+    /// Generation of the kind the counts belong to (ids of destroyed kinds are reused).
+    generation: AtomicU32,
+    /// Arena the thread uses for the kind, plus one (0: not asked yet).
+    arena: AtomicU32,
+    /// Events counted since the last flush.
+    events: AtomicU32,
+    counts: Counts,
+}
+
+type Chunk = [Entry; CHUNK];
+
+/// One thread's counters.
+#[repr(C)]
+pub(crate) struct ThreadCounters {
+    tid: AtomicU32,
+    /// `memkind_probe_request` as this thread last saw it.
+    seen_request: AtomicU64,
+    /// Next record in [`LIST`] (under its lock).
+    next: *mut ThreadCounters,
+    /// Chunk 0.
+    first: Chunk,
+    /// Chunks 1.. (null until used).
+    more: [AtomicPtr<Chunk>; CHUNKS - 1],
+}
+
+/// Head of the list of every thread's record.
+pub(crate) struct List(*mut ThreadCounters);
+// SAFETY: the raw head and the `next` links are only touched with the lock held.
+unsafe impl Send for List {}
+/// Every thread's record, for the flushes at kind destroy and process exit; the fork handlers
+/// hold it across `fork` (`crate::sync`).
+pub(crate) static LIST: ForkLock<List> = ForkLock::new(List(null_mut()));
+
+thread_local! {
+    /// This thread's record (null: none yet).
+    static MINE: Cell<*mut ThreadCounters> = const { Cell::new(null_mut()) };
+}
+
+/// Value `memkind_probe_request` had at the last re-announce (`u64::MAX`: none yet, so the
+/// first counted event of a process announces the kinds once).
+static ANNOUNCED: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// One counted operation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Op {
+    /// An allocation of `requested` bytes handed out a block of `usable` bytes.
+    Alloc { requested: usize, usable: usize },
+    /// A block of `usable` bytes was freed.
+    Free { usable: usize },
+    /// A live block of `old` usable bytes became one of `new` for a request of `requested`.
+    Realloc {
+        requested: usize,
+        old: usize,
+        new: usize,
+    },
+}
+
+#[inline(always)]
+fn add(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Count `op` on kind `kind` (with its current `generation`) in this thread; `arena` names the
+/// arena the thread uses for the kind (asked once per thread and kind). True when the caller
+/// must re-announce every kind and extent (a probe asked for it, or this is the process's first
+/// counted event).
+#[cold]
+#[inline(never)]
+pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -> bool {
+    let Some(t) = mine() else {
+        return false;
+    };
+    let req = super::request();
+    if t.seen_request.load(Relaxed) != req {
+        // A probe (re-)attached: what this thread still holds is from an earlier session.
+        t.for_each(|_, e| e.reset());
+        t.seen_request.store(req, Relaxed);
+    }
+    let announce = ANNOUNCED.load(Relaxed) != req && ANNOUNCED.swap(req, Relaxed) != req;
+    let Some(e) = t.entry(kind as usize) else {
+        return announce;
+    };
+    if e.generation.load(Relaxed) != generation {
+        e.reset();
+        e.generation.store(generation, Relaxed);
+        e.arena.store(0, Relaxed);
+    }
+    if e.arena.load(Relaxed) == 0 {
+        e.arena.store(arena().wrapping_add(1), Relaxed);
+    }
+    let c = &e.counts;
+    match op {
+        Op::Alloc { requested, usable } => {
+            add(&c.allocs, 1);
+            add(&c.bytes_requested, requested as u64);
+            add(&c.bytes_allocated, usable as u64);
+            add(&c.size_buckets[size_bucket(requested as u64)], 1);
+        }
+        Op::Free { usable } => {
+            add(&c.frees, 1);
+            add(&c.bytes_freed, usable as u64);
+        }
+        Op::Realloc {
+            requested,
+            old,
+            new,
+        } => {
+            add(&c.reallocs, 1);
+            add(&c.bytes_requested, requested as u64);
+            add(&c.bytes_allocated, new as u64);
+            add(&c.bytes_freed, old as u64);
+            add(&c.size_buckets[size_bucket(requested as u64)], 1);
+        }
+    }
+    let n = e.events.load(Relaxed) + 1;
+    e.events.store(n, Relaxed);
+    if n >= MKP_FLUSH_EVERY {
+        e.flush(kind, t.tid.load(Relaxed), flush_reason::EVENTS);
+    }
+    announce
+}
+
+impl Entry {
+    fn reset(&self) {
+        self.take();
+    }
+
+    /// The counts, zeroed in the entry.
+    fn take(&self) -> MkpCounters {
+        let c = &self.counts;
+        let mut out = MkpCounters {
+            allocs: c.allocs.swap(0, Relaxed),
+            frees: c.frees.swap(0, Relaxed),
+            reallocs: c.reallocs.swap(0, Relaxed),
+            bytes_requested: c.bytes_requested.swap(0, Relaxed),
+            bytes_allocated: c.bytes_allocated.swap(0, Relaxed),
+            bytes_freed: c.bytes_freed.swap(0, Relaxed),
+            size_buckets: [0; MKP_SIZE_BUCKETS],
+        };
+        for (o, b) in out.size_buckets.iter_mut().zip(&c.size_buckets) {
+            *o = b.swap(0, Relaxed);
+        }
+        self.events.store(0, Relaxed);
+        out
+    }
+
+    /// Hand the counts to the probe (nothing when there are none).
+    fn flush(&self, kind: u16, tid: u32, reason: u32) {
+        if self.events.load(Relaxed) == 0 {
+            return;
+        }
+        let arena = self.arena.load(Relaxed);
+        let rec = MkpFlush {
+            version: MKP_VERSION,
+            reason,
+            kind: u32::from(kind),
+            arena: if arena == 0 { MKP_NONE } else { arena - 1 },
+            tid,
+            pad: 0,
+            delta: self.take(),
+        };
+        super::flush(&rec);
+    }
+}
+
+impl ThreadCounters {
+    /// The entry of kind id `id`, allocating its chunk on first use (None: out of memory or an
+    /// id beyond the table).
+    fn entry(&self, id: usize) -> Option<&Entry> {
+        let (c, i) = (id / CHUNK, id % CHUNK);
+        if c == 0 {
+            return self.first.get(i);
+        }
+        let slot = self.more.get(c - 1)?;
+        let mut p = slot.load(Relaxed);
+        if p.is_null() {
+            // SAFETY: calloc of one chunk; all-zero bytes are valid atomics (empty entries).
+            p = unsafe { libc::calloc(1, core::mem::size_of::<Chunk>()) }.cast();
+            if p.is_null() {
+                return None;
+            }
+            slot.store(p, Relaxed);
+        }
+        // SAFETY: a chunk of this record, freed only with the record.
+        unsafe { (*p).get(i) }
+    }
+
+    /// Call `f(id, entry)` for every entry that exists.
+    fn for_each(&self, mut f: impl FnMut(u16, &Entry)) {
+        for (i, e) in self.first.iter().enumerate() {
+            f(i as u16, e);
+        }
+        for (c, slot) in self.more.iter().enumerate() {
+            let p = slot.load(Relaxed);
+            if p.is_null() {
+                continue;
+            }
+            // SAFETY: as in `entry`.
+            for (i, e) in unsafe { (*p).iter() }.enumerate() {
+                f(((c + 1) * CHUNK + i) as u16, e);
+            }
+        }
+    }
+
+    /// Flush every entry with counts.
+    fn flush_all(&self, reason: u32) {
+        let tid = self.tid.load(Relaxed);
+        self.for_each(|id, e| e.flush(id, tid, reason));
+    }
+}
+
+/// This thread's record, made on first use (None: out of memory, or the thread is exiting and
+/// its record was already given back this round).
+fn mine() -> Option<&'static ThreadCounters> {
+    let p = MINE.with(Cell::get);
+    if !p.is_null() {
+        // SAFETY: this thread's record, alive until its exit destructor.
+        return Some(unsafe { &*p });
+    }
+    // SAFETY: calloc of one record; all-zero bytes are a valid record (empty entries, null
+    // links and chunks).
+    let p: *mut ThreadCounters =
+        unsafe { libc::calloc(1, core::mem::size_of::<ThreadCounters>()) }.cast();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a fresh record, not yet shared.
+    let t = unsafe { &mut *p };
+    t.tid.store(super::gettid(), Relaxed);
+    t.seen_request.store(super::request(), Relaxed);
+    {
+        let mut list = LIST.lock();
+        t.next = list.0;
+        list.0 = p;
+    }
+    MINE.with(|m| m.set(p));
+    let key = *KEY.get_or_init(|| {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: writes the key; the destructor never unwinds.
+        unsafe { libc::pthread_key_create(&mut k, Some(on_thread_exit)) };
+        k
+    });
+    // SAFETY: any non-null value makes the destructor run at thread exit.
+    unsafe { libc::pthread_setspecific(key, p.cast()) };
+    Some(t)
+}
+
+static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+
+/// Unlink `p` from the list (lock held) and free it with its chunks.
+///
+/// # Safety
+/// `p` is a record in the list whose thread no longer uses it; `list` is the locked list.
+unsafe fn release(list: &mut List, p: *mut ThreadCounters) {
+    let mut link: *mut *mut ThreadCounters = &mut list.0;
+    // SAFETY: walking the list under its lock; every node is a live record. `p` is then freed
+    // once, its chunks with it.
+    unsafe {
+        while !(*link).is_null() {
+            if *link == p {
+                *link = (*p).next;
+                break;
+            }
+            link = &mut (**link).next;
+        }
+        for c in (*p).more.iter() {
+            let q = c.load(Relaxed);
+            if !q.is_null() {
+                libc::free(q.cast());
+            }
+        }
+        libc::free(p.cast());
+    }
+}
+
+/// pthread key destructor: flush this thread's counts and give its record back.
+unsafe extern "C" fn on_thread_exit(p: *mut c_void) {
+    let p: *mut ThreadCounters = p.cast();
+    MINE.with(|m| m.set(null_mut()));
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: the exiting thread's own record.
+    let t = unsafe { &*p };
+    if super::on() {
+        t.flush_all(flush_reason::THREAD_EXIT);
+    }
+    let mut list = LIST.lock();
+    // SAFETY: in the list; its thread is exiting and has forgotten it (MINE cleared above).
+    unsafe { release(&mut list, p) };
+}
+
+/// Flush every thread's counts of kind `id` (it is being destroyed).
+pub(crate) fn flush_kind(id: u16) {
+    if !super::on() {
+        return;
+    }
+    let list = LIST.lock();
+    let mut p = list.0;
+    while !p.is_null() {
+        // SAFETY: a live record in the locked list.
+        let t = unsafe { &*p };
+        if let Some(e) = t.entry(id as usize) {
+            e.flush(id, t.tid.load(Relaxed), flush_reason::KIND_DESTROY);
+        }
+        p = t.next;
+    }
+}
+
+/// At process exit: flush every thread's counts.
+extern "C" fn at_exit() {
+    if !super::on() {
+        return;
+    }
+    let list = LIST.lock();
+    let mut p = list.0;
+    while !p.is_null() {
+        // SAFETY: a live record in the locked list.
+        let t = unsafe { &*p };
+        t.flush_all(flush_reason::PROCESS_EXIT);
+        p = t.next;
+    }
+}
+
+/// Runs [`at_exit`] when the process exits (or the library is unloaded), after the program's
+/// own `atexit` handlers.
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static AT_EXIT: extern "C" fn() = at_exit;
+
+/// In a fork child, with [`LIST`] held since the prepare handler: the counts are the parent's
+/// (it flushes them itself), only the forking thread lives on in the child, and the child
+/// announces what it inherited.
+pub(crate) fn fork_child_locked(list: &mut List) {
+    // The child is a new process to the probe: its first counted event re-announces the kinds
+    // and the extents it inherited.
+    ANNOUNCED.store(u64::MAX, Relaxed);
+    let me = MINE.with(Cell::get);
+    let mut p = list.0;
+    while !p.is_null() {
+        // SAFETY: a live record in the list, which the caller holds locked.
+        let next = unsafe { (*p).next };
+        if p == me {
+            // SAFETY: as above.
+            let t = unsafe { &*p };
+            t.for_each(|_, e| e.reset());
+            t.tid.store(super::gettid(), Relaxed);
+        } else {
+            // SAFETY: the record of a thread that does not exist in the child.
+            unsafe { release(list, p) };
+        }
+        p = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_count_and_take() {
+        let e: Entry = Entry {
+            generation: AtomicU32::new(0),
+            arena: AtomicU32::new(0),
+            events: AtomicU32::new(0),
+            counts: Counts::default(),
+        };
+        add(&e.counts.allocs, 2);
+        add(&e.counts.size_buckets[3], 1);
+        e.events.store(3, Relaxed);
+        let c = e.take();
+        assert_eq!(c.allocs, 2);
+        assert_eq!(c.size_buckets[3], 1);
+        assert_eq!(e.take(), MkpCounters::default());
+        assert_eq!(e.events.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn high_ids_get_chunks() {
+        let t = mine().expect("record");
+        assert!(t.entry(5).is_some());
+        assert!(t.entry(CHUNK * 3 + 1).is_some());
+        assert!(!t.more[2].load(Relaxed).is_null());
+        assert!(t.more[0].load(Relaxed).is_null());
+        assert!(t.entry(MAX_IDS).is_none());
+        let mut seen = 0;
+        t.for_each(|_, _| seen += 1);
+        assert_eq!(seen, 2 * CHUNK);
+    }
+}

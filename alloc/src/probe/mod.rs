@@ -1,0 +1,255 @@
+//! The library's side of the eBPF probe (`alloc/include/memkind_probe.h`, which explains the
+//! protocol): the semaphore, the request word, the three nop5-entered functions the probe's
+//! uprobes read their records from, and the builders of those records.
+//!
+//! Everything here is below the kinds and arenas: callers pass ids, addresses and policies in.
+//! Nothing allocates through jemalloc, panics or locks (the extent hooks call in), except the
+//! per-thread counters' set-up in [`counters`], which uses the system allocator.
+#![allow(
+    unsafe_code,
+    reason = "the exported semaphore and entry points of the probe ABI"
+)]
+
+pub(crate) mod counters;
+pub mod records;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use records::{MkpExtent, MkpFlush, MkpKind, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MKP_VERSION};
+
+/// The semaphore: a u16 alone in section `.memkind_probe` that the kernel increments while a
+/// uprobe attached with its file offset as `ref_ctr_offset` exists (the USDT semaphore
+/// mechanism, kernel ≥ 4.20); the probe finds it by that section (`bpf/`). Written only by the
+/// kernel. Not exported: a local symbol is reached with one RIP-relative compare.
+#[unsafe(link_section = ".memkind_probe")]
+#[used]
+static mut SEMAPHORE: u16 = 0;
+
+/// `memkind_probe_request`: a probe attaching to a running process writes a new value here
+/// first; the library then re-announces what exists (see `counters::count`).
+#[unsafe(no_mangle)]
+#[used]
+pub static memkind_probe_request: AtomicU64 = AtomicU64::new(0);
+
+/// True while a probe is attached: one compare of the semaphore with 0 and one branch (asm
+/// goto, so the compiler cannot spill the loaded value or materialise a bool). Detached,
+/// nothing else of the probe runs on any path.
+#[inline(always)]
+pub(crate) fn on() -> bool {
+    if !cfg!(feature = "probe") {
+        return false;
+    }
+    // SAFETY: reads the u16 that only the kernel writes (a stale read only delays counting by a
+    // call); no stack use, flags clobbered as asm! assumes.
+    unsafe {
+        core::arch::asm!(
+            "cmpw $0, {sem}(%rip)",
+            "jne {on}",
+            sem = sym SEMAPHORE,
+            on = label { return true; },
+            options(att_syntax, nostack, readonly),
+        );
+    }
+    false
+}
+
+/// The current request value.
+pub(crate) fn request() -> u64 {
+    memkind_probe_request.load(Ordering::Relaxed)
+}
+
+/// Define an exported `extern "C"` function of one pointer argument that is a 5-byte NOP, a
+/// `jmp` to the next instruction and a `ret`. The probe's uprobe sits on the `jmp` at offset 5
+/// (the kernel emulates a jump: no single-step) and reads the record through the first argument
+/// register. Not on the NOP: kernel 6.18 rewrites a probed nop5 into a call to a per-process
+/// trampoline after its first hit, and a fork() then copies the rewritten code without the
+/// trampoline mapping, so the child crashes on its first call (seen here: SIGSEGV in a child
+/// forked after a thread's exit flush). The NOP stays, like every `memkind_arena_*` entry's.
+/// Being naked, the compiler cannot see that the record is unused, so it is written to memory
+/// before the call.
+macro_rules! probe_entry {
+    ($(#[$m:meta])* fn $name:ident($arg:ident: $ty:ty)) => {
+        $(#[$m])*
+        #[unsafe(no_mangle)]
+        #[unsafe(naked)]
+        pub extern "C" fn $name($arg: $ty) {
+            core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "jmp 2f", "2:", "ret")
+        }
+    };
+}
+
+probe_entry!(
+    /// `memkind_arena_stats_flush(rec)`: a thread's counter deltas for one kind.
+    fn memkind_arena_stats_flush(rec: *const MkpFlush)
+);
+probe_entry!(
+    /// `memkind_arena_extent_event(ev)`: an extent was mapped, purged, destroyed, unmapped or
+    /// is re-announced.
+    fn memkind_arena_extent_event(ev: *const MkpExtent)
+);
+probe_entry!(
+    /// `memkind_arena_kind_event(ev)`: a kind was created, destroyed or is announced.
+    fn memkind_arena_kind_event(ev: *const MkpKind)
+);
+
+/// Hand one flush record to the probe.
+#[inline(never)]
+pub(crate) fn flush(rec: &MkpFlush) {
+    memkind_arena_stats_flush(rec);
+}
+
+/// What an extent event says about the memory's placement.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Where<'a> {
+    /// `enum mkp_backing`.
+    pub backing: u32,
+    /// Page size of the mapping.
+    pub page_size: u64,
+    /// MPOL_* asked for, -1 for none.
+    pub mbind_mode: i32,
+    /// Nodes asked for (words of a node mask; longer masks are cut to 256 nodes).
+    pub nodes: &'a [u64],
+}
+
+impl Where<'_> {
+    /// Anonymous memory without a policy.
+    pub(crate) const ANON: Where<'static> = Where {
+        backing: records::backing::ANON,
+        page_size: 4096,
+        mbind_mode: -1,
+        nodes: &[],
+    };
+}
+
+fn mask(nodes: &[u64]) -> [u64; MKP_NODEMASK_WORDS] {
+    let mut m = [0; MKP_NODEMASK_WORDS];
+    for (d, s) in m.iter_mut().zip(nodes) {
+        *d = *s;
+    }
+    m
+}
+
+/// Announce an extent event (no-op while detached). Called from extent hooks: builds the record
+/// on the stack, never allocates.
+#[inline]
+pub(crate) fn extent(op: u32, addr: usize, size: usize, kind: u32, arena: u32, w: &Where<'_>) {
+    if !on() {
+        return;
+    }
+    extent2(op, addr, size, 0, 0, kind, arena, w);
+}
+
+/// [`extent`] with a second range (SPLIT / MERGE).
+#[allow(clippy::too_many_arguments, reason = "the fields of one C record")]
+#[cold]
+#[inline(never)]
+pub(crate) fn extent2(
+    op: u32,
+    addr: usize,
+    size: usize,
+    addr2: usize,
+    size2: usize,
+    kind: u32,
+    arena: u32,
+    w: &Where<'_>,
+) {
+    let ev = MkpExtent {
+        version: MKP_VERSION,
+        op,
+        addr: addr as u64,
+        size: size as u64,
+        addr2: addr2 as u64,
+        size2: size2 as u64,
+        kind,
+        arena,
+        mbind_mode: w.mbind_mode,
+        backing: w.backing,
+        page_size: w.page_size,
+        nodemask: mask(w.nodes),
+    };
+    memkind_arena_extent_event(&ev);
+}
+
+/// Announce a kind event (no-op while detached). `name` and `dir` are cut to fit, NUL-ended.
+#[cold]
+pub(crate) fn kind(op: u32, kind: u16, name: &[u8], dir: &[u8], w: &Where<'_>) {
+    if !on() {
+        return;
+    }
+    let mut ev = MkpKind {
+        version: MKP_VERSION,
+        op,
+        kind: u32::from(kind),
+        backing: w.backing,
+        mbind_mode: w.mbind_mode,
+        nodemask: mask(w.nodes),
+        ..MkpKind::default()
+    };
+    copy_cstr(&mut ev.name, name);
+    copy_cstr(&mut ev.dir, dir);
+    memkind_arena_kind_event(&ev);
+}
+
+/// Copy `src` into `dst`, cut to leave room for the terminating NUL.
+fn copy_cstr(dst: &mut [u8], src: &[u8]) {
+    let n = src.len().min(dst.len().saturating_sub(1));
+    dst[..n].copy_from_slice(&src[..n]);
+    if let Some(z) = dst.get_mut(n) {
+        *z = 0;
+    }
+}
+
+/// A kind name in the probe's format: `MEMKIND_HBW` for memkind's `memkind_hbw`.
+pub(crate) fn static_name(memkind_name: &str) -> [u8; MKP_NAME_LEN] {
+    let mut out = [0u8; MKP_NAME_LEN];
+    for (d, s) in out
+        .iter_mut()
+        .zip(memkind_name.bytes())
+        .take(MKP_NAME_LEN - 1)
+    {
+        *d = s.to_ascii_uppercase();
+    }
+    out
+}
+
+/// The calling thread's id.
+pub(crate) fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_points_start_with_nop5() {
+        for f in [
+            memkind_arena_stats_flush as *const u8,
+            memkind_arena_extent_event as *const u8,
+            memkind_arena_kind_event as *const u8,
+        ] {
+            // SAFETY: reading the first bytes of our own function's code.
+            let b = unsafe { core::slice::from_raw_parts(f, 8) };
+            assert_eq!(b, [0x0f, 0x1f, 0x44, 0x00, 0x00, 0xeb, 0x00, 0xc3]);
+        }
+    }
+
+    #[test]
+    fn names_and_cut_strings() {
+        let n = static_name("memkind_hbw_preferred");
+        assert_eq!(&n[..22], b"MEMKIND_HBW_PREFERRED\0");
+        let mut d = [0xffu8; 4];
+        copy_cstr(&mut d, b"abcdef");
+        assert_eq!(d, *b"abc\0");
+        assert!(!on(), "no probe attached in unit tests");
+        // SAFETY: a test-only write of the semaphore, read back through `on`, then restored;
+        // nothing else in this test binary attaches probes.
+        unsafe {
+            core::ptr::write_volatile(&raw mut SEMAPHORE, 1);
+            let seen = on();
+            core::ptr::write_volatile(&raw mut SEMAPHORE, 0);
+            assert_eq!(seen, cfg!(feature = "probe"));
+        }
+    }
+}

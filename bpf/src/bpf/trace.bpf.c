@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * trace.bpf.c: the exact per-call tier on memkind-rs's exported memkind_arena_* functions.
+ * Slow by nature (a uprobe and a uretprobe per call). Loaded next to memkind.bpf.c, whose
+ * "traced", "events" and "stats" maps it reuses: one filter, one ring buffer.
+ *
+ * Kind ids: memkind-rs keeps every kind in one table of 64-byte slots indexed by id, and the
+ * exported MEMKIND_DEFAULT holds the address of slot 0. The library's load bias is the probed
+ * address minus the function's address in the file, so the table is read from the process at
+ * the call (it may be gone by the time user space sees the event).
+ */
+#include "calls.h"
+
+/* Addresses in the file (before the load bias), set by user space; 0: unknown. */
+const volatile __u64 cfg_func_vaddr[MKB_CALL_N] = {};
+const volatile __u64 cfg_default_vaddr = 0;
+#define OURS_KIND_STRIDE 64
+#define OURS_MAX_KINDS 4096
+
+static __always_inline __u32 ours_kind_id(const struct mkb_pending *c, __u64 kind)
+{
+    __u64 fv, bias, table, off;
+
+    if (!kind || !cfg_default_vaddr || c->call >= MKB_CALL_N)
+        return MKP_NONE;
+    fv = cfg_func_vaddr[c->call];
+    if (!fv)
+        return MKP_NONE;
+    bias = (c->ip - fv) & ~0xfffULL;
+    if (bpf_probe_read_user(&table, sizeof(table), (const void *)(bias + cfg_default_vaddr)))
+        return MKP_NONE;
+    off = kind - table;
+    if (kind < table || off % OURS_KIND_STRIDE || off / OURS_KIND_STRIDE >= OURS_MAX_KINDS)
+        return MKP_NONE;
+    return off / OURS_KIND_STRIDE;
+}
+
+static __always_inline int call_exit(__u32 call, long ret)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct mkb_pending c;
+    struct mkb_args a;
+
+    if (!call_return(id, call, &c))
+        return 0;
+    decode_args(&c, &a);
+    emit_call(id, &c, &a, call_result(&c, &a, ret), ret, ours_kind_id(&c, a.kind));
+    return 0;
+}
+
+MKB_CALL_PROGS(mkb_malloc, MKB_CALL_MALLOC)
+MKB_CALL_PROGS(mkb_calloc, MKB_CALL_CALLOC)
+MKB_CALL_PROGS(mkb_pmem_calloc, MKB_CALL_PMEM_CALLOC)
+MKB_CALL_PROGS(mkb_posix_memalign, MKB_CALL_POSIX_MEMALIGN)
+MKB_CALL_PROGS(mkb_realloc, MKB_CALL_REALLOC)
+MKB_CALL_PROGS(mkb_realloc_detect, MKB_CALL_REALLOC_DETECT)
+MKB_CALL_PROGS(mkb_free, MKB_CALL_FREE)
+MKB_CALL_PROGS(mkb_free_detect, MKB_CALL_FREE_DETECT)

@@ -1,0 +1,64 @@
+//! Stock mode: Intel's memkind 1.14 (Debian's libmemkind.so.0) under per-call probes; the
+//! counts of a workload with known numbers of calls must be exact.
+
+use std::path::Path;
+use std::process::Command;
+
+use memkind_bpf::records::size_bucket;
+use memkind_bpf::{Event, Flavor, Library};
+
+const STOCK: &str = "/usr/lib/x86_64-linux-gnu/libmemkind.so.0";
+
+pub fn stock_counts_are_exact() {
+    crate::require_root!();
+    if !Path::new(STOCK).exists() {
+        assert!(
+            !crate::common::in_vm(),
+            "{STOCK} missing (tests/setup.sh installs libmemkind0)"
+        );
+        eprintln!("skipped: {STOCK} missing (apt-get install libmemkind-dev libmemkind0)");
+        return;
+    }
+    assert_eq!(Library::open(STOCK).unwrap().flavor(), Flavor::Stock);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = crate::common::cc(dir.path(), "stock_workload", &["-lmemkind", "-lpthread"]);
+    let run = crate::common::run_under_probe(Path::new(STOCK), Command::new(&exe), false, false);
+    assert!(run.status.success(), "{:?}", run.status);
+    let by_name = |name: &str| {
+        let id = run
+            .kind_names
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| *id)
+            .unwrap_or_else(|| panic!("no kind event for {name}: {:?}", run.kind_names));
+        run.snapshot
+            .counters
+            .iter()
+            .filter(|(k, _)| k.tgid == run.tgid && k.kind == id)
+            .map(|(_, c)| *c)
+            .next()
+            .unwrap_or_else(|| panic!("no counters for {name}: {:?}", run.snapshot.counters))
+    };
+    let d = by_name("memkind_default");
+    assert_eq!(d.allocs, 1000 + 10 + 5 + 3 * 100, "{d:?}");
+    assert_eq!(d.frees, 1000 + 10 + 5 + 3 * 100);
+    assert_eq!(d.reallocs, 0);
+    assert_eq!(
+        d.bytes_requested,
+        1000 * 100 + 10 * 100 + 5 * 4096 + 300 * 64
+    );
+    assert_eq!(d.bytes_freed, d.bytes_allocated);
+    assert_eq!(d.size_buckets[size_bucket(100)], 1010);
+    assert_eq!(d.size_buckets[size_bucket(4096)], 5);
+    assert_eq!(d.size_buckets[size_bucket(64)], 300);
+    let r = by_name("memkind_regular");
+    assert_eq!((r.allocs, r.frees, r.reallocs), (500, 500, 7), "{r:?}");
+    assert_eq!(r.bytes_requested, 500 * 1000 + 7 * 5000);
+    assert_eq!(r.bytes_freed, 493 * 1000 + 7 * 5000 + 7 * 1000);
+    assert_eq!(run.snapshot.live_misses, 0);
+    assert_eq!(run.snapshot.lost_events, 0);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Exit { tgid, code: 0, .. } if *tgid == run.tgid)));
+}
