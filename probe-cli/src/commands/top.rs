@@ -292,6 +292,10 @@ impl Source for SessionSource {
                 .collect(),
             names: self.names.clone(),
             progs_note: self.progs_note.clone(),
+            placement_cost: placed.then(|| {
+                let c = &self.placement.cost;
+                (c.pages_queried, c.pages_total, c.cpu_s)
+            }),
         })
     }
 

@@ -184,8 +184,15 @@ pub fn status(s: &TopState) -> String {
             ));
         }
     }
-    if !s.placement_wired {
-        out.push_str(" │ placement: not wired");
+    match (s.placement_wired, s.placement_cost) {
+        (false, _) => out.push_str(" │ placement: not collected"),
+        (true, Some((q, t, cpu))) if t > 0 => out.push_str(&format!(
+            " │ placement: {} of {} pages, {:.1} ms",
+            super::super::thousands(q),
+            super::super::thousands(t),
+            cpu * 1e3
+        )),
+        (true, _) => {}
     }
     if let Some(e) = &s.ended {
         out.push_str(&format!(" │ {e}"));
@@ -481,7 +488,7 @@ mod tests {
                 assert!(rows[h as usize - 1].contains("q quit"), "{all}");
             }
             if w == 160 {
-                assert!(all.contains("placement: not wired"), "{all}");
+                assert!(all.contains("placement: not collected"), "{all}");
                 assert!(all.contains("last 60 s"), "{all}");
                 assert!(all.contains("▸ MEMKIND_DEFAULT"), "{all}");
             }

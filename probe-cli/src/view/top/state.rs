@@ -143,6 +143,8 @@ pub struct Sample {
     pub kinds: KindTable,
     /// The collector queried placement (the rows' `placement`) for this sample.
     pub placement: bool,
+    /// The last placement refresh: pages queried, pages in all extents, CPU seconds.
+    pub placement_cost: Option<(u64, u64, f64)>,
     /// BPF program run times, when enabled.
     pub progs: Vec<ProgSample>,
     /// Why `progs` is empty (run-time statistics off or unavailable), if it is.
@@ -428,6 +430,8 @@ pub struct TopState {
     pub progs_note: Option<String>,
     /// The placement model was there in the last sample.
     pub placement_wired: bool,
+    /// The last placement refresh: pages queried, pages in all extents, CPU seconds.
+    pub placement_cost: Option<(u64, u64, f64)>,
     /// Why no more samples come (the command exited, …): the figures stay as they were.
     pub ended: Option<String>,
     /// Rows scrolled in the table (the view keeps the cursor visible).
@@ -515,6 +519,7 @@ impl TopState {
             progs_note: None,
             placement_wired: false,
             ended: None,
+            placement_cost: None,
             page_rows: 10,
             expanded: BTreeSet::new(),
             selected: None,
@@ -553,6 +558,7 @@ impl TopState {
         self.update_progs(&s.progs, dt_s);
         self.progs_note = s.progs_note;
         self.placement_wired = s.placement;
+        self.placement_cost = s.placement_cost;
 
         let cap = self.cap;
         // Every process summed.
