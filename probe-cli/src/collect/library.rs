@@ -1,12 +1,11 @@
 //! Which file to probe: the `libmemkind.so.0` a command would load, or the one a process maps;
 //! and which library it is (ours with the counter symbols, Intel's 1.14, or none).
 
-use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use object::{Object as _, ObjectSymbol as _};
+use memkind_bpf as mb;
 
 use super::procfs::Proc;
 
@@ -22,35 +21,24 @@ pub const MEMKIND_SYMBOL: &str = "memkind_malloc";
 /// Which memkind a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
-    /// memkind-rs: in-process counters handed over in batches.
+    /// memkind-rs: in-process counters handed over in batches (when built with them).
     Ours,
-    /// Intel's memkind 1.14 (or another without our symbols): per-call uprobes only.
+    /// Intel's memkind 1.14 (or another without our entry points): per-call uprobes only.
     Stock,
 }
 
-fn symbols(path: &Path) -> Result<HashSet<String>> {
-    let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = object::File::parse(&*data)
-        .with_context(|| format!("{} is not an ELF file", path.display()))?;
-    Ok(file
-        .dynamic_symbols()
-        .chain(file.symbols())
-        .filter(|s| s.is_definition())
-        .filter_map(|s| s.name().ok().map(str::to_string))
-        .filter(|n| n.starts_with("memkind"))
-        .collect())
-}
-
-/// The flavor of `path`, `None` when it defines no memkind symbols at all.
+/// The flavor of `path`, `None` when it is no memkind library (read by `memkind-bpf`, which
+/// knows ours by its counter symbols or its nop5-entered entry points). Errors: unreadable, not
+/// ELF.
 pub fn flavor(path: &Path) -> Result<Option<Flavor>> {
-    let s = symbols(path)?;
-    Ok(if s.contains(OUR_SYMBOL) {
-        Some(Flavor::Ours)
-    } else if s.contains(MEMKIND_SYMBOL) {
-        Some(Flavor::Stock)
-    } else {
-        None
-    })
+    match mb::Library::open(path) {
+        Ok(l) => Ok(Some(match l.flavor() {
+            mb::Flavor::Ours => Flavor::Ours,
+            mb::Flavor::Stock => Flavor::Stock,
+        })),
+        Err(mb::Error::NotMemkind { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The path `ldconfig -p` gives for `name` on x86-64, from its output.
@@ -206,8 +194,8 @@ mod tests {
     fn flavors() {
         // /bin/sh defines no memkind symbol; a text file is no ELF file.
         assert_eq!(flavor(Path::new("/bin/sh")).unwrap(), None);
-        let e = flavor(Path::new("/etc/hostname")).unwrap_err().to_string();
-        assert!(e.contains("not an ELF file"), "{e}");
+        assert!(flavor(Path::new("/etc/hostname")).is_err(), "not ELF");
+        assert!(flavor(Path::new("/nonexistent")).is_err());
         // Intel's 1.14, when installed.
         let stock = Path::new(DEFAULT_PATH);
         if stock.exists() {

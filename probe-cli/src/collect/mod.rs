@@ -2,10 +2,6 @@
 //! the probe (`memkind-bpf`) and the perf page-fault counters, and turns what they report into
 //! model types. Knows nothing of views.
 
-#[allow(
-    dead_code,
-    reason = "a placeholder for the memkind-bpf adapter until that crate is merged"
-)]
 mod bpf;
 pub mod library;
 mod perf;
@@ -51,10 +47,6 @@ pub enum Target {
 }
 
 /// An event, decoded into model types.
-#[allow(
-    dead_code,
-    reason = "constructed by the memkind-bpf adapter (a placeholder until that crate is merged)"
-)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A kind was created, destroyed or announced.
@@ -99,8 +91,6 @@ pub struct Request {
     pub cgroup: Option<PathBuf>,
     /// Per-call uprobes (`trace`).
     pub trace: bool,
-    /// Keep every event (`record`).
-    pub record: bool,
 }
 
 /// A failure the CLI reports with its own exit code (127 for a command that cannot run).
@@ -292,7 +282,6 @@ impl Session {
             scope: Scope::All,
             cgroup: req.cgroup.clone(),
             trace: req.trace,
-            record: req.record,
         };
         let start_ns = sys::monotonic_ns();
         let mut faults = BTreeMap::new();

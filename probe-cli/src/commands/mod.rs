@@ -27,7 +27,7 @@ pub fn run(cmd: Command) -> Result<i32> {
             output,
             interval,
         } => stat::run(
-            &request(&target, &probe, false, false),
+            &request(&target, &probe, false),
             format,
             output.as_deref(),
             interval,
@@ -39,17 +39,12 @@ pub fn run(cmd: Command) -> Result<i32> {
             once,
             interval,
             format,
-        } => top::command(
-            &request(&target, &probe, false, false),
-            format,
-            interval,
-            once,
-        ),
+        } => top::command(&request(&target, &probe, false), format, interval, once),
         Command::Trace {
             target,
             probe,
             output,
-        } => trace::run(&request(&target, &probe, true, false), output.as_deref()),
+        } => trace::run(&request(&target, &probe, true), output.as_deref()),
         Command::Record {
             target,
             probe,
@@ -57,7 +52,7 @@ pub fn run(cmd: Command) -> Result<i32> {
             max_size,
             snapshot_every,
         } => record::record(
-            &request(&target, &probe, false, true),
+            &request(&target, &probe, false),
             &output,
             max_size,
             snapshot_every,
@@ -73,17 +68,16 @@ pub fn run(cmd: Command) -> Result<i32> {
             target,
             probe,
             listen,
-        } => serve::run(&request(&target, &probe, false, false), listen),
+        } => serve::run(&request(&target, &probe, false), listen),
     }
 }
 
-fn request(t: &TargetArgs, p: &ProbeArgs, trace: bool, record: bool) -> Request {
+fn request(t: &TargetArgs, p: &ProbeArgs, trace: bool) -> Request {
     Request {
         target: t.target(),
         library: p.library.clone(),
         cgroup: p.cgroup.clone(),
         trace,
-        record,
     }
 }
 
