@@ -124,16 +124,67 @@ pub fn map_key(k: KeyEvent) -> Option<Input> {
     })
 }
 
-/// Wait up to `timeout` for a key or a resize (`None`: nothing, or nothing `top` uses).
-pub fn next_event(timeout: Duration) -> io::Result<Option<TermEvent>> {
-    if !event::poll(timeout)? {
-        return Ok(None);
+/// Wait up to `timeout` for the terminal (stdin) to be readable. Errors when it hung up:
+/// crossterm's own poll loops on a hung-up terminal (reads of 0 bytes) without returning, so it
+/// is only called once the descriptor is known to be alive.
+#[allow(
+    unsafe_code,
+    reason = "poll(2) on stdin: crossterm's poll never returns on a hung-up terminal"
+)]
+fn wait_tty(timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: poll(2) on one valid, initialised pollfd (count 1); it only writes `revents`.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
     }
+    if p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the terminal hung up",
+        ));
+    }
+    Ok(r > 0)
+}
+
+fn read_one() -> io::Result<Option<TermEvent>> {
     Ok(match event::read()? {
         Event::Key(k) => map_key(k).map(TermEvent::Key),
         Event::Resize(..) => Some(TermEvent::Resize),
         _ => None,
     })
+}
+
+/// Wait up to `timeout` for a key or a resize (`None`: nothing, or nothing `top` uses).
+pub fn next_event(timeout: Duration) -> io::Result<Option<TermEvent>> {
+    use std::io::IsTerminal as _;
+    if !io::stdin().is_terminal() {
+        // crossterm reads /dev/tty then; no hang-up check on that descriptor.
+        return if event::poll(timeout)? {
+            read_one()
+        } else {
+            Ok(None)
+        };
+    }
+    // Events crossterm has already read and queued come first.
+    wait_tty(Duration::ZERO)?;
+    if event::poll(Duration::ZERO)? {
+        return read_one();
+    }
+    if wait_tty(timeout)? && event::poll(Duration::ZERO)? {
+        return read_one();
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
