@@ -1,0 +1,327 @@
+//! `memkind-probe top` end to end: the TUI runs headless in tmux against a real workload (a C
+//! program linked to our `libmemkind.so.0`, allocating from MEMKIND_DEFAULT and MEMKIND_REGULAR
+//! in a loop); keys go in with `send-keys`, the screen comes back with `capture-pane -p` and is
+//! asserted for the kind rows, their figures, sorting, filtering, expanding, resizing and a clean
+//! exit. Needs root, kernel BTF and tmux: skips with a reason without them, except inside the VM
+//! matrix (`MEMKIND_RS_IN_VM=1`), where it fails instead.
+//!
+//! The library must be built first (`cargo build --release -p memkind`; `tests/test.sh` does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn why_not() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let why = if !root {
+        Some("needs root (BPF programs and uprobes)".to_string())
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        Some("needs kernel BTF (/sys/kernel/btf/vmlinux)".to_string())
+    } else if Command::new("tmux").arg("-V").output().is_err() {
+        Some("needs tmux (tests/setup.sh installs it)".to_string())
+    } else {
+        None
+    };
+    if let Some(w) = &why {
+        assert!(
+            std::env::var_os("MEMKIND_RS_IN_VM").as_deref() != Some("1".as_ref()),
+            "MEMKIND_RS_IN_VM=1 and the tmux test cannot run: {w}"
+        );
+    }
+    why
+}
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest().join("../target"))
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!("{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Our library as `libmemkind.so.0` (and `.so` for the linker) in `dir`; the workload built
+/// against it.
+fn build_workload(dir: &Path) -> PathBuf {
+    let lib = target_dir().join("release/libmemkind.so");
+    assert!(
+        lib.exists(),
+        "{} is missing: build it first (cargo build --release -p memkind)",
+        lib.display()
+    );
+    let lib = lib.canonicalize().unwrap();
+    for name in ["libmemkind.so.0", "libmemkind.so"] {
+        std::os::unix::fs::symlink(&lib, dir.join(name)).unwrap();
+    }
+    let exe = dir.join("top_workload");
+    let st = Command::new("cc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&exe)
+        .arg(manifest().join("tests/c/top_workload.c"))
+        .arg(format!(
+            "-I{}",
+            manifest().join("../alloc/include").display()
+        ))
+        .arg(format!("-L{}", dir.display()))
+        .arg("-lmemkind")
+        .status()
+        .expect("cc");
+    assert!(st.success(), "cc top_workload.c");
+    exe
+}
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "top"];
+        a.extend_from_slice(keys);
+        self.cmd(&a);
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
+    }
+
+    /// Capture until `ok` holds (or panic after `secs` with the last screen).
+    fn wait_for(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.capture();
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// The figures after the name in the row of `kind` (`▸ MEMKIND_DEFAULT  1,234  ...`).
+fn row<'a>(screen: &'a str, kind: &str) -> Option<Vec<&'a str>> {
+    screen.lines().find_map(|l| {
+        let mut w = l.split_whitespace().skip_while(|w| *w != kind);
+        w.next()?;
+        Some(w.collect())
+    })
+}
+
+fn num(cell: &str) -> f64 {
+    cell.replace(',', "").parse().unwrap_or(f64::NAN)
+}
+
+fn allocs_s(screen: &str, kind: &str) -> f64 {
+    row(screen, kind)
+        .and_then(|r| r.first().map(|c| num(c)))
+        .unwrap_or(0.0)
+}
+
+fn line_of(screen: &str, needle: &str) -> Option<usize> {
+    screen.lines().position(|l| l.contains(needle))
+}
+
+#[test]
+fn top_in_tmux() {
+    if let Some(why) = why_not() {
+        println!("SKIP top_in_tmux: {why}");
+        eprintln!("SKIP top_in_tmux: {why}");
+        return;
+    }
+    let tmp = TempDir::new("memkind-top");
+    let workload = build_workload(&tmp.0);
+    let probe = env!("CARGO_BIN_EXE_memkind-probe");
+    let tmux = Tmux {
+        socket: format!("memkind-top-{}", std::process::id()),
+    };
+    // The pane's command: top over the workload; then say how top ended and keep the pane.
+    let shell = format!(
+        "env LD_LIBRARY_PATH={dir} {probe} top -I 500 -- {workload} 30 1000; \
+         echo memkind-probe exited $?; sleep 120",
+        dir = tmp.0.display(),
+        workload = workload.display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &shell,
+    ]);
+
+    // 1. Both kinds, counting: DEFAULT allocates twice as often as REGULAR.
+    let s = tmux.wait_for("both kinds with allocs/s", 20, |s| {
+        allocs_s(s, "MEMKIND_DEFAULT") > 0.0 && allocs_s(s, "MEMKIND_REGULAR") > 0.0
+    });
+    println!("first screen:\n{s}");
+    assert!(s.contains("memkind-probe top"), "{s}");
+    assert!(s.contains("ALLOCS/s"), "{s}");
+    assert!(s.contains("q quit"), "help line: {s}");
+    assert!(s.contains("lost events"), "status line: {s}");
+    // Let a few intervals pass for steady rates.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = tmux.capture();
+    let d = row(&s, "MEMKIND_DEFAULT").expect("DEFAULT row");
+    let r = row(&s, "MEMKIND_REGULAR").expect("REGULAR row");
+    let (da, df, ra, rf) = (num(d[0]), num(d[1]), num(r[0]), num(r[1]));
+    assert!(da > 1000.0 && ra > 500.0, "allocs/s: {d:?} {r:?}\n{s}");
+    let ratio = da / ra;
+    assert!(
+        (1.5..2.5).contains(&ratio),
+        "DEFAULT:REGULAR allocs/s {ratio}: {d:?} {r:?}\n{s}"
+    );
+    // Every alloc replaces (frees) an older block once the rings are full.
+    assert!(
+        (df / da - 1.0).abs() < 0.2 && (rf / ra - 1.0).abs() < 0.2,
+        "{d:?} {r:?}\n{s}"
+    );
+    // Live bytes: 4096 x 64 = 256.0K and 2048 x 256 = 512.0K (the library hands its counts over
+    // in batches, so a few blocks may be in flight).
+    let kib = |c: &str| c.strip_suffix('K').map_or(f64::NAN, num);
+    assert!((kib(d[2]) - 256.0).abs() < 8.0, "DEFAULT live: {d:?}\n{s}");
+    assert!((kib(r[2]) - 512.0).abs() < 16.0, "REGULAR live: {r:?}\n{s}");
+    // Sorted by allocs/s, descending: DEFAULT above REGULAR.
+    assert!(
+        line_of(&s, "MEMKIND_DEFAULT") < line_of(&s, "MEMKIND_REGULAR"),
+        "{s}"
+    );
+    assert!(s.contains("ALLOCS/s▼"), "{s}");
+
+    // 2. Sort: `S` reverses, `1` sorts by name, `s` cycles to the next column.
+    tmux.keys(&["S"]);
+    let s = tmux.wait_for("reversed sort", 5, |s| s.contains("ALLOCS/s▲"));
+    assert!(
+        line_of(&s, "MEMKIND_REGULAR") < line_of(&s, "MEMKIND_DEFAULT"),
+        "{s}"
+    );
+    tmux.keys(&["1"]);
+    let s = tmux.wait_for("sort by name", 5, |s| s.contains("KIND▲"));
+    assert!(
+        line_of(&s, "MEMKIND_DEFAULT") < line_of(&s, "MEMKIND_REGULAR"),
+        "{s}"
+    );
+    tmux.keys(&["s"]);
+    tmux.wait_for("sort by allocs/s", 5, |s| s.contains("ALLOCS/s▼"));
+
+    // 3. Expand DEFAULT (the cursor is on the first line): its arenas appear under it.
+    tmux.keys(&["Home", "Enter"]);
+    let s = tmux.wait_for("DEFAULT's arenas", 5, |s| {
+        s.contains("▾ MEMKIND_DEFAULT") && s.contains("arena ")
+    });
+    let k = line_of(&s, "MEMKIND_DEFAULT").unwrap();
+    let a = line_of(&s, "arena ").unwrap();
+    assert_eq!(a, k + 1, "the arenas right under their kind:\n{s}");
+    let arena_rate: f64 = s
+        .lines()
+        .filter(|l| l.trim_start().starts_with("arena "))
+        .filter_map(|l| l.split_whitespace().nth(2).map(num))
+        .sum();
+    assert!(arena_rate > 0.0, "arena allocs/s: {s}");
+    tmux.keys(&["Left"]);
+    let s = tmux.wait_for("collapsed", 5, |s| s.contains("▸ MEMKIND_DEFAULT"));
+    assert!(!s.contains("arena "), "{s}");
+
+    // 4. Filter: `f`, type, Enter. Only REGULAR stays.
+    tmux.keys(&["f"]);
+    tmux.keys(&["-l", "regular"]);
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the filter", 5, |s| {
+        s.contains("filter \"regular\"") && !s.contains("MEMKIND_DEFAULT")
+    });
+    assert!(s.contains("MEMKIND_REGULAR"), "{s}");
+    // `f` then Esc clears it.
+    tmux.keys(&["f", "Escape"]);
+    tmux.wait_for("no filter", 5, |s| {
+        s.contains("MEMKIND_DEFAULT") && !s.contains("filter \"")
+    });
+
+    // 5. Pause freezes the figures; space resumes.
+    tmux.keys(&["p"]);
+    let s1 = tmux.wait_for("paused", 5, |s| s.contains("PAUSED"));
+    std::thread::sleep(Duration::from_millis(1200));
+    let s2 = tmux.capture();
+    assert_eq!(
+        row(&s1, "MEMKIND_DEFAULT"),
+        row(&s2, "MEMKIND_DEFAULT"),
+        "{s1}\n{s2}"
+    );
+    tmux.keys(&["Space"]);
+    tmux.wait_for("resumed", 5, |s| !s.contains("PAUSED"));
+
+    // 6. A smaller window: the table is redrawn to fit, the rows are still there.
+    tmux.cmd(&["resize-window", "-t", "top", "-x", "90", "-y", "20"]);
+    let s = tmux.wait_for("the resized frame", 5, |s| {
+        s.lines().count() <= 20 && s.contains("MEMKIND_DEFAULT") && s.contains("q quit")
+    });
+    assert!(s.lines().all(|l| l.chars().count() <= 90), "{s}");
+    assert!(allocs_s(&s, "MEMKIND_DEFAULT") > 0.0, "{s}");
+    tmux.cmd(&["resize-window", "-t", "top", "-x", "160", "-y", "40"]);
+    let s = tmux.wait_for("the full frame again", 5, |s| s.contains("PER NODE"));
+    println!("capture for the docs:\n{s}");
+
+    // 7. `q`: top leaves the alternate screen and ends cleanly (after the workload it started).
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("memkind-probe's exit", 40, |s| {
+        s.contains("memkind-probe exited")
+    });
+    assert!(s.contains("memkind-probe exited 0"), "{s}");
+    assert!(
+        !s.contains("ALLOCS/s"),
+        "the table is gone with the alternate screen:\n{s}"
+    );
+}
