@@ -15,6 +15,7 @@ mod kinds;
 mod placement;
 mod snapshot;
 mod summary;
+mod trace;
 
 pub use extents::{ExtentEvent, ExtentOp, ExtentTotals, Extents, Range};
 pub use kinds::{KindEvent, KindInfo, KindOp, KindTable, STATIC_KINDS};
@@ -23,6 +24,7 @@ pub use placement::{
 };
 pub use snapshot::{Counters, Key, ProcessFaults, Snapshot, SIZE_BUCKETS};
 pub use summary::{ArenaRow, KindRow, ProcessRow, Summary};
+pub use trace::Call;
 
 /// `MKP_NONE`: no kind / no arena.
 pub const NONE: u32 = 0xffff_ffff;

@@ -5,6 +5,7 @@
 pub mod json;
 pub mod openmetrics;
 pub mod text;
+pub mod trace;
 
 use crate::model::Summary;
 
@@ -48,7 +49,7 @@ pub fn thousands(n: impl Into<i128>) -> String {
         out.push('-');
     }
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
