@@ -89,6 +89,11 @@ pub enum Command {
         /// Also print the figures of every interval of MS milliseconds (deltas).
         #[arg(short = 'I', long = "interval", value_name = "MS")]
         interval: Option<u64>,
+        /// Query where the kinds' pages are (per NUMA node, huge or base) every MS milliseconds
+        /// while the target lives; the summary shows the last placement taken. 0: none. The
+        /// probe's CPU for it stays under 5 % of a CPU whatever MS.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        placement_interval: u64,
     },
     /// Print every call as one JSON line (time, tid, call, kind, arena, size, pointer, result,
     /// latency).

@@ -197,6 +197,9 @@ pub struct Session {
     pub flavor: Flavor,
     /// The target as the user wrote it (`'CMD ARGS'`, `process 123`, `all processes`).
     pub target: String,
+    /// Placement of the kinds' pages, refreshed from [`Session::poll`] once enabled
+    /// ([`Session::enable_placement`]).
+    pub placement: Option<placement::Refresher>,
 }
 
 fn describe(t: &Target) -> String {
@@ -333,7 +336,29 @@ impl Session {
             library,
             flavor,
             target: describe(&req.target),
+            placement: None,
         })
+    }
+
+    /// Take the placement of the kinds' pages every `interval` from now on (see
+    /// [`placement::Refresher`]).
+    pub fn enable_placement(&mut self, interval: Duration) {
+        self.placement = Some(placement::Refresher::new(
+            interval,
+            placement::Budget::default(),
+        ));
+    }
+
+    /// Refresh placement if it is enabled and due (or `force`). A failure (no privilege for
+    /// move_pages) is reported once and turns placement off.
+    pub fn refresh_placement(&mut self, force: bool) {
+        let ts = self.now_ns();
+        if let Some(r) = &mut self.placement {
+            if let Err(e) = r.tick(&self.extents, ts, force) {
+                eprintln!("memkind-probe: placement off: move_pages: {e}");
+                self.placement = None;
+            }
+        }
     }
 
     /// ns since the session started.
@@ -354,6 +379,7 @@ impl Session {
             }
             f(e, &self.kinds);
         }
+        self.refresh_placement(false);
         Ok(())
     }
 

@@ -29,8 +29,8 @@
 //!    numa_node}`); a present page outside every region counts as resident on an unknown node.
 //! 4. **Huge vs base**: hugetlb extents are huge by their backing (page size from the event).
 //!    In other extents, each 2 MiB-aligned chunk holding a queried present page is checked once:
-//!    its first such page's frame number (pagemap) and `/proc/kpageflags` `KPF_THP` (bit 22);
-//!    a THP chunk's queried pages count as huge. One pagemap and one kpageflags read per chunk,
+//!    its first such page's frame number (pagemap) and `/proc/kpageflags` `KPF_THP` (bit 22, or
+//!    `KPF_HUGE`, bit 17); a THP chunk's queried pages count as huge. One pagemap and one kpageflags read per chunk,
 //!    at most [`Budget::thp_chunks`] chunks per refresh (chunks beyond the cap count as base and
 //!    the refresh says so in [`Cost::thp_unchecked`]). Without root, pagemap shows no frame
 //!    numbers and kpageflags cannot be opened: then everything outside hugetlb counts as base.
@@ -56,6 +56,8 @@ const PAGE: u64 = 4096;
 const THP_SIZE: u64 = 2 << 20;
 /// `/proc/kpageflags` bit of a page in a transparent huge page.
 const KPF_THP: u64 = 1 << 22;
+/// `/proc/kpageflags` bit of a hugetlb page (an extent whose event gave no huge page size).
+const KPF_HUGE: u64 = 1 << 17;
 /// pagemap: page present.
 const PM_PRESENT: u64 = 1 << 63;
 /// pagemap: page frame number bits.
@@ -577,7 +579,7 @@ impl<K: Kernel> Collector<K> {
         let thp_chunks: Vec<u64> = pfns
             .iter()
             .zip(flags)
-            .filter(|(_, f)| f.is_some_and(|f| f & KPF_THP != 0))
+            .filter(|(_, f)| f.is_some_and(|f| f & (KPF_THP | KPF_HUGE) != 0))
             .map(|((_, c), _)| *c)
             .collect();
         for (i, a) in addrs.iter().enumerate() {

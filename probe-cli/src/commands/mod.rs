@@ -26,12 +26,13 @@ pub fn run(cmd: Command) -> Result<i32> {
             format,
             output,
             interval,
+            placement_interval,
         } => stat::run(
             &request(&target, &probe, false),
             format,
             output.as_deref(),
             interval,
-            false,
+            placement_interval,
         ),
         Command::Top {
             target,
@@ -134,9 +135,13 @@ pub fn context(s: &Session) -> Context {
     }
 }
 
-/// The summary of `snap` with the session's kinds and extents.
+/// The summary of `snap` with the session's kinds and extents (and the last placement).
 pub fn summarize(s: &Session, snap: &Snapshot) -> Summary {
-    Summary::build(snap, &s.kinds, &s.extents)
+    let mut sum = Summary::build(snap, &s.kinds, &s.extents);
+    if let Some(p) = &s.placement {
+        sum.add_placement(p.last(), &s.kinds);
+    }
+    sum
 }
 
 /// Catch Ctrl-C and friends (see [`sys::catch_stop_signals`]).

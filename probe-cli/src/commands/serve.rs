@@ -111,6 +111,8 @@ pub fn run(req: &Request, listen: SocketAddr) -> Result<i32> {
         TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     listener.set_nonblocking(true)?;
     let mut s = Session::start(req)?;
+    // Placement every second (a scrape shows the last; Prometheus scrapes every 15 s or so).
+    s.enable_placement(Duration::from_secs(1));
     eprintln!(
         "memkind-probe: serving {} on http://{listen}/metrics",
         s.target

@@ -55,11 +55,14 @@ pub fn run(
     format: Format,
     output: Option<&Path>,
     interval: Option<u64>,
-    _top: bool,
+    placement_ms: u64,
 ) -> Result<i32> {
     catch_signals()?;
     let mut sink = Sink::open(output, Sink::Stderr)?;
     let mut s = Session::start(req)?;
+    if placement_ms > 0 {
+        s.enable_placement(Duration::from_millis(placement_ms));
+    }
     let every = interval.map(|ms| Duration::from_millis(ms.max(1)));
     let mut last = s.snapshot()?;
     let mut next = every.map(|e| Instant::now() + e);
@@ -83,6 +86,9 @@ pub fn run(
         }
     }
     let _ = s.poll(Duration::ZERO, |_, _| {});
+    // Targets still running (-p, --all, Ctrl-C) get a last placement; for one that exited the
+    // refresh is dropped and the last one taken while it lived stays.
+    s.refresh_placement(true);
     let snap = s.snapshot()?;
     let text = view::render(format, &summarize(&s, &snap), &context(&s));
     let status = s.finish()?;
