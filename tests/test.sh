@@ -15,6 +15,8 @@ cd "$repo"
 build_library
 # The initial-exec TLS variant (README: build variants), checked by tests/tests/abi.rs.
 cargo build --release -p memkind --no-default-features --target-dir "$CARGO_TARGET_DIR/ie"
+# memkind-probe: kernel_probe_stat and the VM cells run the built binary.
+cargo build --release -p memkind-probe
 cargo fmt --all -- --check
 # alloc/src's modules import only downward, in the order written in alloc/src/lib.rs.
 "$here/check-layers.sh"

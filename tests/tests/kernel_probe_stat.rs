@@ -132,7 +132,18 @@ fn stat_counts_every_kind_exactly() {
     let json = std::fs::read_to_string(&out).expect("stat output");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     println!("{json}");
-    let kinds = v["kinds"].as_array().expect("kinds array");
+    // This process's row (the forked child is a process of its own).
+    let pid: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pid ").and_then(|p| p.parse().ok()))
+        .expect("workload pid");
+    let procs = v["processes"].as_array().expect("processes");
+    assert!(procs.len() >= 2, "the forked child is followed: {procs:?}");
+    let me = procs
+        .iter()
+        .find(|p| p["pid"].as_u64() == Some(pid))
+        .unwrap_or_else(|| panic!("pid {pid} missing: {json}"));
+    let kinds = me["kinds"].as_array().expect("kinds array");
     let by_name: BTreeMap<&str, &serde_json::Value> = kinds
         .iter()
         .map(|k| (k["kind"].as_str().expect("kind name"), k))
@@ -177,7 +188,7 @@ fn stat_counts_every_kind_exactly() {
     }
     assert_eq!(num(&v, "lost_events"), 0, "lost events");
     let kind_faults: u64 = kinds.iter().map(|k| num(k, "page_faults")).sum();
-    let process = num(&v, "process_page_faults");
+    let process = num(me, "process_page_faults");
     assert!(
         process >= kind_faults,
         "process-wide faults ({process}) include the kinds' ({kind_faults})"
