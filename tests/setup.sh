@@ -8,6 +8,7 @@ packages=(
   clang libelf-dev zlib1g-dev   # BPF programs and the vendored libbpf
   libmemkind-dev libmemkind0    # memkind 1.14: the ABI we match, the oracle and the baseline
   tmux                          # memkind-probe top driven headless (probe-cli/tests/top_tmux.rs)
+  prometheus                    # scrapes memkind-probe serve (probe-cli/tests/prometheus.rs)
 )
 missing=()
 for p in "${packages[@]}"; do

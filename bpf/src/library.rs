@@ -3,7 +3,7 @@
 //! attached by), the semaphore's file offset (the uprobe reference counter), and the addresses
 //! of `memkind_probe_request` and of the exported `MEMKIND_*` kind pointers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,8 @@ pub struct Library {
     first_load: (u64, u64),
     /// File offset of the semaphore.
     semaphore: Option<u64>,
+    /// The functions entered by a 5-byte nop (ours), probed after it: see [`Library::probe_offset`].
+    nop5_entered: BTreeSet<String>,
 }
 
 fn wanted(name: &str) -> bool {
@@ -133,6 +135,11 @@ impl Library {
                 .and_then(|o| object::ReadRef::read_bytes_at(&data, o, 5).ok())
                 == Some(&NOP5[..])
         };
+        let nop5_entered: BTreeSet<String> = symbols
+            .keys()
+            .filter(|n| n.starts_with("memkind_") && starts_with_nop5(n))
+            .cloned()
+            .collect();
         let flavor = if symbols.contains_key(SYM_FLUSH) || starts_with_nop5("memkind_arena_malloc")
         {
             Flavor::Ours
@@ -154,6 +161,7 @@ impl Library {
             .or_else(|| symbols.get(SYM_SEMAPHORE).and_then(|s| s.file_offset));
         Ok(Library {
             semaphore,
+            nop5_entered,
             relocatable: file.kind() == ObjectKind::Dynamic,
             path,
             id,
@@ -206,6 +214,22 @@ impl Library {
                 path: self.path.clone(),
                 symbol: name,
             })
+    }
+
+    /// Where a uprobe on function `name` goes (file offset): after the entry nop of a
+    /// nop5-entered function (ours), else at its entry. Kernels with the uprobe nop5
+    /// optimization (6.18 here, 7.x) rewrite a probed nop5 into a `call` to a per-process
+    /// trampoline page that fork does not copy: a child of the target calling the function
+    /// then dies of SIGSEGV. The instruction after the nop (a `jmp` into the body) is probed
+    /// with a breakpoint instead; the registers, the stack and so the arguments and the return
+    /// address are the same there as at the entry.
+    pub(crate) fn probe_offset(&self, name: &'static str) -> Result<u64, Error> {
+        let off = self.func_offset(name)?;
+        Ok(if self.nop5_entered.contains(name) {
+            off + NOP5.len() as u64
+        } else {
+            off
+        })
     }
 
     /// The semaphore's file offset (the uprobe `ref_ctr_offset`): section `.memkind_probe`.
@@ -273,6 +297,11 @@ mod tests {
         ));
         let m = lib.symbol("memkind_malloc").unwrap();
         assert!(m.file_offset.is_some());
+        // 1.14's functions have an ordinary prologue: probed at their entry.
+        assert_eq!(
+            lib.probe_offset("memkind_malloc").unwrap(),
+            m.file_offset.unwrap()
+        );
         assert!(lib.static_kinds().any(|(n, _)| n == "MEMKIND_DEFAULT"));
         assert!(lib.path().ends_with("libmemkind.so.0.0.1"));
     }

@@ -347,7 +347,7 @@ fn attach_uprobe(
     retprobe: bool,
     ref_ctr_offset: u64,
 ) -> Result<Link, Error> {
-    let offset = lib.func_offset(sym)?;
+    let offset = lib.probe_offset(sym)?;
     prog.attach_uprobe_with_opts(
         -1,
         lib.path(),

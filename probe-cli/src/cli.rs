@@ -158,7 +158,8 @@ pub enum Command {
         listen: SocketAddr,
     },
     /// Live per-kind table. Without a terminal (or with --once) prints the text table every
-    /// interval; the interactive view is to come.
+    /// interval; on a terminal, an interactive table (sort, expand, filter, pause: keys on its
+    /// last line).
     Top {
         #[command(flatten)]
         target: TargetArgs,

@@ -7,91 +7,12 @@
 //!
 //! The library must be built first (`cargo build --release -p memkind`; `tests/test.sh` does).
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn why_not() -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let why = if !root {
-        Some("needs root (BPF programs and uprobes)".to_string())
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Some("needs kernel BTF (/sys/kernel/btf/vmlinux)".to_string())
-    } else if Command::new("tmux").arg("-V").output().is_err() {
-        Some("needs tmux (tests/setup.sh installs it)".to_string())
-    } else {
-        None
-    };
-    if let Some(w) = &why {
-        assert!(
-            std::env::var_os("MEMKIND_RS_IN_VM").as_deref() != Some("1".as_ref()),
-            "MEMKIND_RS_IN_VM=1 and the tmux test cannot run: {w}"
-        );
-    }
-    why
-}
-
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest().join("../target"))
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!("{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Our library as `libmemkind.so.0` (and `.so` for the linker) in `dir`; the workload built
-/// against it.
-fn build_workload(dir: &Path) -> PathBuf {
-    let lib = target_dir().join("release/libmemkind.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: build it first (cargo build --release -p memkind)",
-        lib.display()
-    );
-    let lib = lib.canonicalize().unwrap();
-    for name in ["libmemkind.so.0", "libmemkind.so"] {
-        std::os::unix::fs::symlink(&lib, dir.join(name)).unwrap();
-    }
-    let exe = dir.join("top_workload");
-    let st = Command::new("cc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&exe)
-        .arg(manifest().join("tests/c/top_workload.c"))
-        .arg(format!(
-            "-I{}",
-            manifest().join("../alloc/include").display()
-        ))
-        .arg(format!("-L{}", dir.display()))
-        .arg("-lmemkind")
-        .status()
-        .expect("cc");
-    assert!(st.success(), "cc top_workload.c");
-    exe
-}
+use common::{build_workload, TempDir};
 
 /// A tmux server of our own (its own socket), killed on drop.
 struct Tmux {
@@ -174,14 +95,13 @@ fn line_of(screen: &str, needle: &str) -> Option<usize> {
 
 #[test]
 fn top_in_tmux() {
-    if let Some(why) = why_not() {
-        println!("SKIP top_in_tmux: {why}");
-        eprintln!("SKIP top_in_tmux: {why}");
-        return;
-    }
+    skip_unless!(
+        "top_in_tmux",
+        &[("tmux", &["-V"], "needs tmux (tests/setup.sh installs it)")]
+    );
     let tmp = TempDir::new("memkind-top");
-    let workload = build_workload(&tmp.0);
-    let probe = env!("CARGO_BIN_EXE_memkind-probe");
+    let workload = build_workload(tmp.path(), "top_workload");
+    let probe = common::probe();
     let tmux = Tmux {
         socket: format!("memkind-top-{}", std::process::id()),
     };

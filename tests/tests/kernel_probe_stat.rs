@@ -132,7 +132,7 @@ fn stat_counts_every_kind_exactly() {
     let json = std::fs::read_to_string(&out).expect("stat output");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     println!("{json}");
-    // This process's row (the forked child is a process of its own).
+    // This process's row (the forked child is a process of its own, checked below).
     let pid: u64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("pid ").and_then(|p| p.parse().ok()))
@@ -186,6 +186,33 @@ fn stat_counts_every_kind_exactly() {
             "REGULAR: threads take different arenas: {arenas:?}"
         );
     }
+    // The forked child: alive to its normal exit under the probe, its counts in its own row.
+    let (child, status, child_allocs) = stdout
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 8 && f[0] == "child").then(|| {
+                (
+                    f[1].parse::<u64>().unwrap(),
+                    f[3].parse::<i64>().unwrap(),
+                    f[5].parse::<u64>().unwrap(),
+                )
+            })
+        })
+        .expect("the workload's child line");
+    assert_eq!(status, 0, "the forked child's wait status under the probe");
+    let crow = procs
+        .iter()
+        .find(|p| p["pid"].as_u64() == Some(child))
+        .unwrap_or_else(|| panic!("child {child} missing: {json}"));
+    let cdefault = crow["kinds"]
+        .as_array()
+        .expect("kinds")
+        .iter()
+        .find(|k| k["kind"] == "MEMKIND_DEFAULT")
+        .unwrap_or_else(|| panic!("no DEFAULT in the child's row: {crow}"));
+    assert_eq!(num(cdefault, "allocs"), child_allocs, "child: {cdefault}");
+    assert_eq!(num(cdefault, "frees"), child_allocs, "child: {cdefault}");
     assert_eq!(num(&v, "lost_events"), 0, "lost events");
     let kind_faults: u64 = kinds.iter().map(|k| num(k, "page_faults")).sum();
     let process = num(me, "process_page_faults");

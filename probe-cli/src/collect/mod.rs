@@ -439,7 +439,10 @@ impl Session {
         self.child.filter(|_| self.child_status.is_none())
     }
 
-    /// Stop observing (detach) and, for a command, wait for it to end: its status.
+    /// Stop observing (detach) and, for a command, wait for it to end: its status. A command
+    /// still running after memkind-probe was told to stop (Ctrl-C, SIGTERM, SIGHUP) gets the
+    /// same signal first, as `perf stat` ends its workload: a `kill -INT` of the probe alone
+    /// ends both, where waiting would hang until the command exits by itself.
     pub fn finish(mut self) -> Result<Option<Status>> {
         let status = self.child_status()?;
         let child = self.child;
@@ -447,7 +450,13 @@ impl Session {
         let Session { backend, .. } = self;
         drop(backend);
         match (child, status) {
-            (Some(pid), None) => Ok(Some(sys::wait(pid)?)),
+            (Some(pid), None) => {
+                if let Some(sig) = sys::stop_signal() {
+                    // Gone meanwhile (ESRCH) is fine: the wait reaps it.
+                    let _ = sys::kill(pid, sig);
+                }
+                Ok(Some(sys::wait(pid)?))
+            }
             (_, s) => Ok(s),
         }
     }

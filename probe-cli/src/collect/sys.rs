@@ -176,6 +176,12 @@ pub fn try_wait(pid: u32) -> io::Result<Option<Status>> {
     }
 }
 
+/// Send signal `sig` to process `pid`.
+pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    cvt(unsafe { libc::kill(pid as libc::pid_t, sig) }).map(drop)
+}
+
 /// Wait for `pid` to end.
 pub fn wait(pid: u32) -> io::Result<Status> {
     let mut st = 0;

@@ -1,13 +1,16 @@
-/* A memkind workload with counts it knows, for probe-cli/tests/cli.rs.
+/* A memkind workload with counts it knows, for probe-cli/tests/cli.rs and prometheus.rs.
  *
  * Usage: cli_workload [hold_ms [exit_code]]
  * Allocates with MEMKIND_DEFAULT and MEMKIND_REGULAR (malloc, calloc, posix_memalign, realloc,
- * free), frees everything, then sleeps hold_ms (so a scraper can look) and exits exit_code.
+ * free) in a thread that then ends (so the library has handed every count over to the probe
+ * at its exit), frees everything, then sleeps hold_ms (so a scraper can look) and exits
+ * exit_code.
  * Prints, on stdout, one line per kind:
  *   expect NAME allocs frees reallocs bytes_requested bytes_allocated bytes_freed
  * (bytes by memkind_malloc_usable_size, as the library counts them), then "done".
  */
 #include <memkind.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +65,25 @@ static void run(memkind_t kind, struct expect *e)
     memkind_free(kind, NULL); /* not counted */
 }
 
+static struct expect d = {"MEMKIND_DEFAULT"}, r = {"MEMKIND_REGULAR"};
+
+static void *work(void *arg)
+{
+    (void)arg;
+    run(MEMKIND_DEFAULT, &d);
+    run(MEMKIND_REGULAR, &r);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     long hold_ms = argc > 1 ? atol(argv[1]) : 0;
     int code = argc > 2 ? atoi(argv[2]) : 0;
-    struct expect d = {"MEMKIND_DEFAULT"}, r = {"MEMKIND_REGULAR"};
-    run(MEMKIND_DEFAULT, &d);
-    run(MEMKIND_REGULAR, &r);
+    pthread_t t;
+    if (pthread_create(&t, NULL, work, NULL) != 0 || pthread_join(t, NULL) != 0) {
+        perror("pthread");
+        return 2;
+    }
     struct expect *all[] = {&d, &r};
     for (int i = 0; i < 2; i++)
         printf("expect %s %llu %llu %llu %llu %llu %llu\n", all[i]->name, all[i]->allocs, all[i]->frees,

@@ -1,0 +1,296 @@
+//! `memkind-probe` as a user runs it, end to end: `stat -- CMD` leaves the command's output and
+//! exit status alone and counts exactly (tests/c/cli_workload.c prints what it did); `record`
+//! then `report` gives the same counts; and bad input of every kind gets one clear line on
+//! stderr and a non-zero exit, never a panic: a command that cannot run (127, as a shell), a
+//! pid that does not exist or maps no memkind, a file that is not a memkind library, an unknown
+//! format, a cgroup that is not one, no privileges, recordings that are not one, truncated or
+//! corrupted.
+//!
+//! The tests that attach need root and kernel BTF (they skip with the reason without them);
+//! the ones on recordings and arguments run anywhere.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{build_workload, expectations, probe, TempDir};
+
+fn run(args: &[&str], lib_dir: Option<&Path>) -> Output {
+    let mut c = Command::new(probe());
+    c.args(args);
+    if let Some(d) = lib_dir {
+        c.env("LD_LIBRARY_PATH", d);
+    }
+    c.output().expect("memkind-probe")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Failed with `code` and a message containing `needle`, without a panic or a backtrace.
+fn fails_with(o: &Output, code: i32, needle: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "exit status; stderr: {e}");
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+    assert!(
+        !e.contains("panicked") && !e.contains("RUST_BACKTRACE"),
+        "a panic: {e}"
+    );
+}
+
+/// The JSON summary's (allocs, frees, reallocs, bytes_requested, bytes_allocated, bytes_freed)
+/// of `kind`.
+fn kind_counts(json: &serde_json::Value, kind: &str) -> [u64; 6] {
+    let k = json["kinds"]
+        .as_array()
+        .expect("kinds")
+        .iter()
+        .find(|k| k["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {json}"));
+    let n = |f: &str| k[f].as_u64().unwrap_or_else(|| panic!("no {f} in {k}"));
+    [
+        n("allocs"),
+        n("frees"),
+        n("reallocs"),
+        n("bytes_requested"),
+        n("bytes_allocated"),
+        n("bytes_freed"),
+    ]
+}
+
+#[test]
+fn stat_leaves_the_command_alone_and_counts_exactly() {
+    skip_unless!("stat_leaves_the_command_alone_and_counts_exactly", &[]);
+    let tmp = TempDir::new("memkind-cli-stat");
+    let w = build_workload(tmp.path(), "cli_workload");
+    let json = tmp.path().join("stat.json");
+    let o = run(
+        &[
+            "stat",
+            "--format",
+            "json",
+            "-o",
+            json.to_str().unwrap(),
+            "--",
+            w.to_str().unwrap(),
+            "0",
+            "3",
+        ],
+        Some(tmp.path()),
+    );
+    // The command's exit status is the probe's; its stdout is exactly its own.
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let expect = expectations(&out);
+    assert_eq!(expect.len(), 2, "{out}");
+    assert_eq!(out.lines().count(), 3, "only the workload's lines: {out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for (kind, n) in &expect {
+        assert_eq!(&kind_counts(&v, kind), n, "{kind}");
+    }
+    assert_eq!(v["lost_events"].as_u64(), Some(0));
+
+    // The text summary goes to stderr by default and names both kinds.
+    let o = run(&["stat", "--", w.to_str().unwrap()], Some(tmp.path()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("MEMKIND_DEFAULT") && e.contains("MEMKIND_REGULAR"),
+        "{e}"
+    );
+    assert!(e.contains("1,502"), "the allocation count, grouped: {e}");
+}
+
+#[test]
+fn sigint_to_the_probe_ends_the_command_and_prints_the_summary() {
+    skip_unless!(
+        "sigint_to_the_probe_ends_the_command_and_prints_the_summary",
+        &[]
+    );
+    let tmp = TempDir::new("memkind-cli-int");
+    let w = build_workload(tmp.path(), "cli_workload");
+    let mut c = Command::new(probe())
+        .args(["stat", "--"])
+        .arg(&w)
+        .arg("60000")
+        .env("LD_LIBRARY_PATH", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "done" {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "the workload ended early"
+        );
+    }
+    // SAFETY: kill(2) of our own child; no memory is involved.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let t0 = std::time::Instant::now();
+    let o = c.wait_with_output().unwrap();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "the probe waited for the command's own end"
+    );
+    // The command died of the forwarded SIGINT: 128 + 2, as a shell reports it.
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("MEMKIND_REGULAR") && e.contains("1,502"), "{e}");
+}
+
+#[test]
+fn record_then_report_gives_the_same_counts() {
+    skip_unless!("record_then_report_gives_the_same_counts", &[]);
+    let tmp = TempDir::new("memkind-cli-rec");
+    let w = build_workload(tmp.path(), "cli_workload");
+    let rec = tmp.path().join("run.mkprobe");
+    let o = run(
+        &[
+            "record",
+            "-o",
+            rec.to_str().unwrap(),
+            "--",
+            w.to_str().unwrap(),
+        ],
+        Some(tmp.path()),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expect = expectations(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(expect.len(), 2);
+    let o = run(&["report", "--format", "json", rec.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    for (kind, n) in &expect {
+        assert_eq!(&kind_counts(&v, kind), n, "{kind}");
+    }
+    // OpenMetrics of the same recording ends as the format demands.
+    let o = run(
+        &["report", "--format", "openmetrics", rec.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let om = String::from_utf8_lossy(&o.stdout);
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(
+        om.contains("memkind_allocs_total{") && om.contains("kind=\"MEMKIND_REGULAR\""),
+        "{om}"
+    );
+
+    // A recording cut short reports what it holds, saying so; one cut inside its header, or
+    // with a flipped byte, is refused with the reason.
+    let bytes = std::fs::read(&rec).unwrap();
+    let cut = tmp.path().join("cut.mkprobe");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(&["report", cut.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ends early"), "{}", stderr(&o));
+    std::fs::write(&cut, &bytes[..12]).unwrap();
+    fails_with(
+        &run(&["report", cut.to_str().unwrap()], None),
+        1,
+        "truncated inside its header",
+    );
+    let mut bad = bytes.clone();
+    let at = bytes.len() / 3;
+    bad[at] ^= 0xff;
+    std::fs::write(&cut, &bad).unwrap();
+    fails_with(
+        &run(&["report", cut.to_str().unwrap()], None),
+        1,
+        "corrupted",
+    );
+}
+
+#[test]
+fn reports_of_what_is_not_a_recording_are_refused() {
+    let tmp = TempDir::new("memkind-cli-report");
+    for (name, content) in [
+        ("empty", &b""[..]),
+        ("text", &b"hello, this is not a recording\n"[..]),
+    ] {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, content).unwrap();
+        fails_with(
+            &run(&["report", f.to_str().unwrap()], None),
+            1,
+            "not a memkind-probe recording",
+        );
+    }
+    fails_with(
+        &run(&["report", "/nonexistent/recording"], None),
+        1,
+        "/nonexistent/recording",
+    );
+    // Arguments clap refuses: status 2 with the valid values.
+    fails_with(
+        &run(&["stat", "--format", "bogus", "--", "true"], None),
+        2,
+        "possible values: text, json, openmetrics",
+    );
+    fails_with(&run(&["stat"], None), 2, "required");
+}
+
+#[test]
+fn targets_that_cannot_be_probed_say_why() {
+    skip_unless!("targets_that_cannot_be_probed_say_why", &[]);
+    let tmp = TempDir::new("memkind-cli-bad");
+    let w = build_workload(tmp.path(), "cli_workload");
+    let lib = Some(tmp.path());
+    // A command that cannot be executed: 127, as a shell would.
+    fails_with(
+        &run(&["stat", "--", "/nonexistent/program"], lib),
+        127,
+        "/nonexistent/program",
+    );
+    // A pid that does not exist; one that maps no memkind.
+    fails_with(&run(&["stat", "-p", "999999999"], lib), 1, "no process");
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let o = run(&["stat", "-p", &pid], lib);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    fails_with(&o, 1, "maps no memkind library");
+    // A library that is not memkind.
+    fails_with(
+        &run(
+            &["stat", "--library", "/bin/sh", "--", w.to_str().unwrap()],
+            lib,
+        ),
+        1,
+        "not a memkind library",
+    );
+    // A cgroup that is not a cgroup v2 directory.
+    fails_with(
+        &run(
+            &[
+                "stat",
+                "--cgroup",
+                "/nonexistent",
+                "--",
+                w.to_str().unwrap(),
+            ],
+            lib,
+        ),
+        1,
+        "not a cgroup v2 directory",
+    );
+    // No privileges: nobody, through setpriv (util-linux), is told what is missing.
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(probe())
+        .args(["stat", "--", w.to_str().unwrap()])
+        .env("LD_LIBRARY_PATH", tmp.path())
+        .output();
+    match o {
+        Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("setpriv:") => {
+            fails_with(&o, 1, "needs root, or CAP_BPF and CAP_PERFMON")
+        }
+        _ => println!("setpriv cannot drop to nobody here: the unprivileged case is not run"),
+    }
+}
