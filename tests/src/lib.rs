@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod capi;
+pub mod cc_cache;
 pub mod differential;
 
 /// A kernel or machine feature a test may need.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use memkind_tests::{need, online_memory_nodes, parse_node_list, target_dir, Feature};
+use memkind_tests::{cc_cache, need, online_memory_nodes, parse_node_list, target_dir, Feature};
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -50,17 +50,21 @@ fn workload(tmp: &Path, lib: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/placement_workload.c");
     let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../alloc/include");
     let out = tmp.join("placement_workload");
-    let o = Command::new("cc")
-        .args(["-O1", "-I"])
-        .arg(&inc)
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .arg("-L")
-        .arg(lib)
-        .arg("-l:libmemkind.so.0")
-        .output()
-        .expect("cc");
+    let args: Vec<std::ffi::OsString> = vec![
+        "-O1".into(),
+        "-I".into(),
+        inc.into(),
+        src.into(),
+        "-L".into(),
+        lib.into(),
+        "-l:libmemkind.so.0".into(),
+    ];
+    let o = cc_cache::cc(
+        &cc_cache::cache_dir(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        &args,
+        &out,
+    )
+    .expect("cc");
     assert!(
         o.status.success(),
         "cc failed: {}",

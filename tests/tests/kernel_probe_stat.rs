@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use memkind_tests::{need, target_dir, Feature};
+use memkind_tests::{cc_cache, need, target_dir, Feature};
 
 /// What the workload says it did for one kind.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -47,18 +47,22 @@ fn workload(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/probe_workload.c");
     let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../alloc/include");
     let out = dir.join("probe_workload");
-    let o = Command::new("cc")
-        .arg("-O1")
-        .arg("-I")
-        .arg(&inc)
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .arg("-L")
-        .arg(lib_dir())
-        .args(["-l:libmemkind.so.0", "-lpthread"])
-        .output()
-        .expect("cc");
+    let args: Vec<std::ffi::OsString> = vec![
+        "-O1".into(),
+        "-I".into(),
+        inc.into(),
+        src.into(),
+        "-L".into(),
+        lib_dir().into(),
+        "-l:libmemkind.so.0".into(),
+        "-lpthread".into(),
+    ];
+    let o = cc_cache::cc(
+        &cc_cache::cache_dir(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        &args,
+        &out,
+    )
+    .expect("cc");
     assert!(
         o.status.success(),
         "cc failed: {}",

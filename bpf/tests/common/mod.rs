@@ -52,22 +52,25 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf")
 }
 
-/// Compile `bpf/tests/c/<name>.c` with `cc` into `dir`.
+#[path = "../../../tests/src/cc_cache.rs"]
+mod cc_cache;
+
+/// Compile `bpf/tests/c/<name>.c` with `cc` into `dir` (through the compile cache: see
+/// `tests/src/cc_cache.rs`).
 pub fn cc(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let src = manifest_dir().join("tests/c").join(format!("{name}.c"));
-    let st = Command::new("cc")
-        .args(["-O1", "-g", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg(format!(
-            "-I{}",
-            manifest_dir().join("../alloc/include").display()
-        ))
-        .args(args)
-        .status()
-        .expect("cc");
-    assert!(st.success(), "cc {}", src.display());
+    let mut all: Vec<std::ffi::OsString> = vec!["-O1".into(), "-g".into(), "-Wall".into()];
+    all.push(src.clone().into());
+    all.push(format!("-I{}", manifest_dir().join("../alloc/include").display()).into());
+    all.extend(args.iter().map(Into::into));
+    let o = cc_cache::cc(&cc_cache::cache_dir(&manifest_dir()), &all, &out).expect("cc");
+    assert!(
+        o.status.success(),
+        "cc {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
@@ -182,8 +185,10 @@ pub fn kind_faults(snap: &Snapshot, tgid: u32, kind: u32) -> u64 {
 }
 
 /// Our libmemkind.so (built with `cargo build --release -p memkind` when missing), exposed as
-/// `libmemkind.so.0` / `libmemkind.so` in `dir` for linking.
-pub fn our_library(dir: &Path) -> PathBuf {
+/// `libmemkind.so.0` / `libmemkind.so` in a directory of the target dir for linking (one that
+/// does not change from run to run, so a workload linked with `-Wl,-rpath` to it can come from
+/// the compile cache). `_dir` (the test's scratch directory) is not used.
+pub fn our_library(_dir: &Path) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest_dir().join("../target"));
@@ -198,8 +203,18 @@ pub fn our_library(dir: &Path) -> PathBuf {
             .expect("cargo build -p memkind");
         assert!(st.success(), "cargo build --release -p memkind");
     }
+    let dir = target.join("memkind-bpf-lib");
+    std::fs::create_dir_all(&dir).unwrap();
+    let so = so.canonicalize().unwrap();
     for name in ["libmemkind.so.0", "libmemkind.so"] {
-        std::os::unix::fs::symlink(&so, dir.join(name)).unwrap();
+        let link = dir.join(name);
+        if std::fs::canonicalize(&link).ok().as_ref() != Some(&so) {
+            // A new link beside it, renamed over: tests running at once never see none.
+            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(&so, &tmp).unwrap();
+            std::fs::rename(&tmp, &link).unwrap();
+        }
     }
     dir.join("libmemkind.so.0")
 }

@@ -15,7 +15,7 @@ pub fn counts_extents_and_faults_are_exact() {
     let l = Library::open(&lib).unwrap();
     assert_eq!(l.flavor(), Flavor::Ours);
     assert!(l.has_counters(), "{} has no probe counters", lib.display());
-    let libdir = dir.path().to_str().unwrap();
+    let libdir = lib.parent().unwrap().to_str().unwrap();
     let exe = crate::common::cc(
         dir.path(),
         "ours_workload",
@@ -86,7 +86,7 @@ pub fn attach_to_running_process_reannounces() {
     crate::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let lib = crate::common::our_library(dir.path());
-    let libdir = dir.path().to_str().unwrap();
+    let libdir = lib.parent().unwrap().to_str().unwrap();
     let exe = crate::common::cc(
         dir.path(),
         "ours_workload",

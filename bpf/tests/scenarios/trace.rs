@@ -87,7 +87,7 @@ pub fn trace_ours() {
     crate::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let lib = crate::common::our_library(dir.path());
-    let libdir = dir.path().to_str().unwrap();
+    let libdir = lib.parent().unwrap().to_str().unwrap();
     let exe = crate::common::cc(
         dir.path(),
         "trace_workload",

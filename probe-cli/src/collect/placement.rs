@@ -22,9 +22,10 @@
 //!    policy (DEFAULT and REGULAR on one node, or any two arenas of a kind) merge into one VMA, so
 //!    per-kind and per-arena figures cannot be separated.
 //! 3. **Device pages (fsdax files of PMEM kinds)**: `move_pages` reports ZONE_DEVICE pages as
-//!    `-ENOENT` (the kernel skips them in `do_pages_stat_array`), or on 5.10 as `-EFAULT`
-//!    (`follow_page(FOLL_DUMP)` refuses the special devmap entry). For file-backed extents, the
-//!    pages it calls not present or faulty are looked up in `/proc/PID/pagemap` (one read per run of
+//!    `-ENOENT` (the kernel skips them in `do_pages_stat_array`), or on 5.10 as `-EFAULT` (a
+//!    4 KiB entry: `follow_page(FOLL_DUMP)` refuses the special devmap entry) or `-EEXIST` (a
+//!    2 MiB entry: `follow_devmap_pmd` without `FOLL_GET`). For file-backed extents, every page
+//!    it gives an error for is looked up in `/proc/PID/pagemap` (one read per run of
 //!    nearby pages): a present entry's page frame number is mapped to a node through the
 //!    persistent-memory regions' physical ranges (`/sys/bus/nd/devices/region*/{resource,size,
 //!    numa_node}`); a present page outside every region counts as resident on an unknown node.
@@ -490,12 +491,10 @@ impl<K: Kernel> Collector<K> {
                 .iter()
                 .map(|&st| (st >= 0).then_some(Some(st as u32)))
                 .collect();
-            // Device pages of files: move_pages says -ENOENT (5.10: -EFAULT); pagemap knows
-            // their frame.
+            // Device pages of files: move_pages says -ENOENT (5.10: -EFAULT or -EEXIST);
+            // pagemap knows their frame.
             if s.backing == BACKING_FILE {
-                let ask: Vec<usize> = (0..addrs.len())
-                    .filter(|&i| status[i] == -libc::ENOENT || status[i] == -libc::EFAULT)
-                    .collect();
+                let ask: Vec<usize> = (0..addrs.len()).filter(|&i| status[i] < 0).collect();
                 if !ask.is_empty() {
                     let keys: Vec<u64> = ask.iter().map(|&i| addrs[i] / PAGE).collect();
                     let k = &mut self.kernel;
@@ -917,7 +916,9 @@ mod tests {
             range(f, MB2, 30, 0, BACKING_FILE, PAGE),
         ];
         let mut fake = Fake::new(move |x| {
-            if x >= f + MB2 / 4 {
+            if x >= f + MB2 / 8 * 3 {
+                -libc::EEXIST // device pages in a 2 MiB entry, as 5.10 reports them
+            } else if x >= f + MB2 / 4 {
                 -libc::EFAULT // device pages as 5.10 reports them
             } else if x >= f {
                 -libc::ENOENT // device pages
