@@ -7,7 +7,7 @@
 )]
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
 use tikv_jemalloc_sys as je;
 
@@ -18,8 +18,10 @@ use crate::sys::set_errno;
 /// until the library is initialised, so the first call of all takes the slow branch.
 static OVERSIZE: AtomicUsize = AtomicUsize::new(0);
 
-/// Called once at start-up with jemalloc's `opt.oversize_threshold` (0 = feature disabled).
+/// Called once at start-up with jemalloc's `opt.oversize_threshold` (0 = feature disabled);
+/// fills the size-class table too.
 pub(crate) fn set_oversize(threshold: usize) {
+    fill_classes();
     let t = if threshold < 16 * 1024 {
         usize::MAX
     } else {
@@ -92,6 +94,63 @@ pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     enomem(unsafe { je::rallocx(p, size, flags_for(size)) })
 }
 
+/// Usable size of a live DEFAULT pointer.
+#[inline(always)]
+#[allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "callers pass live DEFAULT pointers (the extent map says so)"
+)]
+pub fn usable_size(p: *const c_void) -> usize {
+    // SAFETY: `p` is a live DEFAULT allocation (the extent map says so).
+    unsafe { je::sallocx(p, 0) }
+}
+
+/// Requests up to this size have their size class in [`CLASSES`].
+const CLASSES_MAX: usize = 4096;
+/// Size class of a request of 1..=[`CLASSES_MAX`] bytes, by `(size + 7) / 8`; 0 until
+/// [`set_oversize`] fills it at start-up.
+static CLASSES: [AtomicU16; CLASSES_MAX / 8 + 1] =
+    [const { AtomicU16::new(0) }; CLASSES_MAX / 8 + 1];
+
+/// Usable size of the block `malloc(size)` hands out: its size class, as jemalloc's `nallocx`
+/// computes it (the same size computation as `mallocx`, allocating nothing); from a table for
+/// requests up to 4 KiB (the probe's counted path asks it on every allocation).
+#[inline(always)]
+pub fn size_class(size: usize) -> usize {
+    if size <= CLASSES_MAX {
+        let c = CLASSES[size.div_ceil(8)].load(Ordering::Relaxed);
+        if c != 0 {
+            return usize::from(c);
+        }
+    }
+    // SAFETY: no memory is touched; 0 flags.
+    unsafe { je::nallocx(size, 0) }
+}
+
+/// Fill [`CLASSES`] from jemalloc (every size class up to 4 KiB is a multiple of 8).
+fn fill_classes() {
+    for (i, c) in CLASSES.iter().enumerate().skip(1) {
+        // SAFETY: no memory is touched; 0 flags; size > 0.
+        let n = unsafe { je::nallocx(i * 8, 0) };
+        debug_assert!(n >= i * 8 && n <= CLASSES_MAX);
+        if let Ok(n) = u16::try_from(n) {
+            c.store(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// free of a live DEFAULT pointer whose usable size is known: jemalloc skips its own lookup.
+#[inline(always)]
+#[allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "callers pass live DEFAULT pointers (the extent map says so)"
+)]
+pub fn free_sized(p: *mut c_void, usable: usize) {
+    // SAFETY: `p` is a live DEFAULT allocation and `usable` its usable size (sdallocx accepts
+    // any size between the request and the usable size).
+    unsafe { je::sdallocx(p, usable, 0) }
+}
+
 /// free of a live DEFAULT pointer.
 #[inline(always)]
 #[allow(
@@ -101,4 +160,18 @@ pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 pub fn free(p: *mut c_void) {
     // SAFETY: `p` is a live DEFAULT allocation (the extent map says so).
     unsafe { je::free(p) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_are_jemallocs() {
+        super::super::init::ensure();
+        for n in 1..=3 * CLASSES_MAX {
+            // SAFETY: no memory is touched.
+            assert_eq!(size_class(n), unsafe { je::nallocx(n, 0) }, "size {n}");
+        }
+    }
 }

@@ -304,11 +304,57 @@ pub(crate) mod counted {
         p
     }
 
-    /// [`super::malloc`], counted.
+    /// [`super::malloc`], counted. A small block of a non-default kind comes from the
+    /// thread's magazine of `kind`, whose size classes are jemalloc's: its usable size is the
+    /// request's size class, with no owner lookup. Anything else (and a failed magazine) takes
+    /// the full path and looks the block up.
     #[cold]
     #[inline(never)]
     pub(crate) fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
+        if size <= thread::SMALL && !kind.is_default() {
+            let p = thread::malloc_small(kind, size);
+            if !p.is_null() {
+                let usable = default::size_class(size);
+                note(
+                    kind,
+                    Op::Alloc {
+                        requested: size,
+                        usable,
+                    },
+                );
+                return p;
+            }
+        }
         alloc(malloc_uncounted(kind, size), size)
+    }
+
+    /// malloc of DEFAULT (`size` > 0), counted: the kind is known, so no owner lookup, and the
+    /// usable size is the request's size class (what `sallocx` of the block would say).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn malloc_default(size: usize) -> *mut c_void {
+        let p = default::malloc(size);
+        if !p.is_null() {
+            let usable = default::size_class(size);
+            note(
+                crate::kind::default_kind(),
+                Op::Alloc {
+                    requested: size,
+                    usable,
+                },
+            );
+        }
+        p
+    }
+
+    /// free of a live DEFAULT block (the extent map said so), counted: one size lookup, which
+    /// jemalloc's sized free then does not repeat.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn free_default(p: *mut c_void) {
+        let usable = default::usable_size(p);
+        note(crate::kind::default_kind(), Op::Free { usable });
+        default::free_sized(p, usable);
     }
 
     /// [`super::calloc`], counted.
@@ -325,14 +371,23 @@ pub(crate) mod counted {
         alloc(aligned_uncounted(kind, size, align), size)
     }
 
-    /// [`super::free`], counted.
+    /// [`super::free`], counted (one owner lookup for the count and the free).
     #[cold]
     #[inline(never)]
     pub(crate) fn free(p: *mut c_void) {
-        if let Some((k, usable)) = block(p) {
-            note(k, Op::Free { usable });
+        match owner(p) {
+            Owner::Kind(k) => {
+                // SAFETY: `p` lies in our memory (see `free`).
+                let usable = unsafe { je::sallocx(p, 0) };
+                note(k, Op::Free { usable });
+                if k.is_default() {
+                    default::free_sized(p, usable)
+                } else {
+                    thread::free_sized(k, p, usable)
+                }
+            }
+            Owner::Foreign => foreign("free", p),
         }
-        free_uncounted(p)
     }
 
     /// [`super::realloc`], counted: a realloc within one kind, or a free in the owner and an

@@ -197,6 +197,13 @@ pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
 /// free of a block of non-default `kind` into this thread's magazine (or to jemalloc).
 #[inline(always)]
 pub fn free(kind: &'static Kind, p: *mut c_void) {
+    // SAFETY: `p` is a live block of ours (the extent map said so); sallocx only reads metadata.
+    free_sized(kind, p, unsafe { tikv_jemalloc_sys::sallocx(p, 0) })
+}
+
+/// [`free`] of a block whose usable size (`sallocx`) the caller has already taken.
+#[inline(always)]
+pub fn free_sized(kind: &'static Kind, p: *mut c_void, usable: usize) {
     let Ok(pk) = record(kind) else {
         jemalloc::dallocx(p, MALLOCX_TCACHE_NONE);
         outstanding(kind.id(), -1);
@@ -204,8 +211,6 @@ pub fn free(kind: &'static Kind, p: *mut c_void) {
     };
     // SAFETY: as in `malloc_small`.
     let pk = unsafe { &mut *pk };
-    // SAFETY: `p` is a live block of ours (the extent map said so); sallocx only reads metadata.
-    let usable = unsafe { tikv_jemalloc_sys::sallocx(p, 0) };
     match Classes::get().bin_of_usable(usable) {
         Some(b) if b < MAX_BINS => {
             if !pk.bins[b].push(p) {

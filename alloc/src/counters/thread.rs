@@ -119,13 +119,47 @@ fn add(c: &AtomicU64, n: u64) {
     c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+#[inline(always)]
+fn add32(c: &AtomicU32, n: u32) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
 /// Count `op` on kind `kind` (with its current `generation`) in this thread; `arena` names the
 /// arena the thread uses for the kind (asked once per thread and kind). True when the caller
 /// must re-announce every kind and extent (a probe asked for it, or this is the process's first
 /// counted event).
+///
+/// The common case (the thread has its record, no new request, an entry of the first chunk
+/// already set up for this generation) is inline here: a few loads and compares and the adds;
+/// everything else is [`count_slow`].
+#[inline(always)]
+pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -> bool {
+    let t = MINE.with(Cell::get);
+    if !t.is_null() && (kind as usize) < CHUNK {
+        // SAFETY: this thread's record, alive until its exit destructor.
+        let t = unsafe { &*t };
+        let req = crate::probe::request();
+        let e = &t.first[kind as usize];
+        if t.seen_request.load(Relaxed) == req
+            && ANNOUNCED.load(Relaxed) == req
+            && e.generation.load(Relaxed) == generation
+            && e.arena.load(Relaxed) != 0
+        {
+            e.add(op);
+            if e.events.load(Relaxed) >= MKP_FLUSH_EVERY {
+                e.flush_events(kind, t);
+            }
+            return false;
+        }
+    }
+    count_slow(kind, generation, arena, op)
+}
+
+/// [`count`] for a thread without its record yet, after a probe's request, for an entry not set
+/// up for this generation, or for a kind id beyond the first chunk.
 #[cold]
 #[inline(never)]
-pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -> bool {
+fn count_slow(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -> bool {
     let Some(t) = mine() else {
         return false;
     };
@@ -147,39 +181,51 @@ pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op:
     if e.arena.load(Relaxed) == 0 {
         e.arena.store(arena().wrapping_add(1), Relaxed);
     }
-    let c = &e.counts;
-    match op {
-        Op::Alloc { requested, usable } => {
-            add(&c.allocs, 1);
-            add(&c.bytes_requested, requested as u64);
-            add(&c.bytes_allocated, usable as u64);
-            add(&c.size_buckets[size_bucket(requested as u64)], 1);
-        }
-        Op::Free { usable } => {
-            add(&c.frees, 1);
-            add(&c.bytes_freed, usable as u64);
-        }
-        Op::Realloc {
-            requested,
-            old,
-            new,
-        } => {
-            add(&c.reallocs, 1);
-            add(&c.bytes_requested, requested as u64);
-            add(&c.bytes_allocated, new as u64);
-            add(&c.bytes_freed, old as u64);
-            add(&c.size_buckets[size_bucket(requested as u64)], 1);
-        }
-    }
-    let n = e.events.load(Relaxed) + 1;
-    e.events.store(n, Relaxed);
-    if n >= MKP_FLUSH_EVERY {
-        e.flush(kind, t.tid.load(Relaxed), flush_reason::EVENTS);
+    e.add(op);
+    if e.events.load(Relaxed) >= MKP_FLUSH_EVERY {
+        e.flush_events(kind, t);
     }
     announce
 }
 
 impl Entry {
+    /// Add `op` to the counts and one to the events since the last flush.
+    #[inline(always)]
+    fn add(&self, op: Op) {
+        let c = &self.counts;
+        match op {
+            Op::Alloc { requested, usable } => {
+                add(&c.allocs, 1);
+                add(&c.bytes_requested, requested as u64);
+                add(&c.bytes_allocated, usable as u64);
+                add(&c.size_buckets[size_bucket(requested as u64)], 1);
+            }
+            Op::Free { usable } => {
+                add(&c.frees, 1);
+                add(&c.bytes_freed, usable as u64);
+            }
+            Op::Realloc {
+                requested,
+                old,
+                new,
+            } => {
+                add(&c.reallocs, 1);
+                add(&c.bytes_requested, requested as u64);
+                add(&c.bytes_allocated, new as u64);
+                add(&c.bytes_freed, old as u64);
+                add(&c.size_buckets[size_bucket(requested as u64)], 1);
+            }
+        }
+        add32(&self.events, 1);
+    }
+
+    /// The flush every `MKP_FLUSH_EVERY` events.
+    #[cold]
+    #[inline(never)]
+    fn flush_events(&self, kind: u16, t: &ThreadCounters) {
+        self.flush(kind, t.tid.load(Relaxed), flush_reason::EVENTS);
+    }
+
     fn reset(&self) {
         self.take();
     }

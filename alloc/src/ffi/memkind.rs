@@ -19,7 +19,7 @@ pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
             return core::ptr::null_mut();
         }
         if crate::probe::on() {
-            return heap::counted::malloc(default_kind(), size);
+            return heap::counted::malloc_default(size);
         }
         return crate::arena::default::malloc(size);
     }
@@ -81,7 +81,7 @@ pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
 #[inline(always)]
 fn free_default(ptr: *mut c_void) {
     if crate::probe::on() {
-        return heap::counted::free(ptr);
+        return heap::counted::free_default(ptr);
     }
     crate::arena::default::free(ptr)
 }
