@@ -59,18 +59,9 @@ fi
 
 env | grep -E '^MEMKIND' | sed "s/^/guest[$CELL]: env /"
 cd "$REPO_DIR" || exit 1
-# memkind-bpf's scenarios (kernel_probe: counters, attach, errors, stock 1.14, trace) depend on
-# the kernel, not on the topology: they run in the numa1 cell of each kernel only, the budget of
-# the matrix. `memkind-probe stat`'s exact counts (kernel_probe_stat) and placement
-# (kernel_probe_placement) run in every cell.
-once_per_kernel=" kernel_probe "
 fail=0
 while read -r name exe; do
     [[ -n $name ]] || continue
-    if [[ $TOPOLOGY != numa1 && $once_per_kernel == *" $name "* ]]; then
-        say "=== $name: runs in this kernel's numa1 cell only"
-        continue
-    fi
     say "=== $name"
     t0=$SECONDS
     if "$exe" --test-threads=1 --nocapture; then

@@ -18,6 +18,8 @@ pub(crate) const SYM_EXTENT: &str = "memkind_arena_extent_event";
 pub(crate) const SYM_KIND: &str = "memkind_arena_kind_event";
 /// The semaphore's section (the symbol is local, so the section is how it is found).
 pub(crate) const SEMAPHORE_SECTION: &str = ".memkind_probe";
+/// The trace tier's semaphore's section (the per-call uprobes' reference counter).
+pub(crate) const TRACE_SEMAPHORE_SECTION: &str = ".memkind_probe_trace";
 /// An exported semaphore symbol (the protocol's first draft), used when there is no section.
 pub(crate) const SYM_SEMAPHORE: &str = "memkind_probe_semaphore";
 pub(crate) const SYM_REQUEST: &str = "memkind_probe_request";
@@ -58,6 +60,8 @@ pub struct Library {
     first_load: (u64, u64),
     /// File offset of the semaphore.
     semaphore: Option<u64>,
+    /// File offset of the trace tier's semaphore (libraries from before it have none).
+    trace_semaphore: Option<u64>,
     /// The functions entered by a 5-byte nop (ours), probed after it: see [`Library::probe_offset`].
     nop5_entered: BTreeSet<String>,
 }
@@ -159,8 +163,14 @@ impl Library {
             .filter(|&(_, size)| size >= 2)
             .map(|(off, _)| off)
             .or_else(|| symbols.get(SYM_SEMAPHORE).and_then(|s| s.file_offset));
+        let trace_semaphore = file
+            .section_by_name(TRACE_SEMAPHORE_SECTION)
+            .and_then(|s| s.file_range())
+            .filter(|&(_, size)| size >= 2)
+            .map(|(off, _)| off);
         Ok(Library {
             semaphore,
+            trace_semaphore,
             nop5_entered,
             relocatable: file.kind() == ObjectKind::Dynamic,
             path,
@@ -179,6 +189,13 @@ impl Library {
     /// Ours or memkind 1.14's.
     pub fn flavor(&self) -> Flavor {
         self.flavor
+    }
+
+    /// The trace tier's semaphore's file offset (the `ref_ctr_offset` of the per-call
+    /// uprobes): while it is set, our library sends MEMKIND_DEFAULT's calls through the probed
+    /// `memkind_arena_*` entry points too.
+    pub fn trace_semaphore_offset(&self) -> Option<u64> {
+        self.trace_semaphore
     }
 
     /// Ours, with the probe's counter entry points, semaphore and request word.

@@ -386,8 +386,9 @@ macro_rules! attach_calls {
     ($links:expr, $progs:expr, $lib:expr, $flavor:expr, [$(($call:expr, $enter:ident, $ret:ident)),*]) => {
         $(
             if let Some(sym) = $call.symbol($flavor) {
-                $links.push(attach_uprobe(&$progs.$enter, $lib, sym, false, 0)?);
-                $links.push(attach_uprobe(&$progs.$ret, $lib, sym, true, 0)?);
+                let sem = $lib.trace_semaphore_offset().unwrap_or(0);
+                $links.push(attach_uprobe(&$progs.$enter, $lib, sym, false, sem)?);
+                $links.push(attach_uprobe(&$progs.$ret, $lib, sym, true, sem)?);
             }
         )*
     };

@@ -94,17 +94,6 @@ pub fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     enomem(unsafe { je::rallocx(p, size, flags_for(size)) })
 }
 
-/// Usable size of a live DEFAULT pointer.
-#[inline(always)]
-#[allow(
-    clippy::not_unsafe_ptr_arg_deref,
-    reason = "callers pass live DEFAULT pointers (the extent map says so)"
-)]
-pub fn usable_size(p: *const c_void) -> usize {
-    // SAFETY: `p` is a live DEFAULT allocation (the extent map says so).
-    unsafe { je::sallocx(p, 0) }
-}
-
 /// Requests up to this size have their size class in [`CLASSES`].
 const CLASSES_MAX: usize = 4096;
 /// Size class of a request of 1..=[`CLASSES_MAX`] bytes, by `(size + 7) / 8`; 0 until

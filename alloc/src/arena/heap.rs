@@ -311,7 +311,10 @@ pub(crate) mod counted {
     #[cold]
     #[inline(never)]
     pub(crate) fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
-        if size <= thread::SMALL && !kind.is_default() {
+        if kind.is_default() {
+            return malloc_default(size);
+        }
+        if size <= thread::SMALL {
             let p = thread::malloc_small(kind, size);
             if !p.is_null() {
                 let usable = default::size_class(size);
@@ -347,16 +350,6 @@ pub(crate) mod counted {
         p
     }
 
-    /// free of a live DEFAULT block (the extent map said so), counted: one size lookup, which
-    /// jemalloc's sized free then does not repeat.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn free_default(p: *mut c_void) {
-        let usable = default::usable_size(p);
-        note(crate::kind::default_kind(), Op::Free { usable });
-        default::free_sized(p, usable);
-    }
-
     /// [`super::calloc`], counted.
     #[cold]
     #[inline(never)]
@@ -369,6 +362,17 @@ pub(crate) mod counted {
     #[inline(never)]
     pub(crate) fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
         alloc(aligned_uncounted(kind, size, align), size)
+    }
+
+    /// free of a live DEFAULT block (the extent map said so), counted: one size lookup, which
+    /// jemalloc's sized free then does not repeat.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn free_default(p: *mut c_void) {
+        // SAFETY: `p` is a live DEFAULT block (the caller's extent-map lookup said so).
+        let usable = unsafe { je::sallocx(p, 0) };
+        note(crate::kind::default_kind(), Op::Free { usable });
+        default::free_sized(p, usable);
     }
 
     /// [`super::free`], counted (one owner lookup for the count and the free).

@@ -19,6 +19,11 @@ pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
             return core::ptr::null_mut();
         }
         if crate::probe::on() {
+            if crate::probe::tracing() {
+                // Traced: through the arena layer's entry point, where the trace tier's
+                // uprobe sees the call (counted there).
+                return ar::memkind_arena_malloc(kind, size);
+            }
             return heap::counted::malloc_default(size);
         }
         return crate::arena::default::malloc(size);
@@ -29,7 +34,7 @@ pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
 /// `memkind_calloc(kind, num, size)`: NULL + ENOMEM on overflow.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void {
-    if core::ptr::eq(kind, default_kind()) {
+    if core::ptr::eq(kind, default_kind()) && !(crate::probe::on() && crate::probe::tracing()) {
         return heap::calloc(default_kind(), num, size);
     }
     ar::memkind_arena_calloc(kind, num, size)
@@ -77,10 +82,14 @@ pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
     }
 }
 
-/// Free a block of DEFAULT: jemalloc's fast path, counted while a probe is attached.
+/// Free a block of DEFAULT: jemalloc's fast path, counted while a probe is attached; while a
+/// trace is attached, through the arena layer's entry point (where its uprobe sees the call).
 #[inline(always)]
 fn free_default(ptr: *mut c_void) {
     if crate::probe::on() {
+        if crate::probe::tracing() {
+            return ar::memkind_arena_free(default_kind(), ptr);
+        }
         return heap::counted::free_default(ptr);
     }
     crate::arena::default::free(ptr)

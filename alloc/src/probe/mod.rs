@@ -25,6 +25,15 @@ use records::{MkpExtent, MkpFlush, MkpKind, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MK
 #[used]
 static mut SEMAPHORE: u16 = 0;
 
+/// The trace tier's semaphore: a u16 alone in section `.memkind_probe_trace`, counted up by the
+/// kernel while the per-call uprobes on the `memkind_arena_*` entry points are attached (their
+/// `ref_ctr_offset`). While it is set, MEMKIND_DEFAULT's calls go through those entry points
+/// instead of jemalloc's fast path, so a trace sees them; checked only once [`on`] said a probe
+/// is attached.
+#[unsafe(link_section = ".memkind_probe_trace")]
+#[used]
+static mut TRACE_SEMAPHORE: u16 = 0;
+
 /// `memkind_probe_request`: a probe attaching to a running process writes a new value here
 /// first; the library then re-announces what exists (see `crate::counters::thread::count`).
 #[unsafe(no_mangle)]
@@ -76,6 +85,25 @@ macro_rules! probe_entry {
             core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "jmp 2f", "2:", "ret")
         }
     };
+}
+
+/// True while the trace tier's per-call uprobes are attached (see [`TRACE_SEMAPHORE`]).
+#[inline(always)]
+pub(crate) fn tracing() -> bool {
+    if !cfg!(feature = "probe") {
+        return false;
+    }
+    // SAFETY: as in `on`, for the trace tier's semaphore.
+    unsafe {
+        core::arch::asm!(
+            "cmpw $0, {sem}(%rip)",
+            "jne {on}",
+            sem = sym TRACE_SEMAPHORE,
+            on = label { return true; },
+            options(att_syntax, nostack, readonly),
+        );
+    }
+    false
 }
 
 probe_entry!(

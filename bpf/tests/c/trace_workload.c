@@ -1,5 +1,7 @@
 /* A known sequence of memkind calls on MEMKIND_REGULAR (which, on memkind-rs, goes through the
- * memkind_arena_* entry points the trace tier probes). bpf/tests/trace.rs counts the events. */
+ * memkind_arena_* entry points the trace tier probes), then 40 malloc/free pairs of
+ * MEMKIND_DEFAULT (which memkind-rs sends through those entry points only while a trace is
+ * attached). bpf/tests/scenarios/trace.rs counts the events. */
 #include <memkind.h>
 #include <stdio.h>
 
@@ -21,6 +23,11 @@ int main(void)
             return 4;
     for (int i = 0; i < 30; i++)
         memkind_free(MEMKIND_REGULAR, p[i]);
+    for (int i = 0; i < 40; i++)
+        if (!(p[i] = memkind_malloc(MEMKIND_DEFAULT, 64)))
+            return 5;
+    for (int i = 0; i < 40; i++)
+        memkind_free(MEMKIND_DEFAULT, p[i]);
     printf("done\n");
     return 0;
 }
