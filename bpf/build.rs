@@ -35,8 +35,6 @@ fn main() {
                 include.clone().into_os_string(),
                 "-Wall".into(),
                 "-Werror".into(),
-                // memkind_probe.h has a `/*` inside a comment (bpf/src/bpf/*.bpf.c).
-                "-Wno-comment".into(),
             ])
             .build_and_generate(out.join(format!("{name}.skel.rs")))
             .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));

@@ -3,7 +3,7 @@
  * memkind_probe.h: the records libmemkind (memkind-rs) hands to the memkind-probe BPF programs.
  *
  * This header is the one definition of every record shared by the library and the BPF programs
- * (bpf/src/bpf/*.bpf.c include it; alloc/src and bpf/src mirror it with #[repr(C)] structs whose
+ * (the BPF programs in bpf/src/bpf/ include it; alloc/src and bpf/src mirror it with #[repr(C)] structs whose
  * layout tests/tests/abi.rs checks against this file). It uses only C's own integer types so that
  * it compiles unchanged for the host and for the BPF target.
  *
@@ -19,6 +19,11 @@
  *    MKP_FLUSH_EVERY counted events, at thread exit, at kind destroy and at process exit.
  *  - Rare events are announced as they happen: extents (memkind_arena_extent_event, called from
  *    the extent hooks, never allocating) and kinds (memkind_arena_kind_event).
+ *  - The trace semaphore: a second u16, alone in section ".memkind_probe_trace", the
+ *    ref_ctr_offset of the trace tier's per-call uprobes (on the memkind_arena_* entry points,
+ *    at offset 5 like the functions below). While it is non-zero (and the first one is too),
+ *    MEMKIND_DEFAULT's malloc, calloc and free go through those entry points instead of
+ *    jemalloc's fast path, so a trace sees them.
  *  - memkind_probe_request: a probe that attaches to a running process writes a new value here
  *    (process_vm_writev) before it attaches. The first thread that counts after that drops the
  *    deltas left from an earlier session and re-announces every kind (MKP_KIND_ANNOUNCE) and
