@@ -17,9 +17,11 @@ pub fn run(req: &Request, output: Option<&Path>) -> Result<i32> {
     let mut calls = 0u64;
     let mut buf = String::new();
     loop {
-        let r = s.poll(Duration::from_millis(100), |e, kinds| {
+        // A short poll: the ring buffer is not woken per record (batched), so this is how
+        // often it is drained while calls stream in.
+        let r = s.poll(Duration::from_millis(10), |e, kinds| {
             if let Event::Call(c) = e {
-                buf.push_str(&trace::line(c, kinds));
+                trace::push_line(&mut buf, c, kinds);
                 calls += 1;
             }
         });
@@ -38,7 +40,7 @@ pub fn run(req: &Request, output: Option<&Path>) -> Result<i32> {
     }
     let _ = s.poll(Duration::ZERO, |e, kinds| {
         if let Event::Call(c) = e {
-            buf.push_str(&trace::line(c, kinds));
+            trace::push_line(&mut buf, c, kinds);
             calls += 1;
         }
     });

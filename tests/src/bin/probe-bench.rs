@@ -420,50 +420,59 @@ fn main() {
     attach_time(&b);
 }
 
-/// `memkind-probe trace` over REGULAR pairs from 2 threads: calls delivered per second.
+/// `memkind-probe trace` over REGULAR pairs from 1 and 2 threads: calls made and delivered per
+/// second, records lost.
 fn trace_rate(b: &Bench, a: &Args) {
     println!();
-    println!("trace tier (memkind-probe trace, REGULAR 16 B pairs, 2 threads flat out)");
+    println!("trace tier (memkind-probe trace -o FILE, REGULAR 16 B pairs flat out)");
     let out = target_dir().join("probe-bench/trace.jsonl");
-    let t0 = Instant::now();
-    let o = Command::new(&b.probe)
-        .args(["trace", "-o"])
-        .arg(&out)
-        .arg("--")
-        .arg(&b.exe)
-        .args(["pairs", "REGULAR", "16", "2", &a.ms.to_string()])
-        .env("LD_LIBRARY_PATH", &b.ours_dir)
-        .output();
-    let wall = t0.elapsed().as_secs_f64();
-    let Ok(o) = o else {
-        println!("  memkind-probe trace did not run");
-        return;
-    };
-    let ns_pair: Option<f64> = String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
-        l.strip_prefix("result ")?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    });
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
-    let end = text.lines().rev().find_map(|l| serde_end(l));
-    match (ns_pair, end) {
-        (Some(ns), Some((calls, lost))) => {
-            // Two calls per pair per thread.
-            let rate = 2.0 * 2.0 * 1e9 / ns;
-            println!(
-                "  {calls} calls delivered, {lost} lost; {ns:.0} ns per pair under trace: {:.2} M calls/s from 2 threads ({:.1} s wall)",
-                rate / 1e6,
-                wall
-            );
+    for threads in [1, 2] {
+        let t0 = Instant::now();
+        let o = Command::new(&b.probe)
+            .args(["trace", "-o"])
+            .arg(&out)
+            .arg("--")
+            .arg(&b.exe)
+            .args([
+                "pairs",
+                "REGULAR",
+                "16",
+                &threads.to_string(),
+                &a.ms.to_string(),
+            ])
+            .env("LD_LIBRARY_PATH", &b.ours_dir)
+            .output();
+        let wall = t0.elapsed().as_secs_f64();
+        let Ok(o) = o else {
+            println!("  memkind-probe trace did not run");
+            return;
+        };
+        let ns_pair: Option<f64> = String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+            l.strip_prefix("result ")?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        });
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let _ = std::fs::remove_file(&out);
+        let end = text.lines().rev().find_map(serde_end);
+        match (ns_pair, end) {
+            (Some(ns), Some((calls, lost))) => {
+                // Two calls per pair per thread.
+                let rate = 2.0 * threads as f64 * 1e9 / ns;
+                println!(
+                    "  {threads} thread(s): {ns:.0} ns per pair under trace = {:.2} M calls/s made; {calls} delivered, {lost} lost ({:.1} %); {wall:.1} s wall",
+                    rate / 1e6,
+                    100.0 * lost as f64 / (calls + lost).max(1) as f64
+                );
+            }
+            _ => println!(
+                "  {threads} thread(s): no figures: {}\n{}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            ),
         }
-        _ => println!(
-            "  no figures: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        ),
     }
 }
 
