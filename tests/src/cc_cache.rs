@@ -104,10 +104,14 @@ pub fn cc(cache: &Path, args: &[OsString], out: &Path) -> std::io::Result<Output
     }
     let o = Command::new("cc").args(args).arg("-o").arg(out).output()?;
     if o.status.success() && std::fs::create_dir_all(cache).is_ok() {
+        // A name of this process and call alone (tests of one binary compile the same program
+        // from several threads at once), renamed over the entry when complete.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = cache.join(format!(
-            ".{}.{}",
+            ".{}.{}.{}",
             entry.file_name().unwrap().to_string_lossy(),
-            std::process::id()
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         if std::fs::copy(out, &tmp).is_ok() && std::fs::rename(&tmp, &entry).is_err() {
             let _ = std::fs::remove_file(&tmp);

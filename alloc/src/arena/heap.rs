@@ -286,6 +286,7 @@ pub(crate) mod counted {
         a.unwrap_or(probe::records::MKP_NONE)
     }
 
+    #[inline(always)]
     fn note(kind: &'static Kind, op: Op) {
         if count(kind.id(), kind.generation(), || arena_of(kind), op) {
             crate::kind::announce_all();
