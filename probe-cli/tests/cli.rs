@@ -4,7 +4,7 @@
 //! stderr and a non-zero exit, never a panic: a command that cannot run (127, as a shell), a
 //! pid that does not exist or maps no memkind, a file that is not a memkind library, an unknown
 //! format, a cgroup that is not one, no privileges, recordings that are not one, truncated or
-//! corrupted.
+//! corrupted; `stat --all` counts a process started after it exactly.
 //!
 //! The tests that attach need root and kernel BTF (they skip with the reason without them);
 //! the ones on recordings and arguments run anywhere.
@@ -292,5 +292,112 @@ fn targets_that_cannot_be_probed_say_why() {
             fails_with(&o, 1, "needs root, or CAP_BPF and CAP_PERFMON")
         }
         _ => println!("setpriv cannot drop to nobody here: the unprivileged case is not run"),
+    }
+}
+
+/// The probe's semaphore (`.memkind_probe`) in process `pid`, read through /proc/PID/mem: the
+/// kernel counts it up once the probe's uprobes are in place in that process.
+fn semaphore_of(pid: u32, lib: &Path) -> Option<u16> {
+    let lib = memkind_bpf::Library::open(lib).ok()?;
+    let off = lib.semaphore_offset()?;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let real = lib.path().to_string_lossy().into_owned();
+    let addr = maps.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 6 || f[5] != real {
+            return None;
+        }
+        let (s, e) = f[0].split_once('-')?;
+        let (s, e) = (
+            u64::from_str_radix(s, 16).ok()?,
+            u64::from_str_radix(e, 16).ok()?,
+        );
+        let fo = u64::from_str_radix(f[2], 16).ok()?;
+        (fo <= off && off < fo + (e - s)).then(|| s + off - fo)
+    })?;
+    let mut b = [0u8; 2];
+    let f = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, addr).ok()?;
+    Some(u16::from_ne_bytes(b))
+}
+
+#[test]
+fn stat_all_counts_processes_started_after_it() {
+    skip_unless!("stat_all_counts_processes_started_after_it", &[]);
+    let tmp = TempDir::new("memkind-cli-all");
+    let w = build_workload(tmp.path(), "cli_workload");
+    // A private copy of the library (its own inode): no other test's probe touches its
+    // semaphore, so the canary below sees this probe alone.
+    let lib = tmp.path().join("libmemkind.so.0");
+    let so = std::fs::canonicalize(&lib).unwrap();
+    std::fs::remove_file(&lib).unwrap();
+    std::fs::copy(&so, &lib).unwrap();
+    // A process mapping the library before the probe starts: its semaphore says when the
+    // probe is attached.
+    let mut canary = Command::new(&w)
+        .arg("60000")
+        .env("LD_LIBRARY_PATH", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let json = tmp.path().join("all.json");
+    let mut probe_run = Command::new(probe())
+        .args(["stat", "--all", "--format", "json", "--library"])
+        .arg(&lib)
+        .arg("-o")
+        .arg(&json)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while semaphore_of(canary.id(), &lib).unwrap_or(0) == 0 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "the probe never attached to the running process"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Attached: a process started now is counted from its first call, exactly.
+    let child = Command::new(&w)
+        .env("LD_LIBRARY_PATH", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = u64::from(child.id());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let expect = expectations(&String::from_utf8_lossy(&o.stdout));
+    let _ = canary.kill();
+    let _ = canary.wait();
+    // SAFETY: kill(2) of our own child; no memory is involved.
+    unsafe { libc::kill(probe_run.id() as i32, libc::SIGINT) };
+    let st = probe_run.wait().unwrap();
+    assert!(st.success(), "memkind-probe stat --all: {st}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let procs = v["processes"].as_array().expect("processes");
+    // Other tests' processes may use the same library meanwhile: the workload's row by its pid.
+    let ours = [procs
+        .iter()
+        .find(|p| p["pid"].as_u64() == Some(pid))
+        .unwrap_or_else(|| panic!("no process {pid} in {v}"))];
+    let by_kind = |name: &str| {
+        let k = ours[0]["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {}", ours[0]));
+        [
+            k["allocs"].as_u64().unwrap(),
+            k["frees"].as_u64().unwrap(),
+            k["reallocs"].as_u64().unwrap(),
+            k["bytes_requested"].as_u64().unwrap(),
+            k["bytes_allocated"].as_u64().unwrap(),
+            k["bytes_freed"].as_u64().unwrap(),
+        ]
+    };
+    for (kind, n) in &expect {
+        assert_eq!(&by_kind(kind), n, "{kind}");
     }
 }

@@ -255,15 +255,18 @@ int BPF_PROG(mkb_page_fault, unsigned long address, struct pt_regs *regs, unsign
     struct mkb_key k;
     __u32 tgid = current_tgid();
 
-    if (!tgid_traced(tgid))
-        return 0;
+    /* The granule first: granules exist only for traced processes (and go with their exit),
+     * so a fault in kind memory, the common case, costs two map lookups, not three. */
     gk.tgid = tgid;
     gk.granule = address >> MKB_GRANULE_SHIFT;
     g = bpf_map_lookup_elem(&granules, &gk);
     if (!g) {
-        pcpu_inc(&other_faults, &tgid);
+        if (tgid_traced(tgid))
+            pcpu_inc(&other_faults, &tgid);
         return 0;
     }
+    if (!cgroup_ok())
+        return 0;
     k.tgid = tgid;
     k.kind = g->kind;
     k.arena = g->arena;
