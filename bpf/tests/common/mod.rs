@@ -145,6 +145,14 @@ pub fn kind_names(events: &[Event], tgid: u32) -> BTreeMap<u32, String> {
         .collect()
 }
 
+/// The id of the kind called `name` in `names`, if an event named it.
+pub fn kind_id_opt(names: &BTreeMap<u32, String>, name: &str) -> Option<u32> {
+    names
+        .iter()
+        .find(|(_, n)| n.as_str() == name)
+        .map(|(id, _)| *id)
+}
+
 /// The id of the kind called `name` in `names`.
 pub fn kind_id(names: &BTreeMap<u32, String>, name: &str) -> u32 {
     names

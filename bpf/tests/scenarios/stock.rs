@@ -22,8 +22,28 @@ pub fn stock_counts_are_exact() {
     assert_eq!(Library::open(STOCK).unwrap().flavor(), Flavor::Stock);
     let dir = tempfile::tempdir().unwrap();
     let exe = crate::common::cc(dir.path(), "stock_workload", &["-lmemkind", "-lpthread"]);
-    let run = crate::common::run_under_probe(Path::new(STOCK), Command::new(&exe), false, false);
-    assert!(run.status.success(), "{:?}", run.status);
+    // The per-call tier depends on the kernel delivering every uprobe and uretprobe hit. The
+    // Debian sid kernel (7.2) once missed one of the 1,315 DEFAULT mallocs (a 64 B one in a
+    // worker thread) in the 24 matrix runs of this scenario of 2026-12-02; one more run is
+    // allowed, said aloud (and as FEATURE stock_call_missed=yes), so that
+    // such a miss does not fail the matrix while a real miscount (it repeats) still does.
+    let mut attempt = 1;
+    let run = loop {
+        let run =
+            crate::common::run_under_probe(Path::new(STOCK), Command::new(&exe), false, false);
+        assert!(run.status.success(), "{:?}", run.status);
+        let got = crate::common::kind_id_opt(&run.kind_names, "memkind_default")
+            .map(|id| crate::common::kind_counters(&run.snapshot, run.tgid, id).allocs);
+        if got == Some(1000 + 10 + 5 + 3 * 100) || attempt == 2 {
+            break run;
+        }
+        eprintln!(
+            "stock attempt {attempt}: memkind_default allocs {got:?}, not 1315: a probe hit was \
+             missed; running the workload once more"
+        );
+        println!("FEATURE stock_call_missed=yes");
+        attempt += 1;
+    };
     let by_name = |name: &str| {
         let id = run
             .kind_names
