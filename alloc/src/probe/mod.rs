@@ -40,26 +40,38 @@ static mut TRACE_SEMAPHORE: u16 = 0;
 #[used]
 pub static memkind_probe_request: AtomicU64 = AtomicU64::new(0);
 
-/// True while a probe is attached: one compare of the semaphore with 0 and one branch (asm
-/// goto, so the compiler cannot spill the loaded value or materialise a bool). Detached,
-/// nothing else of the probe runs on any path.
+/// Whether semaphore `$sem` (a u16 only the kernel writes) is non-zero: one compare with 0 and
+/// one branch (asm goto, so the compiler cannot spill the loaded value or materialise a bool).
+macro_rules! semaphore_set {
+    ($sem:ident) => {{
+        if !cfg!(feature = "probe") {
+            return false;
+        }
+        // SAFETY: reads a u16 that only the kernel writes (a stale read only delays counting by
+        // a call); no stack use, flags clobbered as asm! assumes.
+        unsafe {
+            core::arch::asm!(
+                "cmpw $0, {sem}(%rip)",
+                "jne {on}",
+                sem = sym $sem,
+                on = label { return true; },
+                options(att_syntax, nostack, readonly),
+            );
+        }
+        false
+    }};
+}
+
+/// True while a probe is attached. Detached, nothing else of the probe runs on any path.
 #[inline(always)]
 pub(crate) fn on() -> bool {
-    if !cfg!(feature = "probe") {
-        return false;
-    }
-    // SAFETY: reads the u16 that only the kernel writes (a stale read only delays counting by a
-    // call); no stack use, flags clobbered as asm! assumes.
-    unsafe {
-        core::arch::asm!(
-            "cmpw $0, {sem}(%rip)",
-            "jne {on}",
-            sem = sym SEMAPHORE,
-            on = label { return true; },
-            options(att_syntax, nostack, readonly),
-        );
-    }
-    false
+    semaphore_set!(SEMAPHORE)
+}
+
+/// True while the trace tier's per-call uprobes are attached (see [`TRACE_SEMAPHORE`]).
+#[inline(always)]
+pub(crate) fn tracing() -> bool {
+    semaphore_set!(TRACE_SEMAPHORE)
 }
 
 /// The current request value.
@@ -85,25 +97,6 @@ macro_rules! probe_entry {
             core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "jmp 2f", "2:", "ret")
         }
     };
-}
-
-/// True while the trace tier's per-call uprobes are attached (see [`TRACE_SEMAPHORE`]).
-#[inline(always)]
-pub(crate) fn tracing() -> bool {
-    if !cfg!(feature = "probe") {
-        return false;
-    }
-    // SAFETY: as in `on`, for the trace tier's semaphore.
-    unsafe {
-        core::arch::asm!(
-            "cmpw $0, {sem}(%rip)",
-            "jne {on}",
-            sem = sym TRACE_SEMAPHORE,
-            on = label { return true; },
-            options(att_syntax, nostack, readonly),
-        );
-    }
-    false
 }
 
 probe_entry!(
