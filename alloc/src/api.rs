@@ -55,7 +55,7 @@ use crate::kind::KINDS;
 pub struct Memkind(u16);
 
 macro_rules! constants {
-    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal $ops:ident;)*) => {
         impl Memkind {
             $(
                 #[doc = concat!("`MEMKIND_", stringify!($name), "`")]

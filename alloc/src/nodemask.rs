@@ -160,6 +160,15 @@ impl Nodemask {
         &self.words
     }
 
+    /// A mask from the first words of a C bitmask (nodes beyond the mask's capacity dropped).
+    pub fn from_words_slice(words: &[u64]) -> Self {
+        let mut m = Nodemask::new();
+        for (i, w) in m.words.iter_mut().zip(words) {
+            *i = *w;
+        }
+        m
+    }
+
     /// Builds a mask from raw words (inverse of [`Nodemask::as_words`]).
     #[cfg(test)]
     pub fn from_words(words: [u64; WORDS]) -> Self {

@@ -188,6 +188,55 @@ impl Os for Linux {
     }
 }
 
+impl MpolMode {
+    /// The mode of an `MPOL_*` value (`None` for modes we do not use).
+    pub fn from_raw(v: i32) -> Option<MpolMode> {
+        Some(match v {
+            0 => MpolMode::Default,
+            1 => MpolMode::Preferred,
+            2 => MpolMode::Bind,
+            3 => MpolMode::Interleave,
+            5 => MpolMode::PreferredMany,
+            _ => return None,
+        })
+    }
+}
+
+/// mmap(2) of `len` anonymous or caller-flagged bytes at the hint `addr` with `flags`, for the
+/// operations API (`memkind_default_mmap`): read/write, no file.
+pub fn map_raw(addr: *mut c_void, len: usize, flags: i32) -> Result<*mut c_void, Errno> {
+    // SAFETY: without MAP_FIXED (callers' flags are the kinds' mmap flags, never MAP_FIXED:
+    // checked) the kernel picks a free range, so no existing mapping is touched.
+    if flags & libc::MAP_FIXED != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: as above; the result is checked.
+    let p = unsafe { libc::mmap(addr, len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        Err(Errno::last())
+    } else {
+        Ok(p)
+    }
+}
+
+/// munmap(2) of a range `map_raw` (or the caller) mapped.
+///
+/// # Safety
+/// Nothing may use `[addr, addr+len)` afterwards.
+pub unsafe fn unmap_raw(addr: *mut c_void, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller's contract.
+    cvt(unsafe { libc::munmap(addr, len) } as i64).map(drop)
+}
+
+/// madvise(2) on the caller's range.
+///
+/// # Safety
+/// `advice` must not drop contents the caller still holds (MADV_NOHUGEPAGE and the like only).
+pub unsafe fn advise_raw(addr: *mut c_void, len: usize, advice: i32) -> Result<(), Errno> {
+    // SAFETY: the caller's contract.
+    cvt(unsafe { libc::madvise(addr, len, advice) } as i64).map(drop)
+}
+
 /// mbind(2): set the NUMA policy of `[addr, addr+len)`. `mask` holds `64 * mask.len()` node bits.
 pub fn mbind(addr: *mut c_void, len: usize, mode: MpolMode, mask: &[u64]) -> Result<(), Errno> {
     let maxnode = (mask.len() * 64 + 1) as u64;

@@ -146,6 +146,61 @@ fn exports_every_declared_symbol_and_the_arena_layer() {
     );
 }
 
+/// `nm -D --defined-only`: name → symbol type letter (T function, D/B data).
+fn exported_kinds(lib: &Path) -> std::collections::BTreeMap<String, char> {
+    output(Command::new("nm").args(["-D", "--defined-only"]).arg(lib))
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace().skip(1);
+            let t = w.next()?.chars().next()?;
+            Some((w.next()?.to_string(), t))
+        })
+        .collect()
+}
+
+/// Function or data, whatever the section: T and t are code; D, B, R (and lower case) data.
+fn is_code(t: char) -> bool {
+    t.eq_ignore_ascii_case(&'t')
+}
+
+#[test]
+fn exports_everything_debians_library_exports() {
+    let system = Path::new("/usr/lib/x86_64-linux-gnu/libmemkind.so.0");
+    if !system.exists() {
+        eprintln!(
+            "SKIP: {} missing (apt-get install libmemkind0)",
+            system.display()
+        );
+        return;
+    }
+    let theirs = exported_kinds(system);
+    let have = exported_kinds(&ours());
+    assert!(theirs.len() >= 160, "Debian's export list: {theirs:?}");
+    let missing: Vec<_> = theirs.keys().filter(|s| !have.contains_key(*s)).collect();
+    assert!(
+        missing.is_empty(),
+        "1.14 exports these and we do not: {missing:?}"
+    );
+    let differ: Vec<_> = theirs
+        .iter()
+        .filter(|(s, t)| is_code(**t) != is_code(have[*s]))
+        .map(|(s, t)| format!("{s}: 1.14 {t}, ours {}", have[s]))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "function in one, data in the other: {differ:?}"
+    );
+    // The operations tables are writable data, as 1.14's (`D`): programs may change an entry.
+    let ro: Vec<_> = have
+        .iter()
+        .filter(|(s, t)| s.ends_with("_OPS") && !matches!(t, 'D' | 'd'))
+        .collect();
+    assert!(
+        ro.is_empty(),
+        "operations tables not in writable data: {ro:?}"
+    );
+}
+
 #[test]
 fn every_arena_entry_point_starts_with_a_nop5() {
     let dis = output(Command::new("objdump").arg("-d").arg(ours()));

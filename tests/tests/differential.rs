@@ -115,6 +115,24 @@ fn misc_pmem_fixed_stats() {
     diff_case("misc_pmem_fixed_stats", "misc", &[&dir], &[], Huge::Host);
 }
 
+// --- the operations API (tests/c/ops.c): MEMKIND_*_OPS tables, struct memkind's leading fields,
+// memkind_default_* / hbw / hugetlb / pmem / fixed operations ---------------------------------
+#[test]
+fn operations_api() {
+    let dir = target_dir().join("difftest-tmp").join("ops-pmem-dir");
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case("operations_api", "ops", &[&dir], &[], Huge::Host);
+}
+
+#[test]
+fn operations_api_hugetlb() {
+    let dir = target_dir().join("difftest-tmp").join("ops-pmem-dir-huge");
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case("operations_api_hugetlb", "ops", &[&dir], &[], Huge::Reserve);
+}
+
 // --- PMEM kinds (tests/c/pmem.c) on ext4 (/tmp) and tmpfs (/dev/shm) ---------------------------
 fn pmem_case(test: &str, base: &str) {
     let dir = Path::new(base).join(format!("memkind-rs-diff-{}-{test}", std::process::id()));

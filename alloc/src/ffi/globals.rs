@@ -12,7 +12,7 @@ pub struct KindPtr(pub *const Kind);
 unsafe impl Sync for KindPtr {}
 
 macro_rules! globals {
-    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {$(
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal $ops:ident;)*) => {$(
         #[doc = concat!("`MEMKIND_", stringify!($name), "`")]
         #[unsafe(export_name = concat!("MEMKIND_", stringify!($name)))]
         pub static $name: KindPtr = KindPtr(&KINDS[$part]);

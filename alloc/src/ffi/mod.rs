@@ -15,6 +15,8 @@ pub mod globals;
 pub mod hbw;
 pub mod memkind;
 pub mod memtier;
+pub mod operations;
+pub mod ops;
 pub mod stats;
 
 use crate::kind::Kind;

@@ -29,6 +29,7 @@ use crate::kind::pmem::PmemState;
 use crate::kind::Kind;
 use crate::probe::records::extent_op;
 use crate::sys::{self, Linux, Os, HUGE_2M, PAGE_SIZE};
+use nix::errno::Errno;
 
 fn state_of(arena_ind: u32) -> Option<(&'static Kind, &'static PmemState)> {
     let (kind, _) = placement_of(arena_ind)?;
@@ -109,6 +110,42 @@ pub(crate) fn file_alloc(
         return undo(st);
     }
     start as *mut c_void
+}
+
+/// `memkind_pmem_mmap` (the operations API): `size` more bytes of the kind's file, charged
+/// against its maximum and mapped shared (MAP_SYNC on DAX) where the kernel chooses. The mapping
+/// is the caller's: never registered, never given to jemalloc, never unmapped by us (1.14: the
+/// kind's `mmap` operation, which its extent hook calls). File offsets stay 2 MiB-aligned for
+/// the hooks' own ranges; the charge stays until the kind is destroyed, as 1.14's offset does.
+pub(crate) fn map_raw(st: &PmemState, size: usize) -> Result<*mut c_void, Errno> {
+    if size == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = round_up(size, PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+    let span = round_up(len, HUGE_2M).ok_or(Errno::ENOMEM)?;
+    if !st.charge(len) {
+        return Err(Errno::ENOMEM);
+    }
+    let off = st.next_off.fetch_add(span as u64, Ordering::AcqRel) as i64;
+    let fd = st.fd.load(Ordering::Acquire);
+    let mapped = sys::fallocate(fd, off, len as i64).and_then(|()| {
+        Linux.map(
+            len,
+            sys::Backing::File {
+                fd,
+                offset: off,
+                sync: st.sync,
+            },
+        )
+    });
+    match mapped {
+        Ok(p) => Ok(p.as_ptr()),
+        Err(e) => {
+            let _ = sys::punch_hole(fd, off, len as i64);
+            st.uncharge(len);
+            Err(if e == Errno::ENOSPC { Errno::ENOMEM } else { e })
+        }
+    }
 }
 
 /// The destroy hook's logic: give the file blocks back, forget the range, unmap dead granules.

@@ -56,11 +56,14 @@ pub struct Dynamic {
     pub state: Box<dyn core::any::Any + Send + Sync>,
 }
 
-/// Take a free slot for a dynamic kind of `family` with `state`. MEMKIND_ERROR_TOOMANY when
-/// all `MAX_KINDS - STATIC_KINDS` dynamic slots are in use.
+/// Take a free slot for a dynamic kind of `family` with `state`, and give it the C-visible
+/// operations table and name. MEMKIND_ERROR_TOOMANY when all `MAX_KINDS - STATIC_KINDS` dynamic
+/// slots are in use.
 pub(crate) fn create_dynamic(
     family: &'static Family,
     state: Box<dyn core::any::Any + Send + Sync>,
+    ops: OpsPtr,
+    name: &[u8],
 ) -> Result<&'static Kind, Error> {
     let _g = INIT_LOCK.lock();
     let k = KINDS[STATIC_KINDS..]
@@ -69,6 +72,7 @@ pub(crate) fn create_dynamic(
         .ok_or(Error::TooMany)?;
     k.family
         .store(family as *const Family as *mut Family, Ordering::Release);
+    k.set_c_view(ops, name);
     let d = Box::into_raw(Box::new(Dynamic { state }));
     k.dynamic.store(d, Ordering::Release);
     k.placement.store(core::ptr::null_mut(), Ordering::Release);
@@ -94,6 +98,7 @@ pub(crate) fn release_slot(k: &'static Kind) {
         &FREE_SLOT as *const Family as *mut Family,
         Ordering::Release,
     );
+    k.set_c_view(OpsPtr(core::ptr::null()), b"");
     #[allow(unsafe_code, reason = "reclaiming boxes published by this module")]
     // SAFETY: both were leaked boxes of this slot; the arenas are gone, so no hook reads the
     // placement any more, and the kind is not used during its destruction (contract).

@@ -162,6 +162,15 @@ pub static FAMILY: Family = Family {
     hooks: super::HookSet::Fixed,
 };
 
+// The C ABI's table of fixed kinds (`ffi::ops`), by symbol name.
+#[allow(
+    unsafe_code,
+    reason = "declaration of a static the C ABI layer defines"
+)]
+unsafe extern "C" {
+    static MEMKIND_FIXED_OPS: super::OpsTable;
+}
+
 /// The kind half of `memkind_create_fixed(addr, size, &kind)` (see `arena::create_fixed`).
 pub fn create(addr: usize, size: usize) -> Result<&'static Kind, Error> {
     if addr == 0 {
@@ -169,6 +178,8 @@ pub fn create(addr: usize, size: usize) -> Result<&'static Kind, Error> {
     }
     let end = addr.checked_add(size).ok_or(Error::Invalid)?;
     // The slot is only known once the kind exists: create it, then publish the range.
+    // 1.14's name: "fixed" and the address as printf's %p writes it.
+    let name = format!("fixed{addr:#x}");
     let k = super::create_dynamic(
         &FAMILY,
         Box::new(FixedState {
@@ -177,6 +188,8 @@ pub fn create(addr: usize, size: usize) -> Result<&'static Kind, Error> {
             cursor: AtomicUsize::new(addr),
             slot: AtomicUsize::new(usize::MAX),
         }),
+        super::OpsPtr(&raw const MEMKIND_FIXED_OPS),
+        name.as_bytes(),
     )?;
     let slot = k.id() as usize - STATIC_KINDS;
     if size > 0 && !publish(slot, addr, end, k.generation()) {

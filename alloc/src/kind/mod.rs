@@ -38,7 +38,7 @@ pub(crate) use create::*;
 pub(crate) use placement::*;
 pub(crate) use registry::*;
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
 use crate::error::Error;
 use crate::sys::{Backing, MpolMode};
@@ -160,22 +160,52 @@ impl Runtime {
     }
 }
 
-/// One memory kind. `memkind_t` in C is a pointer to one of these. 64-byte aligned and sized,
+/// The C ABI's operations tables (`MEMKIND_*_OPS`, 1.14's `struct memkind_ops`) as this layer
+/// sees them: opaque. The tables are the C ABI's (`ffi::ops`); the registry refers to them by
+/// symbol name (an `extern` static resolved by the linker), so no layer imports from above.
+#[repr(C)]
+pub struct OpsTable {
+    _opaque: [u8; 0],
+}
+
+/// A pointer to an [`OpsTable`] that can sit in a `static` (null for kinds with no table).
+#[derive(Clone, Copy)]
+pub struct OpsPtr(pub *const OpsTable);
+
+// SAFETY: the pointer targets an immutable-from-Rust static table (or is null); only its value is
+// shared.
+#[allow(unsafe_code, reason = "address of a static table")]
+unsafe impl Sync for OpsPtr {}
+
+/// Length of the C-visible name (1.14's `MEMKIND_NAME_LENGTH_PRIV`), NUL included.
+pub const NAME_LEN: usize = 64;
+
+/// One memory kind. `memkind_t` in C is a pointer to one of these. 64-byte aligned and 128 bytes,
 /// so validating a pointer from C is a subtraction, a compare and a mask.
-#[repr(align(64))]
+///
+/// The first three fields are 1.14's `struct memkind` (`ops`, `partition`, `name`), which code
+/// written against memkind_arena(3) / memkind_default(3) reads (`kind->name`,
+/// `kind->ops->malloc(kind, n)`); the rest is ours and C does not see it (1.14's later fields,
+/// `init_once`, `arena_map_len`, ..., are its implementation).
+#[repr(C, align(64))]
 pub struct Kind {
-    id: u16,
-    /// The family (fixed for static kinds; set when a dynamic slot is taken).
-    family: AtomicPtr<Family>,
-    variant: u8,
-    name: &'static str,
-    /// A dynamic kind's own state (PMEM directory and file, fixed buffer...), null otherwise.
-    dynamic: AtomicPtr<Dynamic>,
+    /// `struct memkind_ops *ops`.
+    ops: AtomicPtr<OpsTable>,
+    /// `unsigned int partition`: the slot index.
+    partition: u32,
+    /// `char name[64]`, NUL-terminated: memkind's name (`memkind_hbw`, `pmem%08x`,
+    /// `fixed%p`). Written only while a dynamic slot is taken, before it is published.
+    cname: [AtomicU8; NAME_LEN],
     /// Bumped every time a dynamic slot is reused, so stale per-thread caches are noticed.
     generation: AtomicU32,
-    live: AtomicBool,
+    /// The family (fixed for static kinds; set when a dynamic slot is taken).
+    family: AtomicPtr<Family>,
+    /// A dynamic kind's own state (PMEM directory and file, fixed buffer...), null otherwise.
+    dynamic: AtomicPtr<Dynamic>,
     placement: AtomicPtr<Placement>,
     runtime: AtomicPtr<Runtime>,
+    variant: u8,
+    live: AtomicBool,
 }
 
 /// The usual `Family::check`: the kind is available when its placement can be computed.
@@ -193,7 +223,7 @@ impl Kind {
         if off < MAX_KINDS * sz && off.is_multiple_of(sz) {
             let k = &KINDS[off / sz];
             // Static slots are always live; the load is only needed for dynamic ones.
-            (k.id < STATIC_KINDS as u16 || k.live.load(Ordering::Acquire)).then_some(k)
+            (k.partition < STATIC_KINDS as u32 || k.live.load(Ordering::Acquire)).then_some(k)
         } else {
             None
         }
@@ -207,16 +237,40 @@ impl Kind {
     /// Slot index (also the partition of static kinds).
     #[inline(always)]
     pub fn id(&self) -> u16 {
-        self.id
+        self.partition as u16
     }
 
-    /// Kind name (memkind's, e.g. `memkind_hbw`; the family's name for dynamic kinds).
+    /// Kind name (memkind's, e.g. `memkind_hbw`; the family's name for dynamic kinds, whose
+    /// C-visible name is [`Kind::c_name`]).
     pub fn name(&self) -> &'static str {
-        if (self.id as usize) < STATIC_KINDS {
-            self.name
-        } else {
-            self.family().name
+        match STATIC_TABLE.get(self.partition as usize) {
+            Some((_, _, name)) => name,
+            None => self.family().name,
         }
+    }
+
+    /// The C-visible name (`kind->name`), without its NUL.
+    pub fn c_name(&self) -> Vec<u8> {
+        self.cname
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .take_while(|&b| b != 0)
+            .collect()
+    }
+
+    /// Write the C-visible name and operations table of a slot being taken (caller holds
+    /// [`INIT_LOCK`], before the slot is published; longer names are cut to 63 bytes).
+    pub(crate) fn set_c_view(&self, ops: OpsPtr, name: &[u8]) {
+        let n = name.len().min(NAME_LEN - 1);
+        for (i, b) in self.cname.iter().enumerate() {
+            b.store(if i < n { name[i] } else { 0 }, Ordering::Relaxed);
+        }
+        self.ops.store(ops.0 as *mut OpsTable, Ordering::Release);
+    }
+
+    /// The kind's operations table (`kind->ops`).
+    pub fn ops(&self) -> *const OpsTable {
+        self.ops.load(Ordering::Acquire)
     }
 
     /// The kind's family (operations table).
@@ -252,7 +306,7 @@ impl Kind {
     /// True for MEMKIND_DEFAULT.
     #[inline(always)]
     pub fn is_default(&self) -> bool {
-        self.id == partition::DEFAULT as u16
+        self.partition == partition::DEFAULT as u32
     }
 
     /// The published placement, if the kind has been initialised this far.
@@ -283,6 +337,24 @@ impl Kind {
         } else {
             Ok(())
         }
+    }
+
+    /// The mbind mode and target nodes of the kind's memory for a thread on the calling CPU
+    /// (what 1.14's `get_mbind_mode` / `get_mbind_nodemask` operations report); `None` for kinds
+    /// without a policy; the error is 1.14's code for an unavailable kind.
+    pub fn mbind_here(&self) -> Result<Option<(MpolMode, crate::nodemask::Nodemask)>, Error> {
+        let computed;
+        let p = match self.placement() {
+            Some(p) => p,
+            None => {
+                computed = (self.family().placement)(self)?;
+                &computed
+            }
+        };
+        let node = crate::sys::current_node();
+        Ok(p.mbind
+            .as_ref()
+            .map(|m| (m.mode, m.nodes.for_cpu_node(node))))
     }
 
     /// `memkind_get_capacity`.
@@ -350,7 +422,11 @@ impl Kind {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<Kind>() == 64);
+const _: () = assert!(core::mem::size_of::<Kind>() == 128);
+// 1.14's layout of the fields C reads.
+const _: () = assert!(core::mem::offset_of!(Kind, ops) == 0);
+const _: () = assert!(core::mem::offset_of!(Kind, partition) == 8);
+const _: () = assert!(core::mem::offset_of!(Kind, cname) == 12);
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -378,7 +454,14 @@ pub(crate) mod tests {
     #[test]
     fn dynamic_kinds_are_created_used_destroyed_and_reused() {
         let _serial = DYNAMIC_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
-        let k = create_dynamic(&TEST_FAMILY, Box::new(7u32)).unwrap();
+        let k = create_dynamic(
+            &TEST_FAMILY,
+            Box::new(7u32),
+            OpsPtr(core::ptr::null()),
+            b"t7",
+        )
+        .unwrap();
+        assert_eq!(k.c_name(), b"t7");
         assert!(k.id() as usize >= STATIC_KINDS);
         assert_eq!(k.state::<u32>(), Some(&7));
         assert_eq!(k.name(), "test_dynamic");
@@ -404,7 +487,14 @@ pub(crate) mod tests {
             heap::Owner::Kind(o) => assert_ne!(o.id(), k.id(), "a destroyed kind owns memory"),
         }
         // The slot is reused, with a fresh generation and no stale per-thread state.
-        let k2 = create_dynamic(&TEST_FAMILY, Box::new(8u32)).unwrap();
+        let k2 = create_dynamic(
+            &TEST_FAMILY,
+            Box::new(8u32),
+            OpsPtr(core::ptr::null()),
+            b"t8",
+        )
+        .unwrap();
+        assert_eq!(k2.c_name(), b"t8");
         assert_eq!(k2.id(), id);
         assert_eq!(k2.state::<u32>(), Some(&8));
         let p = heap::malloc(k2, 64);

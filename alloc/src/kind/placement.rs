@@ -35,6 +35,11 @@ fn topology() -> Result<&'static Topology, Error> {
     .map_err(|e| *e)
 }
 
+/// The nodes with memory (memkind_default_get_mbind_nodemask: libnuma's `numa_all_nodes`).
+pub fn memory_nodes() -> Result<crate::nodemask::Nodemask, Error> {
+    Ok(topology()?.memory_nodes())
+}
+
 fn code_error(c: i32) -> Error {
     Error::from_code(c).unwrap_or(Error::Runtime)
 }

@@ -216,6 +216,15 @@ pub static FAMILY: Family = Family {
     hooks: super::HookSet::File,
 };
 
+// The C ABI's table of PMEM kinds (`ffi::ops`), by symbol name.
+#[allow(
+    unsafe_code,
+    reason = "declaration of a static the C ABI layer defines"
+)]
+unsafe extern "C" {
+    static MEMKIND_PMEM_OPS: super::OpsTable;
+}
+
 /// True when `k` is a PMEM kind.
 pub fn is_pmem(k: &Kind) -> bool {
     core::ptr::eq(k.family(), &FAMILY)
@@ -263,8 +272,11 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
         kind_id: AtomicU16::new(u16::MAX),
         detached: AtomicBool::new(false),
     };
+    // 1.14 names a PMEM kind after its file descriptor.
+    let name = format!("pmem{:08x}", state.fd.load(Ordering::Relaxed));
     // On error the state is dropped: the file is closed (and gone: it is unlinked).
-    let k = super::create_dynamic(&FAMILY, Box::new(state))?;
+    let ops = super::OpsPtr(&raw const MEMKIND_PMEM_OPS);
+    let k = super::create_dynamic(&FAMILY, Box::new(state), ops, name.as_bytes())?;
     if let Some(st) = k.state::<PmemState>() {
         st.kind_id.store(k.id(), Ordering::Release);
     }

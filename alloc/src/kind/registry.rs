@@ -2,32 +2,55 @@
 //! first ones (generated from the one table, `table.rs`), dynamic kinds in free slots above, the
 //! lock that serialises kind set-up, and the arena index → kind table.
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicU8, Ordering};
 
 use super::*;
 
-const fn static_kind(id: u16, family: &'static Family, variant: u8, name: &'static str) -> Kind {
+const fn static_kind(
+    id: u16,
+    family: &'static Family,
+    variant: u8,
+    name: &'static str,
+    ops: *const OpsTable,
+) -> Kind {
+    let mut cname = [const { AtomicU8::new(0) }; NAME_LEN];
+    let b = name.as_bytes();
+    let mut i = 0;
+    while i < b.len() && i < NAME_LEN - 1 {
+        cname[i] = AtomicU8::new(b[i]);
+        i += 1;
+    }
     Kind {
-        id,
-        family: AtomicPtr::new(family as *const Family as *mut Family),
-        variant,
-        name,
-        dynamic: AtomicPtr::new(core::ptr::null_mut()),
+        ops: AtomicPtr::new(ops as *mut OpsTable),
+        partition: id as u32,
+        cname,
         generation: AtomicU32::new(1),
-        live: AtomicBool::new(true),
+        family: AtomicPtr::new(family as *const Family as *mut Family),
+        dynamic: AtomicPtr::new(core::ptr::null_mut()),
         placement: AtomicPtr::new(core::ptr::null_mut()),
         runtime: AtomicPtr::new(core::ptr::null_mut()),
+        variant,
+        live: AtomicBool::new(true),
     }
 }
 
 /// From [`static_kinds`]: the registry's table (in partition order) and [`partition`].
 macro_rules! registry {
-    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal $ops:ident;)*) => {
+        // The C ABI's tables (`ffi::ops`), by symbol name.
+        #[allow(unsafe_code, reason = "declarations of statics the C ABI layer defines")]
+        unsafe extern "C" {
+            $(static $ops: OpsTable;)*
+        }
+
         /// Number of static kinds (`MEMKIND_NUM_BASE_KIND`).
         pub const STATIC_KINDS: usize = [$($part),*].len();
 
         /// The static kinds in partition order: (family, variant, name).
-        const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [$((&$family, $variant, $kname)),*];
+        pub(super) const STATIC_TABLE: [(&Family, u8, &str); STATIC_KINDS] = [$((&$family, $variant, $kname)),*];
+
+        /// Their operations tables, in partition order.
+        const STATIC_OPS: [OpsPtr; STATIC_KINDS] = [$(OpsPtr(&raw const $ops)),*];
 
         // The rows are in partition order, so a partition is an index.
         const _: () = {
@@ -60,14 +83,15 @@ pub(crate) static FREE_SLOT: Family = Family {
 };
 
 const fn build_table() -> [Kind; MAX_KINDS] {
-    let mut t = [const { static_kind(0, &FREE_SLOT, 0, "") }; MAX_KINDS];
+    let none = core::ptr::null();
+    let mut t = [const { static_kind(0, &FREE_SLOT, 0, "", core::ptr::null()) }; MAX_KINDS];
     let mut i = 0;
     while i < MAX_KINDS {
         if i < STATIC_KINDS {
             let (f, v, n) = STATIC_TABLE[i];
-            t[i] = static_kind(i as u16, f, v, n);
+            t[i] = static_kind(i as u16, f, v, n, STATIC_OPS[i].0);
         } else {
-            t[i] = static_kind(i as u16, &FREE_SLOT, 0, "");
+            t[i] = static_kind(i as u16, &FREE_SLOT, 0, "", none);
             t[i].live = AtomicBool::new(false);
         }
         i += 1;

@@ -33,7 +33,7 @@ pub type ErrorMessageFn = unsafe extern "C" fn(c_int, *mut c_char, usize);
 include!("../../../../alloc/src/kind/table.rs");
 
 macro_rules! names {
-    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal;)*) => {
+    ($($part:literal $name:ident $kname:literal ($family:path, $variant:expr) $deprecated:literal $ops:ident;)*) => {
         /// Every static kind: the name after `MEMKIND_` and whether it is deprecated.
         const ALL_STATIC: &[(&str, bool)] = &[$((stringify!($name), $deprecated)),*];
     };
