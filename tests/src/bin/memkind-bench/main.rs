@@ -1,11 +1,13 @@
 //! memkind-bench: ns per malloc+free pair for our libmemkind.so, Debian's memkind 1.14 and raw
-//! jemalloc, side by side in one run. See `--help`.
+//! jemalloc, side by side in one run; or, with `--instructions`, instructions per pair counted by
+//! callgrind (`instructions.rs`). See `--help`.
 //!
 //! ```text
 //! cargo build --release -p memkind                     # target/release/libmemkind.so
 //! cargo run --release -p memkind-tests --bin memkind-bench -- --quick --reserve-hugepages 512
 //! memkind-bench --format json > bench.jsonl            # one object per row; header/summary on stderr
 //! memkind-bench --ours /usr/lib/x86_64-linux-gnu/libmemkind.so.0   # 1.14 in both slots (private copy)
+//! memkind-bench --instructions                       # instructions per pair (callgrind), every kind
 //! ```
 //!
 //! # What "ours" must export (resolved per handle with dlsym; nothing else is used)
