@@ -8,7 +8,8 @@ packages=(
   clang libelf-dev zlib1g-dev   # BPF programs and the vendored libbpf
   libmemkind-dev libmemkind0    # memkind 1.14: the ABI we match, the oracle and the baseline
   libmemkind-progs              # its utilities (memkind-hbw-nodes, memtier), run on ours too
-  libjemalloc2                  # jemalloc's own malloc/free, the baseline of probe-bench
+  libjemalloc2                  # jemalloc's own malloc/free, the baseline of probe-bench and memkind-bench
+  valgrind                      # memkind-bench --instructions (callgrind; tests/tests/bench_instructions.rs)
   tmux                          # memkind-probe top driven headless (probe-cli/tests/top_tmux.rs)
   prometheus                    # scrapes memkind-probe serve (probe-cli/tests/prometheus.rs)
 )

@@ -1,11 +1,13 @@
 //! memkind-bench: ns per malloc+free pair for our libmemkind.so, Debian's memkind 1.14 and raw
-//! jemalloc, side by side in one run. See `--help`.
+//! jemalloc, side by side in one run; or, with `--instructions`, instructions per pair counted by
+//! callgrind (`instructions.rs`). See `--help`.
 //!
 //! ```text
 //! cargo build --release -p memkind                     # target/release/libmemkind.so
 //! cargo run --release -p memkind-tests --bin memkind-bench -- --quick --reserve-hugepages 512
 //! memkind-bench --format json > bench.jsonl            # one object per row; header/summary on stderr
 //! memkind-bench --ours /usr/lib/x86_64-linux-gnu/libmemkind.so.0   # 1.14 in both slots (private copy)
+//! memkind-bench --instructions                       # instructions per pair (callgrind), every kind
 //! ```
 //!
 //! # What "ours" must export (resolved per handle with dlsym; nothing else is used)
@@ -28,6 +30,7 @@
 //! `MEMKIND_BENCH_DEBUG=1` prints each sample's per-thread start skew, wall and CPU time.
 
 mod hugepages;
+mod instructions;
 mod measure;
 mod output;
 mod vtable;
@@ -70,6 +73,19 @@ USAGE: memkind-bench [OPTIONS]
   --reserve-hugepages N    set /proc/sys/vm/nr_hugepages to N for the run (root), restore after
   -h, --help               this text
 
+  --instructions           instead of timing: instructions per malloc/free pair counted by
+                           valgrind's callgrind (deterministic), every kind (and FIXED) at
+                           16, 256 and 4K (or --sizes), one thread: memkind 1.14, ours, ours
+                           built with initial-exec TLS, jemalloc malloc/free and
+                           mallocx/dallocx (Debian's libjemalloc.so.2 preloaded); needs
+                           valgrind, gcc, libmemkind-dev (tests/setup.sh installs them).
+                           Takes --ours, --memkind PATH, --pmem-dir, --kinds, --sizes,
+                           --format, --reserve-hugepages, and:
+  --ours-ie PATH           the initial-exec build (default <target_dir>/ie/release/libmemkind.so)
+  --pairs N                pairs counted per cell (default 100000)
+  --warmup N               pairs run first, not counted (default 10000)
+  --callgrind-dir DIR      keep callgrind's files there (for callgrind_annotate)
+
 If --ours names the same file as --memkind, a private copy is loaded so the two instances are
 independent (useful to test the bench with memkind 1.14 in both slots).
 ";
@@ -90,6 +106,12 @@ struct Args {
     clock: Clock,
     reserve_hugepages: Option<i64>,
     dynamic_tls: bool,
+    instructions: bool,
+    sizes_given: bool,
+    ours_ie: PathBuf,
+    pairs: u64,
+    warmup: u64,
+    callgrind_dir: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -131,6 +153,15 @@ fn parse_args() -> Result<Args, String> {
         clock: Clock::Wall,
         reserve_hugepages: None,
         dynamic_tls: false,
+        instructions: false,
+        sizes_given: false,
+        ours_ie: memkind_tests::target_dir()
+            .join("ie")
+            .join("release")
+            .join("libmemkind.so"),
+        pairs: 100_000,
+        warmup: 10_000,
+        callgrind_dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -175,17 +206,35 @@ fn parse_args() -> Result<Args, String> {
                 for k in list(&v) {
                     let k = k.to_ascii_uppercase();
                     let k = k.strip_prefix("MEMKIND_").unwrap_or(&k).to_string();
-                    if k != PMEM && !static_kinds().contains(&k.as_str()) {
+                    if k != PMEM
+                        && k != instructions::FIXED
+                        && !static_kinds().contains(&k.as_str())
+                    {
                         return Err(format!(
-                            "unknown kind {k:?}; known: {}, {PMEM}",
-                            static_kinds().join(", ")
+                            "unknown kind {k:?}; known: {}, {PMEM}, {} (--instructions only)",
+                            static_kinds().join(", "),
+                            instructions::FIXED
                         ));
                     }
                     ks.push(k);
                 }
                 a.kinds = Some(ks);
             }
-            "--sizes" => a.sizes = list(&val()?).map(parse_size).collect::<Result<_, _>>()?,
+            "--sizes" => {
+                a.sizes = list(&val()?).map(parse_size).collect::<Result<_, _>>()?;
+                a.sizes_given = true;
+            }
+            "--instructions" => a.instructions = true,
+            "--ours-ie" => a.ours_ie = PathBuf::from(val()?),
+            "--pairs" => {
+                a.pairs = val()?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or("bad --pairs")?
+            }
+            "--warmup" => a.warmup = val()?.parse().map_err(|_| "bad --warmup")?,
+            "--callgrind-dir" => a.callgrind_dir = Some(PathBuf::from(val()?)),
             "--threads" => {
                 a.threads = list(&val()?)
                     .map(|t| {
@@ -212,6 +261,9 @@ fn parse_args() -> Result<Args, String> {
             }
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
+    }
+    if a.instructions && !a.sizes_given {
+        a.sizes = vec![16, 256, 4 << 10];
     }
     if a.sizes.is_empty() || a.threads.is_empty() || a.patterns.is_empty() {
         return Err("--sizes, --threads and --patterns must not be empty".into());
@@ -350,6 +402,26 @@ fn loadavg1() -> f64 {
 
 fn run() -> Result<i32, String> {
     let args = parse_args()?;
+    if args.instructions {
+        let reservation = match args.reserve_hugepages {
+            Some(n) => Some(Reservation::reserve(n)?),
+            None => None,
+        };
+        let code = instructions::run(&instructions::Options {
+            ours: args.ours.clone(),
+            ours_ie: args.ours_ie.clone(),
+            memkind: args.memkind.clone(),
+            pmem_dir: args.pmem_dir.clone(),
+            kinds: args.kinds.clone(),
+            sizes: args.sizes.clone(),
+            pairs: args.pairs,
+            warmup: args.warmup,
+            keep_dir: args.callgrind_dir.clone(),
+            format: args.format,
+        });
+        drop(reservation);
+        return code;
+    }
     let out = Out {
         format: args.format,
     };
@@ -649,7 +721,10 @@ fn tls_line(dynamic: bool) -> String {
 /// happened (already re-run, opted out, or exec failed: then the run goes on with dynamic TLS).
 fn reexec_with_static_tls() {
     use std::os::unix::process::CommandExt;
-    if std::env::var_os(TLS_MARK).is_some() || std::env::args().any(|a| a == "--dynamic-tls") {
+    // --instructions measures child processes that load the libraries at start-up.
+    if std::env::var_os(TLS_MARK).is_some()
+        || std::env::args().any(|a| a == "--dynamic-tls" || a == "--instructions")
+    {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
