@@ -43,15 +43,19 @@ pub fn bijective_arena(kind: &'static Kind) -> Result<u32, Error> {
 }
 
 /// `memkind_create_pmem` / `_with_config`: a new PMEM kind in `dir` (path bytes, no NUL) with
-/// usage `policy` (CONSERVATIVE sets up its arenas at once, as 1.14).
+/// usage `policy`. Its arenas are made here, as 1.14 makes them (so the kind's first allocation
+/// costs what any allocation of a new extent costs, not the arenas' creation as well).
 pub fn create_pmem(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Error> {
     super::init::ensure();
     let k = pmem::create(dir, max, policy)?;
-    if policy == pmem::POLICY_CONSERVATIVE {
-        if let Err(e) = set_usage_policy(k, policy) {
-            let _ = destroy_kind(k);
-            return Err(e);
-        }
+    let ready = if policy == pmem::POLICY_CONSERVATIVE {
+        set_usage_policy(k, policy)
+    } else {
+        runtime(k).map(drop)
+    };
+    if let Err(e) = ready {
+        let _ = destroy_kind(k);
+        return Err(e);
     }
     if let Some(st) = k.state::<pmem::PmemState>() {
         crate::env::debug_log!(

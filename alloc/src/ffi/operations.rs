@@ -691,3 +691,88 @@ ops_fn! {
     rc(crate::env::get().arenas_per_kind.map(drop))
 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno() -> i32 {
+        crate::sys::errno()
+    }
+
+    #[test]
+    fn library_kinds_keep_their_name_and_table() {
+        let k: MemkindT = &KINDS[partition::REGULAR];
+        let ops = KINDS[partition::REGULAR].ops().cast_mut().cast::<c_void>();
+        assert_eq!(
+            memkind_default_create(k, ops, c"memkind_regular".as_ptr()),
+            0
+        );
+        assert_eq!(
+            memkind_default_create(k, ops, c"renamed".as_ptr()),
+            code::INVALID
+        );
+        assert_eq!(KINDS[partition::REGULAR].c_name(), b"memkind_regular");
+        assert_eq!(
+            memkind_default_create(core::ptr::null(), ops, c"x".as_ptr()),
+            code::INVALID
+        );
+    }
+
+    #[test]
+    fn set_arena_map_len_checks_the_kind_only() {
+        assert_eq!(memkind_set_arena_map_len(&KINDS[partition::REGULAR]), 0);
+        assert_eq!(memkind_set_arena_map_len(core::ptr::null()), code::INVALID);
+    }
+
+    #[test]
+    fn pmem_mmap_maps_file_space_up_to_the_maximum() {
+        let _serial = crate::kind::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let max = 16 << 20;
+        let k = crate::arena::create_pmem(b"/tmp", max, 0).expect("pmem kind in /tmp");
+        let p = memkind_pmem_mmap(k, core::ptr::null_mut(), 1 << 20);
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: 1 MiB just mapped read/write for us.
+        unsafe {
+            core::ptr::write_bytes(p.cast::<u8>(), 0x5a, 1 << 20);
+            assert_eq!(*p.cast::<u8>().add((1 << 20) - 1), 0x5a);
+        }
+        assert_eq!(
+            memkind_pmem_mmap(k, core::ptr::null_mut(), max),
+            libc::MAP_FAILED
+        );
+        assert_eq!(errno(), libc::ENOMEM);
+        assert_eq!(
+            memkind_pmem_mmap(&KINDS[partition::REGULAR], core::ptr::null_mut(), 4096),
+            libc::MAP_FAILED
+        );
+        assert_eq!(errno(), libc::EINVAL);
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { crate::sys::unmap_raw(p, 1 << 20) }.unwrap();
+        assert_eq!(memkind_pmem_destroy(k), 0);
+        assert_eq!(memkind_pmem_destroy(k), code::INVALID);
+    }
+
+    #[test]
+    fn fixed_mmap_carves_the_buffer_for_good() {
+        let _serial = crate::kind::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut buf = vec![0u8; 64 << 10];
+        let base = buf.as_mut_ptr() as usize;
+        let k = crate::arena::create_fixed(base, buf.len()).unwrap();
+        let a = memkind_fixed_mmap(k, core::ptr::null_mut(), 4096) as usize;
+        let b = memkind_fixed_mmap(k, core::ptr::null_mut(), 4096) as usize;
+        assert!(a >= base && b >= a + 4096 && b + 4096 <= base + buf.len());
+        assert_eq!(a % 4096, 0);
+        assert_eq!(
+            memkind_fixed_mmap(k, core::ptr::null_mut(), 1 << 20),
+            libc::MAP_FAILED
+        );
+        assert_eq!(errno(), libc::ENOMEM);
+        assert_eq!(memkind_fixed_destroy(k), 0);
+        assert_eq!(memkind_fixed_destroy(k), code::INVALID);
+    }
+}
