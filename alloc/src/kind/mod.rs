@@ -186,7 +186,9 @@ pub const NAME_LEN: usize = 64;
 /// The first three fields are 1.14's `struct memkind` (`ops`, `partition`, `name`), which code
 /// written against memkind_arena(3) / memkind_default(3) reads (`kind->name`,
 /// `kind->ops->malloc(kind, n)`); the rest is ours and C does not see it (1.14's later fields,
-/// `init_once`, `arena_map_len`, ..., are its implementation).
+/// `init_once`, `arena_map_len`, ..., are its implementation). The probe's trace program
+/// (`bpf/src/bpf/trace.bpf.c`) finds a kind's id from its address with the 128-byte stride and
+/// checks it against `partition`.
 #[repr(C, align(64))]
 pub struct Kind {
     /// `struct memkind_ops *ops`.

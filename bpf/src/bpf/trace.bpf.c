@@ -4,8 +4,9 @@
  * Slow by nature (a uprobe and a uretprobe per call). Loaded next to memkind.bpf.c, whose
  * "traced", "events" and "stats" maps it reuses: one filter, one ring buffer.
  *
- * Kind ids: memkind-rs keeps every kind in one table of 64-byte slots indexed by id, and the
- * exported MEMKIND_DEFAULT holds the address of slot 0. The library's load bias is the probed
+ * Kind ids: memkind-rs keeps every kind in one table of 128-byte slots indexed by id (alloc/src/
+ * kind/mod.rs), each starting with 1.14's struct memkind fields (ops, then the partition, which
+ * is the id), and the exported MEMKIND_DEFAULT holds the address of slot 0. The library's load bias is the probed
  * address minus the function's address in the file, so the table is read from the process at
  * the call (it may be gone by the time user space sees the event).
  */
@@ -14,7 +15,8 @@
 /* Addresses in the file (before the load bias), set by user space; 0: unknown. */
 const volatile __u64 cfg_func_vaddr[MKB_CALL_N] = {};
 const volatile __u64 cfg_default_vaddr = 0;
-#define OURS_KIND_STRIDE 64
+#define OURS_KIND_STRIDE 128
+#define OURS_KIND_PARTITION_OFF 8
 #define OURS_MAX_KINDS 4096
 
 static __always_inline __u32 ours_kind_id(const struct mkb_pending *c, __u64 kind)
@@ -32,7 +34,12 @@ static __always_inline __u32 ours_kind_id(const struct mkb_pending *c, __u64 kin
     off = kind - table;
     if (kind < table || off % OURS_KIND_STRIDE || off / OURS_KIND_STRIDE >= OURS_MAX_KINDS)
         return MKP_NONE;
-    return off / OURS_KIND_STRIDE;
+    /* The slot names its own id: a layout that no longer matches gives no id, not a wrong one. */
+    __u32 part;
+    if (bpf_probe_read_user(&part, sizeof(part), (const void *)(kind + OURS_KIND_PARTITION_OFF)) ||
+        part != off / OURS_KIND_STRIDE)
+        return MKP_NONE;
+    return part;
 }
 
 static __always_inline int call_exit(__u32 call, long ret)
