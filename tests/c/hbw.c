@@ -23,21 +23,30 @@ static void verify_cases(void)
     printf("verify size0=%s\n", errno_name(hbw_verify_memory_region(local, 0, 0)));
     printf("verify bad_flags=%s\n", errno_name(hbw_verify_memory_region(local, 64, 2)));
 
-    /* A fresh anonymous mapping: untouched pages have no node yet. */
+    /* A fresh anonymous mapping: untouched pages have no node yet. Whether present pages are on
+     * an HBW node is only defined where HBW nodes exist: without any, 1.14 compares them with a
+     * node mask it never initialised (it ignores memkind_hbw_all_get_mbind_nodemask's error),
+     * so its answer is whatever was on its stack; ours is -1 (tests/tests/robustness.rs). */
+    int have_hbw = hbw_check_available() == 0;
     long ps = sysconf(_SC_PAGESIZE);
     char *m = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     printf("verify mmap_untouched=%d\n", hbw_verify_memory_region(m, 4 * ps, 0));
-    printf("verify mmap_touch=%d\n", hbw_verify_memory_region(m, 4 * ps, HBW_TOUCH_PAGES));
-    printf("verify mmap_after_touch=%d\n", hbw_verify_memory_region(m, 4 * ps, 0));
-    printf("verify mmap_unaligned_sub=%d\n", hbw_verify_memory_region(m + 100, 10, 0));
+    int touched = hbw_verify_memory_region(m, 4 * ps, HBW_TOUCH_PAGES);
+    int after = hbw_verify_memory_region(m, 4 * ps, 0);
+    int sub = hbw_verify_memory_region(m + 100, 10, 0);
+    if (have_hbw)
+        printf("verify mmap_touch=%d after_touch=%d unaligned_sub=%d\n", touched, after, sub);
+    else
+        printf("verify present pages: undefined in 1.14 without HBW nodes\n");
     munmap(m, 4 * ps);
     printf("verify unmapped=%d\n", hbw_verify_memory_region(m, 4 * ps, 0));
 
     /* Memory from hbw_malloc (whatever kind the policy picked). */
     void *p = hbw_malloc(64 * KiB);
     if (p) {
-        printf("verify hbw_malloc_touch=%d\n",
-               hbw_verify_memory_region(p, 64 * KiB, HBW_TOUCH_PAGES));
+        int v = hbw_verify_memory_region(p, 64 * KiB, HBW_TOUCH_PAGES);
+        if (have_hbw)
+            printf("verify hbw_malloc_touch=%d\n", v);
         hbw_free(p);
     } else {
         printf("verify hbw_malloc_touch=skipped(null)\n");

@@ -59,6 +59,9 @@ unsafe extern "C" {
     ) -> c_int;
     pub safe fn memkind_check_dax_path(pmem_dir: *const c_char) -> c_int;
 
+    pub safe fn hbw_check_available() -> c_int;
+    pub safe fn hbw_verify_memory_region(addr: *mut c_void, size: usize, flags: c_int) -> c_int;
+
     pub safe fn memtier_builder_new(policy: c_int) -> BuilderT;
     pub safe fn memtier_builder_delete(builder: BuilderT);
     pub safe fn memtier_builder_add_tier(builder: BuilderT, kind: MemkindT, ratio: c_uint)

@@ -263,3 +263,21 @@ fn malformed_environment_is_environ_not_a_crash() {
         );
     }
 }
+
+/// Deliberate difference: `hbw_verify_memory_region` of present pages on a machine without HBW
+/// nodes is -1 (no page is on an HBW node). 1.14 ignores its nodemask call's error and compares
+/// with an uninitialised mask, so its answer is its stack's garbage (0 in tests/c/hbw.c's run on
+/// Debian 12, -1 in another program): `tests/c/hbw.c` compares the two only where HBW nodes exist.
+#[test]
+fn hbw_verify_without_hbw_nodes_is_minus_one() {
+    if std::env::var_os("MEMKIND_HBW_NODES").is_some() || hbw_check_available() == 0 {
+        println!("SKIP hbw_verify_without_hbw_nodes_is_minus_one: this machine has HBW nodes");
+        return;
+    }
+    const TOUCH: i32 = 1; // HBW_TOUCH_PAGES
+    let p = memkind_malloc(MEMKIND_DEFAULT, 64 << 10);
+    assert!(!p.is_null());
+    assert_eq!(hbw_verify_memory_region(p, 64 << 10, TOUCH), -1);
+    assert_eq!(hbw_verify_memory_region(p, 64 << 10, 0), -1);
+    memkind_free(MEMKIND_DEFAULT, p);
+}
