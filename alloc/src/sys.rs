@@ -117,11 +117,10 @@ pub struct Linux;
 impl Os for Linux {
     fn map(&self, len: usize, backing: Backing) -> Result<NonNull<c_void>, Errno> {
         let (flags, fd, off) = match backing {
-            Backing::Anon => (
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            ),
+            // No MAP_NORESERVE (memkind 1.14's flags, memkind_default_get_mmap_flags): under
+            // the kernel's overcommit heuristic a request larger than RAM + swap is refused
+            // (ENOMEM) instead of succeeding and faulting later.
+            Backing::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0),
             Backing::Huge2M => (
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | libc::MAP_HUGE_2MB,
                 -1,
