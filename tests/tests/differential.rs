@@ -269,3 +269,23 @@ fn harness_line_diff() {
     assert!(d.contains(" - b") && d.contains(" + B"), "{d}");
     assert!(line_diff("x\n", "x\n").is_empty());
 }
+
+// --- behaviour details of 1.14 (tests/c/alloc_order.c, impossible.c, pmem_*.c, gbtlb.c) ---------
+/// Runs `prog` with a fresh directory under `base` as its argument (removed afterwards).
+fn dir_case(test: &str, prog: &str, base: &str, huge: Huge) {
+    let dir = Path::new(base).join(format!("memkind-rs-diff-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    let d = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case(test, prog, &[&d], &[], huge);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Consecutive small blocks of a fresh kind are adjacent and ascending (static kinds, PMEM).
+#[test]
+fn alloc_order_fresh_kinds() {
+    dir_case("alloc_order_fresh_kinds", "alloc_order", "/tmp", Huge::Host);
+}
+
+// Twice RAM + swap in one request: ENOMEM (1.14 maps without MAP_NORESERVE), big blocks fine.
+diff!(impossible_requests, "impossible", [], [], Huge::Host);
+diff!(impossible_requests_hbw_nodes_0, "impossible", [], [HBW => "0"], Huge::Host);
