@@ -355,3 +355,11 @@ fn pmem_destroy_unmaps_ext4() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// GBTLB kinds: 2 MiB hugetlb pages in 1 GiB mappings (tests/c/gbtlb.c). With 1 GiB of pages free
+// the first block works and takes 512 pages; with 64 pages the kinds are available but every
+// allocation fails with ENOMEM; with none they are unavailable (-18).
+diff!(gbtlb_gib_reserved, "gbtlb", [], [], Huge::ReserveGiB);
+diff!(gbtlb_gib_reserved_hbw_nodes_0, "gbtlb", [], [HBW => "0"], Huge::ReserveGiB);
+diff!(gbtlb_64_pages, "gbtlb", [], [], Huge::Reserve);
+diff!(gbtlb_no_hugepages, "gbtlb", [], [], Huge::Empty);
