@@ -239,6 +239,6 @@ mod tests {
         for i in 0..CAPACITY {
             assert!(b.push((i + 8) as *mut c_void));
         }
-        assert_eq!(b.refill_with(8, || Some(1 as *mut c_void)), 0);
+        assert_eq!(b.refill_with(8, || Some(1000 as *mut c_void)), 0);
     }
 }
