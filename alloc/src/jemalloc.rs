@@ -295,6 +295,12 @@ pub fn tcache_destroy(ind: u32) -> Result<(), i32> {
     unsafe { write(c"tcache.destroy", ind) }
 }
 
+/// `tcache.flush` of an explicit cache: its cached blocks go back to their arenas.
+pub fn tcache_flush(ind: u32) -> Result<(), i32> {
+    // SAFETY: `tcache.flush` takes an `unsigned`.
+    unsafe { write(c"tcache.flush", ind) }
+}
+
 /// Number of automatic arenas (`opt.narenas`).
 pub fn narenas_auto() -> Result<u32, i32> {
     // SAFETY: `opt.narenas` is an `unsigned`.

@@ -46,8 +46,9 @@ pub enum Backing {
     Anon,
     /// Anonymous MAP_HUGETLB with 2 MiB pages.
     Huge2M,
-    /// Anonymous MAP_HUGETLB with 1 GiB pages.
-    Huge1G,
+    /// The deprecated GBTLB kinds, as memkind 1.14 backs them: anonymous MAP_HUGETLB with
+    /// 2 MiB pages in mappings whose sizes are rounded up to 1 GiB (1.14's `gbtlb_mmap`).
+    Gbtlb,
     /// MAP_SHARED mapping of a file at an offset (PMEM kinds); `sync` adds MAP_SYNC.
     File {
         /// Open file descriptor.
@@ -63,9 +64,16 @@ impl Backing {
     /// The page size the mapping must be a multiple of.
     pub fn page_size(self) -> usize {
         match self {
-            Backing::Huge1G => HUGE_1G,
-            Backing::Huge2M => HUGE_2M,
+            Backing::Huge2M | Backing::Gbtlb => HUGE_2M,
             _ => PAGE_SIZE,
+        }
+    }
+
+    /// What one extent's mapping is rounded up to: its page size, but 1 GiB for GBTLB.
+    pub fn map_unit(self) -> usize {
+        match self {
+            Backing::Gbtlb => HUGE_1G,
+            b => b.page_size(),
         }
     }
 }
@@ -117,18 +125,12 @@ pub struct Linux;
 impl Os for Linux {
     fn map(&self, len: usize, backing: Backing) -> Result<NonNull<c_void>, Errno> {
         let (flags, fd, off) = match backing {
-            Backing::Anon => (
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            ),
-            Backing::Huge2M => (
+            // No MAP_NORESERVE (memkind 1.14's flags, memkind_default_get_mmap_flags): under
+            // the kernel's overcommit heuristic a request larger than RAM + swap is refused
+            // (ENOMEM) instead of succeeding and faulting later.
+            Backing::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0),
+            Backing::Huge2M | Backing::Gbtlb => (
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | libc::MAP_HUGE_2MB,
-                -1,
-                0,
-            ),
-            Backing::Huge1G => (
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | libc::MAP_HUGE_1GB,
                 -1,
                 0,
             ),

@@ -30,6 +30,9 @@ pub const SYSTEM_LIB: &str = "libmemkind.so.0";
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Free 2 MiB pages a `Huge::Reserve` case gets.
 pub const HUGEPAGES: u64 = 64;
+/// Free 2 MiB pages a `Huge::ReserveGiB` case gets: one GBTLB extent (1 GiB = 512 pages) and
+/// some to spare.
+pub const HUGEPAGES_GIB: u64 = 560;
 
 /// Variables that change memkind's behaviour; removed from every run unless a case sets them.
 pub const SCRUBBED_ENV: &[&str] = &[
@@ -323,6 +326,8 @@ pub enum Huge {
     Host,
     /// At least `HUGEPAGES` free 2 MiB pages (root); the pool is grown if needed and restored.
     Reserve,
+    /// At least `HUGEPAGES_GIB` free 2 MiB pages (root): a GBTLB kind's 1 GiB mapping fits.
+    ReserveGiB,
     /// An empty pool (root). The pool is machine-wide and may be in use by other processes: the
     /// case is skipped, not forced, when the pool is not already empty.
     Empty,
@@ -421,6 +426,10 @@ pub fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], hu
             _w = HUGE_LOCK.write().unwrap_or_else(|e| e.into_inner());
             _g = HugepageGuard::reserve(HUGEPAGES);
         }
+        Huge::ReserveGiB => {
+            _w = HUGE_LOCK.write().unwrap_or_else(|e| e.into_inner());
+            _g = HugepageGuard::reserve(HUGEPAGES_GIB);
+        }
         Huge::Empty => {
             _w = HUGE_LOCK.write().unwrap_or_else(|e| e.into_inner());
             if meminfo("HugePages_Total:") != 0 || read_u64(NR_OVERCOMMIT) != 0 {
@@ -462,6 +471,7 @@ pub fn diff_case(test: &str, prog: &str, args: &[&str], env: &[(&str, &str)], hu
         match huge {
             Huge::Host => "",
             Huge::Reserve => " (hugepages reserved)",
+            Huge::ReserveGiB => " (1 GiB of hugepages reserved)",
             Huge::Empty => " (hugepage pool empty)",
         }
     );

@@ -287,3 +287,97 @@ fn harness_line_diff() {
     assert!(d.contains(" - b") && d.contains(" + B"), "{d}");
     assert!(line_diff("x\n", "x\n").is_empty());
 }
+
+// --- behaviour details of 1.14 (tests/c/alloc_order.c, impossible.c, pmem_*.c, gbtlb.c) ---------
+/// Runs `prog` with a fresh directory under `base` as its argument (removed afterwards).
+fn dir_case(test: &str, prog: &str, base: &str, huge: Huge) {
+    let dir = Path::new(base).join(format!("memkind-rs-diff-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    let d = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case(test, prog, &[&d], &[], huge);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Consecutive small blocks of a fresh kind are adjacent and ascending (static kinds, PMEM).
+#[test]
+fn alloc_order_fresh_kinds() {
+    dir_case("alloc_order_fresh_kinds", "alloc_order", "/tmp", Huge::Host);
+}
+
+// Twice RAM + swap in one request: ENOMEM (1.14 maps without MAP_NORESERVE), big blocks fine.
+diff!(impossible_requests, "impossible", [], [], Huge::Host);
+diff!(impossible_requests_hbw_nodes_0, "impossible", [], [HBW => "0"], Huge::Host);
+
+/// CONSERVATIVE PMEM kind of 16 MiB: refilled after freeing everything, it fits ≥ 98% of its
+/// first fill (on tmpfs: on ext4 1.14's per-free hole punching makes the case take 30 s).
+#[test]
+fn pmem_conservative_reuse() {
+    dir_case(
+        "pmem_conservative_reuse",
+        "pmem_conservative",
+        "/dev/shm",
+        Huge::Host,
+    );
+}
+
+/// After a PMEM kind whose blocks were all freed is destroyed, no mapping of its file is left
+/// and the file system gets its blocks back. The free-block count is judged on a tmpfs nobody
+/// else writes to: a private mount when root (removed afterwards), else /dev/shm; on ext4 (/tmp,
+/// the root file system, which other processes write to meanwhile) only the mappings are.
+#[test]
+fn pmem_destroy_gives_back() {
+    let base = target_dir()
+        .join("difftest-tmp")
+        .join(format!("pmem-destroy-tmpfs-{}", std::process::id()));
+    std::fs::create_dir_all(&base).expect("create mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256m", "memkind-rs-diff"])
+        .arg(&base)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        dir_case(
+            "pmem_destroy_gives_back",
+            "pmem_destroy",
+            base.to_str().unwrap(),
+            Huge::Host,
+        );
+        let _ = std::process::Command::new("umount").arg(&base).status();
+    } else {
+        println!("pmem_destroy_gives_back: no private tmpfs (not root?), using /dev/shm");
+        dir_case(
+            "pmem_destroy_gives_back",
+            "pmem_destroy",
+            "/dev/shm",
+            Huge::Host,
+        );
+    }
+    let _ = std::fs::remove_dir(&base);
+}
+
+#[test]
+fn pmem_destroy_unmaps_ext4() {
+    let dir = Path::new("/tmp").join(format!(
+        "memkind-rs-diff-{}-destroy-ext4",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    let d = dir.to_str().expect("utf-8 temp path").to_string();
+    diff_case(
+        "pmem_destroy_unmaps_ext4",
+        "pmem_destroy",
+        &[&d, "nofs"],
+        &[],
+        Huge::Host,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// GBTLB kinds: 2 MiB hugetlb pages in 1 GiB mappings (tests/c/gbtlb.c). With 1 GiB of pages free
+// the first block works and takes 512 pages; with 64 pages the kinds are available but every
+// allocation fails with ENOMEM; with none they are unavailable (-18).
+diff!(gbtlb_gib_reserved, "gbtlb", [], [], Huge::ReserveGiB);
+diff!(gbtlb_gib_reserved_hbw_nodes_0, "gbtlb", [], [HBW => "0"], Huge::ReserveGiB);
+diff!(gbtlb_64_pages, "gbtlb", [], [], Huge::Reserve);
+diff!(gbtlb_no_hugepages, "gbtlb", [], [], Huge::Empty);

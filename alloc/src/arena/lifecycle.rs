@@ -108,7 +108,11 @@ fn destroy_arenas_locked(k: &'static Kind) -> Result<(), Error> {
 }
 
 /// memkind_mem_usage_policy: DEFAULT keeps freed pages for jemalloc's default decay (10 s),
-/// CONSERVATIVE returns them at once.
+/// CONSERVATIVE returns them at once. A CONSERVATIVE PMEM kind also caches no freed blocks
+/// (as 1.14, which has no thread cache for PMEM kinds): cached free blocks would keep their
+/// slabs alive and scatter them over the kind's `max`, so refilling a kind emptied by frees
+/// would fit less than its first fill did. Threads that already cache blocks of the kind (other
+/// than the caller) keep doing so until they exit.
 pub fn set_usage_policy(k: &'static Kind, policy: i32) -> Result<(), Error> {
     let ms: isize = match policy {
         0 => 10_000,
@@ -118,6 +122,10 @@ pub fn set_usage_policy(k: &'static Kind, policy: i32) -> Result<(), Error> {
     let rt = runtime(k)?;
     for &a in rt.arenas.iter() {
         crate::jemalloc::arena_set_decay(a, ms, ms.min(0)).map_err(|_| Error::OperationFailed)?;
+    }
+    if let Some(st) = k.state::<pmem::PmemState>() {
+        st.set_uncached(policy == pmem::POLICY_CONSERVATIVE);
+        super::thread::forget_own_record(k);
     }
     Ok(())
 }

@@ -143,18 +143,37 @@ impl Bin {
     }
 
     /// Refill with up to `count` fresh blocks of `size` bytes; returns how many were added.
+    ///
+    /// jemalloc hands out a fresh slab's regions lowest address first; they are stacked in
+    /// reverse (the first one on top) so that pops return them in jemalloc's order, ascending,
+    /// as memkind 1.14's callers see them. The pop / push fast paths stay as they are.
     pub fn refill(&mut self, size: usize, count: usize, flags: i32) -> usize {
+        self.refill_with(count, || jemalloc::mallocx(size, flags))
+    }
+
+    /// [`Bin::refill`] with blocks from `alloc` (a test seam).
+    fn refill_with(
+        &mut self,
+        count: usize,
+        mut alloc: impl FnMut() -> Option<*mut c_void>,
+    ) -> usize {
+        let n = self.n as usize;
+        let want = count.min(CAPACITY - n);
         let mut added = 0;
-        while added < count && (self.n as usize) < CAPACITY {
-            match jemalloc::mallocx(size, flags) {
+        while added < want {
+            match alloc() {
                 Some(p) => {
-                    self.items[self.n as usize] = p;
-                    self.n += 1;
+                    self.items[n + want - 1 - added] = p;
                     added += 1;
                 }
                 None => break,
             }
         }
+        if added < want {
+            // Short of blocks: close the gap below the ones taken (their order is kept).
+            self.items.copy_within(n + want - added..n + want, n);
+        }
+        self.n += added as u32;
         added
     }
 }
@@ -186,5 +205,40 @@ mod tests {
         }
         assert!(!b.push(999 as *mut c_void));
         assert_eq!(b.pop(), Some(CAPACITY as *mut c_void));
+    }
+
+    #[test]
+    fn refill_pops_in_allocation_order() {
+        let mut b = Bin::EMPTY;
+        assert!(b.push(1000 as *mut c_void));
+        let mut next = 0usize;
+        let ascending = || {
+            next += 1;
+            Some(next as *mut c_void)
+        };
+        assert_eq!(b.refill_with(8, ascending), 8);
+        let got: Vec<usize> = (0..8).map(|_| b.pop().unwrap() as usize).collect();
+        assert_eq!(
+            got,
+            (1..=8).collect::<Vec<_>>(),
+            "first allocated comes out first"
+        );
+        assert_eq!(b.pop(), Some(1000 as *mut c_void));
+        // Short refill: 3 of 8, still in order, below them the older block.
+        assert!(b.push(1000 as *mut c_void));
+        let mut next = 0usize;
+        let short = || {
+            next += 1;
+            (next <= 3).then_some(next as *mut c_void)
+        };
+        assert_eq!(b.refill_with(8, short), 3);
+        let got: Vec<usize> = (0..4).map(|_| b.pop().unwrap() as usize).collect();
+        assert_eq!(got, vec![1, 2, 3, 1000]);
+        assert_eq!(b.pop(), None);
+        // A full magazine takes nothing.
+        for i in 0..CAPACITY {
+            assert!(b.push((i + 8) as *mut c_void));
+        }
+        assert_eq!(b.refill_with(8, || Some(1000 as *mut c_void)), 0);
     }
 }

@@ -162,15 +162,72 @@ fn record(kind: &'static Kind) -> Result<*mut PerKind, Error> {
 /// records: callers ([`super::heap`], [`super::thread_arena`]) send it elsewhere first.
 #[inline(always)]
 pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
-    // SAFETY: see `record`.
-    record(kind).map(|p| unsafe { (*p).flags })
+    match record(kind) {
+        // SAFETY: see `record`.
+        Ok(p) => Ok(unsafe { (*p).flags }),
+        Err(e) => uncached_flags(kind).ok_or(e),
+    }
+}
+
+/// True for a kind that gets no per-thread record, caches nothing, and goes to jemalloc
+/// uncached for every call (a CONSERVATIVE PMEM kind, see `arena::set_usage_policy`).
+fn is_uncached(kind: &Kind) -> bool {
+    kind.state::<crate::kind::pmem::PmemState>()
+        .is_some_and(|st| st.is_uncached())
+}
+
+/// The mallocx flags of an uncached kind for this thread: one of its arenas (by thread) and no
+/// tcache; `None` for every other kind.
+#[cold]
+#[inline(never)]
+fn uncached_flags(kind: &'static Kind) -> Option<i32> {
+    if !is_uncached(kind) || in_init() {
+        return None;
+    }
+    let rt = super::runtime(kind).ok()?;
+    let n = rt.arenas.len();
+    if n == 0 {
+        return None;
+    }
+    // pthread_t is the thread's control block address: drop the low bits all of them share.
+    let i = (crate::sys::thread_self() >> 12) as usize % n;
+    Some(MALLOCX_ARENA(rt.arenas[i] as usize) | MALLOCX_TCACHE_NONE)
+}
+
+/// [`malloc_small`] of an uncached kind (or of a kind whose record cannot be made: NULL).
+#[cold]
+#[inline(never)]
+fn malloc_uncached(kind: &'static Kind, size: usize) -> *mut c_void {
+    let Some(f) = uncached_flags(kind) else {
+        return null_mut();
+    };
+    let p = jemalloc::mallocx(size, f).unwrap_or(null_mut());
+    if !p.is_null() {
+        outstanding(kind.id(), 1);
+    }
+    p
+}
+
+/// The calling thread's record of `kind` is drained and dropped (the kind's usage policy
+/// changed: its next call makes a new record, or none for an uncached kind).
+pub(crate) fn forget_own_record(kind: &Kind) {
+    let id = kind.id() as usize;
+    let pk = slot(id);
+    if pk.is_null() {
+        return;
+    }
+    set_slot(id, null_mut());
+    let mut list = LIST.lock();
+    // SAFETY: this thread's own record, taken out of its slot above; destroy never frees
+    // records, and an unlinked one (a destroyed kind's) is only freed.
+    unsafe { release(&mut list, pk) };
 }
 
 /// malloc of `size` (1..=[`SMALL`]) bytes of a non-default `kind` from this thread's magazine.
 #[inline(always)]
 pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
     let Ok(pk) = record(kind) else {
-        return null_mut();
+        return malloc_uncached(kind, size);
     };
     // SAFETY: the record is this thread's (see `record`); nothing else touches it meanwhile.
     let pk = unsafe { &mut *pk };
@@ -186,12 +243,31 @@ pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
     if let Some(p) = pk.bins[b].pop() {
         return p;
     }
-    let added = pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags);
+    let mut added = pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags);
     if added == 0 {
-        return null_mut();
+        added = refill_after_flush(pk, b);
+        if added == 0 {
+            return null_mut();
+        }
     }
     outstanding(kind.id(), added as isize);
     pk.bins[b].pop().unwrap_or(null_mut())
+}
+
+/// The kind is out of memory (a PMEM kind at its `max`, a fixed kind's buffer full): give every
+/// block this thread caches for it back to jemalloc (magazines, then the jemalloc tcache) and
+/// try bin `b` once more. Cached free blocks keep their slabs alive, scattered over the kind's
+/// extents; returned, empty slabs coalesce into space a new slab of any class can use, as in
+/// memkind 1.14, which caches nothing for PMEM kinds (a refill after freeing everything then
+/// fits what the first fill did). Only runs when an allocation would fail.
+#[cold]
+#[inline(never)]
+fn refill_after_flush(pk: &mut PerKind, b: usize) -> usize {
+    drain_all(pk);
+    if let Some(t) = tcache_of(pk.flags) {
+        let _ = jemalloc::tcache_flush(t);
+    }
+    pk.bins[b].refill(Classes::get().size(b), CAPACITY / 2, pk.flags)
 }
 
 /// free of a block of non-default `kind` into this thread's magazine (or to jemalloc).
@@ -235,6 +311,9 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         // Re-entered from our own set-up through an interposed malloc (see `heap::reentered`):
         // the caller serves the allocation from DEFAULT instead of recursing.
         return Err(Error::Malloc);
+    }
+    if is_uncached(kind) {
+        return Err(Error::Unavailable); // the caller goes uncached (`uncached_flags`)
     }
     let _reentry = InitGuard::enter();
     let rt = super::runtime(kind)?;

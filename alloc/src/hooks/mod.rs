@@ -132,7 +132,9 @@ pub(crate) fn extent_alloc(
     }
     let backing = placement.backing;
     let granule = backing.page_size().max(HUGE_2M);
-    let Some(len) = round_up(size, granule) else {
+    // GBTLB: 1.14 maps (and so reserves hugepages for) a whole number of GiB per extent; the
+    // part beyond what jemalloc asked for is never used, and stays mapped, as in 1.14.
+    let Some(len) = round_up(size, backing.map_unit().max(granule)) else {
         return core::ptr::null_mut();
     };
     let Some(align) = alignment.max(granule).checked_next_power_of_two() else {
@@ -157,10 +159,8 @@ pub(crate) fn extent_alloc(
         // SAFETY: MADV_NOHUGEPAGE changes no contents.
         let _ = unsafe { os.advise(p as *mut c_void, len, libc::MADV_NOHUGEPAGE) };
     }
-    // Register the whole mapping for 1 GiB pages (it can only go back whole); otherwise only
-    // the bytes jemalloc owns, so the granule is unmapped when they are all destroyed.
-    let registered = if granule > HUGE_2M { len } else { size };
-    if !map.register(p, registered, kind.id()) {
+    // Only the bytes jemalloc owns, so a granule is unmapped when they are all destroyed.
+    if !map.register(p, size, kind.id()) {
         // SAFETY: the mapping just made, not yet handed to jemalloc.
         let _ = unsafe { os.unmap(p as *mut c_void, len) };
         return core::ptr::null_mut();
@@ -169,20 +169,11 @@ pub(crate) fn extent_alloc(
 }
 
 /// The destroy hook's logic: forget `[addr, addr+size)` and unmap granules that died.
-pub(crate) fn extent_destroy(
-    os: &impl Os,
-    map: &ExtentMap,
-    placement: Option<&Placement>,
-    addr: *mut c_void,
-    size: usize,
-) {
-    let granule = placement.map_or(HUGE_2M, |p| p.backing.page_size().max(HUGE_2M));
+pub(crate) fn extent_destroy(os: &impl Os, map: &ExtentMap, addr: *mut c_void, size: usize) {
     map.retire(addr as usize, size, |g| {
-        if granule == HUGE_2M {
-            // SAFETY: the extent map says every extent in this granule was destroyed by jemalloc.
-            let _ = unsafe { os.unmap(g as *mut c_void, HUGE_2M) };
-            note_unmap(g);
-        }
+        // SAFETY: the extent map says every extent in this granule was destroyed by jemalloc.
+        let _ = unsafe { os.unmap(g as *mut c_void, HUGE_2M) };
+        note_unmap(g);
     });
 }
 
@@ -229,8 +220,7 @@ pub(crate) mod shims {
     /// Common destroy body.
     pub(crate) fn destroy(addr: *mut c_void, size: usize, arena_ind: u32) {
         note(extent_op::DESTROY, addr, size, arena_ind);
-        let placement = placement_of(arena_ind).map(|(_, p)| p);
-        extent_destroy(&Linux, &MAP, placement, addr, size);
+        extent_destroy(&Linux, &MAP, addr, size);
     }
 
     /// Purge with `advice` unless the kind hogs memory; `false` means purged (jemalloc's sense).

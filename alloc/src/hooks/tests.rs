@@ -124,7 +124,7 @@ fn alloc_aligns_binds_and_registers() {
     );
     // destroying the extent unmaps the whole granule, once
     os.calls.borrow_mut().clear();
-    super::extent_destroy(&os, &map, None, p, 3 * 4096);
+    super::extent_destroy(&os, &map, p, 3 * 4096);
     assert_eq!(
         *os.calls.borrow(),
         vec![format!("unmap {:#x}+0x200000", p as usize)]

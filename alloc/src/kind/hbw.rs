@@ -17,9 +17,9 @@ pub const HBW_HUGETLB: u8 = 1;
 pub const HBW_PREFERRED: u8 = 2;
 /// Preferred on 2 MiB pages.
 pub const HBW_PREFERRED_HUGETLB: u8 = 3;
-/// HBW on 1 GiB pages (deprecated).
+/// HBW, GBTLB (deprecated): 2 MiB pages in 1 GiB mappings, as 1.14.
 pub const HBW_GBTLB: u8 = 4;
-/// Preferred on 1 GiB pages (deprecated).
+/// Preferred, GBTLB (deprecated).
 pub const HBW_PREFERRED_GBTLB: u8 = 5;
 /// Interleave over all HBW nodes.
 pub const HBW_INTERLEAVE: u8 = 6;
@@ -33,8 +33,8 @@ fn spec(v: u8) -> (Rule, MpolMode, Backing) {
         HBW_HUGETLB => (Rule::Hbw, MpolMode::Bind, Backing::Huge2M),
         HBW_PREFERRED => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Anon),
         HBW_PREFERRED_HUGETLB => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Huge2M),
-        HBW_GBTLB => (Rule::Hbw, MpolMode::Bind, Backing::Huge1G),
-        HBW_PREFERRED_GBTLB => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Huge1G),
+        HBW_GBTLB => (Rule::Hbw, MpolMode::Bind, Backing::Gbtlb),
+        HBW_PREFERRED_GBTLB => (Rule::HbwPreferred, MpolMode::Preferred, Backing::Gbtlb),
         HBW_INTERLEAVE => (Rule::HbwInterleave, MpolMode::Interleave, Backing::Anon),
         HBW_ALL => (Rule::HbwAll, MpolMode::Bind, Backing::Anon),
         HBW_ALL_HUGETLB => (Rule::HbwAll, MpolMode::Bind, Backing::Huge2M),
@@ -50,8 +50,8 @@ fn placement(k: &Kind) -> Result<Placement, Error> {
 /// `memkind_check_available`. The GBTLB variants use 1.14's plain 2 MiB hugepage check over the
 /// kind's nodemask (MEMKIND_HBW_GBTLB_OPS: `memkind_hugetlb_check_available_2mb`), not the HBW
 /// check first: with HBW nodes they are available as soon as 2 MiB pages exist there, although
-/// their allocations need 1 GiB pages. When the HBW nodes cannot be determined 1.14 reads an
-/// uninitialised nodemask (its answer depends on stack garbage); ours uses the empty mask, so
+/// their allocations need 512 free 2 MiB pages (a 1 GiB mapping). When the HBW nodes cannot be
+/// determined 1.14 reads an uninitialised nodemask (its answer depends on stack garbage); ours uses the empty mask, so
 /// only overcommittable pages make the kind available.
 fn check(k: &Kind) -> Result<(), Error> {
     match k.variant() {

@@ -121,6 +121,9 @@ pub struct PmemState {
     /// The kind is being destroyed with blocks still allocated: its mappings are kept (and its
     /// file, through them) so those blocks stay usable, only forgotten by the extent map.
     detached: AtomicBool,
+    /// `MEMKIND_MEM_USAGE_POLICY_CONSERVATIVE`: freed blocks go straight back to jemalloc (no
+    /// per-thread caching), so freed memory is returned at once and reusable by any size class.
+    uncached: AtomicBool,
 }
 
 impl PmemState {
@@ -151,6 +154,16 @@ impl PmemState {
     /// See [`PmemState::detach`].
     pub(crate) fn is_detached(&self) -> bool {
         self.detached.load(Ordering::Acquire)
+    }
+
+    /// Cache nothing for this kind from now on (CONSERVATIVE) or cache again (DEFAULT).
+    pub(crate) fn set_uncached(&self, on: bool) {
+        self.uncached.store(on, Ordering::Release);
+    }
+
+    /// See [`PmemState::set_uncached`].
+    pub(crate) fn is_uncached(&self) -> bool {
+        self.uncached.load(Ordering::Acquire)
     }
 
     /// Bytes of extents currently charged against `max`.
@@ -271,6 +284,7 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
         log,
         kind_id: AtomicU16::new(u16::MAX),
         detached: AtomicBool::new(false),
+        uncached: AtomicBool::new(policy == POLICY_CONSERVATIVE),
     };
     // 1.14 names a PMEM kind after its file descriptor.
     let name = format!("pmem{:08x}", state.fd.load(Ordering::Relaxed));

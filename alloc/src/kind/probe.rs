@@ -34,8 +34,7 @@ pub(crate) fn where_of(k: &Kind) -> Where<'static> {
 pub(crate) fn placement_where(p: &'static Placement) -> Where<'static> {
     let (b, page) = match p.backing {
         Backing::Anon => (backing::ANON, 4096),
-        Backing::Huge2M => (backing::HUGETLB, 2 << 20),
-        Backing::Huge1G => (backing::HUGETLB, 1 << 30),
+        Backing::Huge2M | Backing::Gbtlb => (backing::HUGETLB, 2 << 20),
         Backing::File { .. } => (backing::FILE, 4096),
     };
     let (mode, nodes): (i32, &'static [u64]) = match &p.mbind {
