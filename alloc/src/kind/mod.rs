@@ -217,13 +217,19 @@ impl Kind {
     /// Validate a `memkind_t` from C: `Some` only for the address of a live slot.
     #[inline(always)]
     pub fn from_ptr(p: *const Kind) -> Option<&'static Kind> {
+        const SIZE: usize = core::mem::size_of::<Kind>();
+        const _: () = assert!(SIZE.is_power_of_two(), "from_ptr's index is a rotate");
         let base = KINDS.as_ptr() as usize;
-        let off = (p as usize).wrapping_sub(base);
-        let sz = core::mem::size_of::<Kind>();
-        if off < MAX_KINDS * sz && off.is_multiple_of(sz) {
-            let k = &KINDS[off / sz];
+        // The slot index, in one rotate: an offset that is not a multiple of the slot size has
+        // low bits set, which the rotate moves to the top, so it fails the range test like an
+        // address outside the table (NULL included).
+        let i = (p as usize)
+            .wrapping_sub(base)
+            .rotate_right(SIZE.trailing_zeros());
+        if i < MAX_KINDS {
+            let k = &KINDS[i];
             // Static slots are always live; the load is only needed for dynamic ones.
-            (k.partition < STATIC_KINDS as u32 || k.live.load(Ordering::Acquire)).then_some(k)
+            (i < STATIC_KINDS || k.live.load(Ordering::Acquire)).then_some(k)
         } else {
             None
         }
