@@ -46,7 +46,7 @@ pub fn owner(p: *const c_void) -> Owner {
 /// one map lookup, no kind table access.
 #[inline(always)]
 pub fn is_default_memory(p: *const c_void) -> bool {
-    MAP.lookup(p as usize) == Some(crate::kind::partition::DEFAULT as u16)
+    MAP.is(p as usize, crate::kind::partition::DEFAULT as u16)
 }
 
 /// Second chance: fixed kinds' buffers are not in the granule map (their granules are shared

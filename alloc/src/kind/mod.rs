@@ -223,11 +223,15 @@ impl Kind {
         // The slot index, in one rotate: an offset that is not a multiple of the slot size has
         // low bits set, which the rotate moves to the top, so it fails the range test like an
         // address outside the table (NULL included).
-        let i = (p as usize)
-            .wrapping_sub(base)
-            .rotate_right(SIZE.trailing_zeros());
+        let off = (p as usize).wrapping_sub(base);
+        let i = off.rotate_right(SIZE.trailing_zeros());
         if i < MAX_KINDS {
-            let k = &KINDS[i];
+            // Slot `i` reached as the table's address plus `off` (which the compiler folds back
+            // into `p`) rather than by indexing (which recomputes `i * SIZE`).
+            #[allow(unsafe_code, reason = "pointer into a static table")]
+            // SAFETY: `i < MAX_KINDS` and the rotate left no low bits, so `off == i * SIZE`:
+            // the address of slot `i` of KINDS, a static that lives for the whole program.
+            let k: &'static Kind = unsafe { &*KINDS.as_ptr().byte_add(off) };
             // Static slots are always live; the load is only needed for dynamic ones.
             (i < STATIC_KINDS || k.live.load(Ordering::Acquire)).then_some(k)
         } else {
