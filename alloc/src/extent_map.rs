@@ -7,14 +7,19 @@
 //! we never handed out finds an empty slot and yields `None`.
 //!
 //! Each leaf entry packs `kind_id + 1` (low 16 bits, 0 = not ours) and the number of live 4 KiB
-//! pages jemalloc holds in the granule (high 16 bits). When the last live page of a granule is
+//! pages jemalloc holds in the granule (high 16 bits). The low halves are mirrored in one flat
+//! array of a `u16` per granule of the whole address space (2^26 entries, 128 MiB of address
+//! space reserved with MAP_NORESERVE, touched only where granules are registered), which is what
+//! [`ExtentMap::lookup`] reads: one bounds compare and one load on the free path, instead of two
+//! dependent loads and a null test. The radix table keeps the page counts and is what the
+//! rare walks over every granule read. When the last live page of a granule is
 //! destroyed, the whole granule is unmapped, so a granule is never half-reused by someone else.
 //! Leaves come straight from mmap: this module runs inside extent hooks and must not allocate
 //! through jemalloc.
 
 #![allow(unsafe_code, reason = "leaves are raw mmap'd tables")]
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 
 use crate::sys::{Backing, Linux, Os, HUGE_2M, PAGE_SIZE};
 
@@ -24,6 +29,10 @@ const LEAF_BITS: u32 = 13;
 const TOP_BITS: u32 = 47 - GRANULE_SHIFT - LEAF_BITS;
 const LEAF_LEN: usize = 1 << LEAF_BITS;
 const TOP_LEN: usize = 1 << TOP_BITS;
+/// Entries of the flat mirror: one per granule below 2^47.
+const FLAT_LEN: usize = TOP_LEN * LEAF_LEN;
+/// Bytes of the flat mirror's mapping.
+const FLAT_BYTES: usize = FLAT_LEN * core::mem::size_of::<AtomicU16>();
 const COUNT_SHIFT: u32 = 16;
 /// Set in a granule's entry when a fixed kind's buffer (`memkind_create_fixed`) lies in it: the
 /// granule's kind is then not the answer for every address in it, and [`ExtentMap::lookup`]
@@ -42,6 +51,12 @@ struct Leaf {
 /// The table. One instance per process ([`MAP`]); tests make their own.
 pub struct ExtentMap {
     top: [AtomicPtr<Leaf>; TOP_LEN],
+    /// The flat mirror of the entries' low halves (`kind_id + 1 | OVERLAY`, 0 = not ours), one
+    /// per granule; null until the first registration maps it.
+    flat: AtomicPtr<AtomicU16>,
+    /// Entries readable at `flat`: 0 until it is mapped, then [`FLAT_LEN`] (stored after `flat`
+    /// with Release). Lookups compare the granule index with it, so they need no null test.
+    flat_len: AtomicUsize,
 }
 
 /// The process's map.
@@ -59,37 +74,95 @@ impl ExtentMap {
     pub const fn new() -> Self {
         ExtentMap {
             top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN],
+            flat: AtomicPtr::new(core::ptr::null_mut()),
+            flat_len: AtomicUsize::new(0),
         }
+    }
+
+    /// The flat mirror's entry for `addr` (`kind_id + 1 | OVERLAY`, 0 = not ours): any address
+    /// is safe, one outside the mirror (or before it is mapped) reads as 0.
+    #[inline(always)]
+    fn flat_entry(&self, addr: usize) -> u16 {
+        let g = addr >> GRANULE_SHIFT;
+        if g >= self.flat_len.load(Ordering::Acquire) {
+            return 0;
+        }
+        let flat = self.flat.load(Ordering::Relaxed);
+        // SAFETY: `flat_len` is non-zero only once `flat` points to a mapping of FLAT_LEN
+        // entries (published before it with Release, read after it with Acquire), which is
+        // never unmapped while the map is alive; `g < flat_len`.
+        unsafe { &*flat.add(g) }.load(Ordering::Relaxed)
     }
 
     /// The kind id owning `addr`, or `None` for an address we never mapped.
     #[inline(always)]
     pub fn lookup(&self, addr: usize) -> Option<u16> {
-        let (t, l) = split(addr)?;
-        let leaf = self.top[t].load(Ordering::Acquire);
-        if leaf.is_null() {
-            return None;
-        }
-        // SAFETY: non-null top entries point to leaves that are never freed (see `leaf_for`).
-        let v = unsafe { &*leaf }.slots[l].load(Ordering::Relaxed) & 0xffff;
+        let v = self.flat_entry(addr);
         if v == 0 {
             None
         } else {
-            Some((v - 1) as u16)
+            Some(v - 1)
         }
+    }
+
+    /// True when `addr`'s granule belongs to kind `id` with no fixed-kind overlay: one compare
+    /// of the flat entry.
+    #[inline(always)]
+    pub fn is(&self, addr: usize, id: u16) -> bool {
+        self.flat_entry(addr) == id + 1
     }
 
     /// As [`ExtentMap::lookup`], ignoring a fixed-kind overlay mark: the kind whose extent
     /// holds the granule.
     pub fn lookup_base(&self, addr: usize) -> Option<u16> {
-        let (t, l) = split(addr)?;
-        let leaf = self.top[t].load(Ordering::Acquire);
-        if leaf.is_null() {
-            return None;
+        let v = self.flat_entry(addr) & !(OVERLAY as u16);
+        (v != 0).then(|| v - 1)
+    }
+
+    /// The flat mirror, mapped on first use; `None` when it cannot be mapped.
+    fn flat(&self) -> Option<*mut AtomicU16> {
+        let f = self.flat.load(Ordering::Acquire);
+        if !f.is_null() {
+            return Some(f);
         }
-        // SAFETY: as in `lookup`.
-        let v = unsafe { &*leaf }.slots[l].load(Ordering::Relaxed) & 0xffff & !OVERLAY;
-        (v != 0).then(|| (v - 1) as u16)
+        // Real memory whatever OS seam the caller tests with, as for leaves; zeroed anonymous
+        // memory is a valid mirror (every entry 0).
+        let fresh = Linux.map(FLAT_BYTES, Backing::Anon).ok()?.as_ptr();
+        // Only a few of its pages are ever written: no transparent huge pages for them.
+        // SAFETY: our fresh mapping, nothing in it yet; the advice drops no contents.
+        let _ = unsafe { Linux.advise(fresh, FLAT_BYTES, libc::MADV_NOHUGEPAGE) };
+        let fresh = fresh as *mut AtomicU16;
+        let f = match self.flat.compare_exchange(
+            core::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: the mirror just mapped, which lost the race and was never published.
+                let _ = unsafe { Linux.unmap(fresh.cast(), FLAT_BYTES) };
+                winner
+            }
+        };
+        self.flat_len.store(FLAT_LEN, Ordering::Release);
+        Some(f)
+    }
+
+    /// The flat mirror's entry for granule-aligned `g`, if the mirror is mapped and covers it.
+    fn flat_slot(&self, g: usize) -> Option<&AtomicU16> {
+        let i = g >> GRANULE_SHIFT;
+        let f = self.flat.load(Ordering::Acquire);
+        // SAFETY: a non-null `flat` is a mapping of FLAT_LEN entries that lives as long as the
+        // map; `i < FLAT_LEN`.
+        (!f.is_null() && i < FLAT_LEN).then(|| unsafe { &*f.add(i) })
+    }
+
+    /// Mirror a leaf entry's new value into the flat array.
+    fn mirror(&self, g: usize, entry: u32) {
+        if let Some(s) = self.flat_slot(g) {
+            s.store((entry & 0xffff) as u16, Ordering::Release);
+        }
     }
 
     /// Mark every registered granule that `[addr, addr+len)` touches as holding (part of) a
@@ -103,7 +176,8 @@ impl ExtentMap {
         while g < end {
             if let Some(s) = self.existing_slot(g) {
                 if s.load(Ordering::Acquire) & 0xffff != 0 {
-                    s.fetch_or(OVERLAY, Ordering::AcqRel);
+                    let v = s.fetch_or(OVERLAY, Ordering::AcqRel) | OVERLAY;
+                    self.mirror(g, v);
                 }
             }
             match g.checked_add(HUGE_2M) {
@@ -145,6 +219,9 @@ impl ExtentMap {
     /// Returns false if the range is outside the table or a leaf could not be mapped.
     pub fn register(&self, addr: usize, len: usize, kind: u16) -> bool {
         debug_assert_eq!(addr % HUGE_2M, 0);
+        if self.flat().is_none() {
+            return false;
+        }
         let mut g = addr;
         let end = addr + len;
         while g < end {
@@ -154,10 +231,9 @@ impl ExtentMap {
                 self.clear(addr, g - addr);
                 return false;
             };
-            slot.store(
-                (kind as u32 + 1) | (pages << COUNT_SHIFT),
-                Ordering::Release,
-            );
+            let entry = (kind as u32 + 1) | (pages << COUNT_SHIFT);
+            slot.store(entry, Ordering::Release);
+            self.mirror(g, entry);
             g += HUGE_2M;
         }
         true
@@ -168,6 +244,7 @@ impl ExtentMap {
         while g < addr + len {
             if let Some(s) = self.existing_slot(g) {
                 s.store(0, Ordering::Release);
+                self.mirror(g, 0);
             }
             g += HUGE_2M;
         }
@@ -194,6 +271,7 @@ impl ExtentMap {
                 let old = slot.fetch_sub(pages << COUNT_SHIFT, Ordering::AcqRel);
                 if old >> COUNT_SHIFT == pages {
                     slot.store(0, Ordering::Release);
+                    self.mirror(g, 0);
                     release(g);
                 }
             }
@@ -240,9 +318,22 @@ impl ExtentMap {
         self.for_each_granule_of(kind, |g| {
             if let Some(s) = self.existing_slot(g) {
                 s.store(0, Ordering::Release);
+                self.mirror(g, 0);
                 release(g);
             }
         });
+    }
+}
+
+impl Drop for ExtentMap {
+    /// Unmap the flat mirror (maps made by tests; the process's [`MAP`] is never dropped).
+    /// Leaves stay mapped, as ever.
+    fn drop(&mut self) {
+        let f = *self.flat.get_mut();
+        if !f.is_null() {
+            // SAFETY: the map is going away (`&mut self`), so nothing reads the mirror any more.
+            let _ = unsafe { Linux.unmap(f.cast(), FLAT_BYTES) };
+        }
     }
 }
 
@@ -274,6 +365,11 @@ mod tests {
         let len = 2 * HUGE_2M + 3 * PAGE_SIZE;
         assert!(m.register(base, len, 7));
         assert_eq!(m.lookup(base), Some(7));
+        assert!(m.is(base, 7) && !m.is(base, 6));
+        // Addresses outside the mirror stay unknown once it is mapped.
+        assert_eq!(m.lookup(1 << 47), None);
+        assert_eq!(m.lookup(usize::MAX), None);
+        assert!(!m.is(usize::MAX, 7));
         assert_eq!(m.lookup(base + HUGE_2M + 5), Some(7));
         assert_eq!(m.lookup(base + 2 * HUGE_2M + 3 * PAGE_SIZE + 100), Some(7)); // padding
         assert_eq!(m.lookup(base + 3 * HUGE_2M), None);

@@ -17,6 +17,9 @@ use crate::sys::set_errno;
 /// otherwise route them to its dedicated "huge" arena, which our hooks cannot reach. It is 0
 /// until the library is initialised, so the first call of all takes the slow branch.
 static OVERSIZE: AtomicUsize = AtomicUsize::new(0);
+/// `OVERSIZE - 1` (0 until initialised): `size.wrapping_sub(1) < FAST_BELOW` is
+/// `0 < size < OVERSIZE` in one compare, the whole test of [`malloc_any`]'s fast path.
+static FAST_BELOW: AtomicUsize = AtomicUsize::new(0);
 
 /// Called once at start-up with jemalloc's `opt.oversize_threshold` (0 = feature disabled);
 /// fills the size-class table too.
@@ -28,6 +31,7 @@ pub(crate) fn set_oversize(threshold: usize) {
         threshold
     };
     OVERSIZE.store(t, Ordering::Release);
+    FAST_BELOW.store(t - 1, Ordering::Release);
 }
 
 /// Extra mallocx flags for a request of `size` bytes.
@@ -65,8 +69,34 @@ pub fn malloc(size: usize) -> *mut c_void {
     }
 }
 
+/// malloc of any size: NULL for 0 (memkind's rule), else [`malloc`]. One compare decides both
+/// (`size - 1 < OVERSIZE - 1`, wrapping), so the caller's fast path is a test and a tail call.
+#[inline(always)]
+pub fn malloc_any(size: usize) -> *mut c_void {
+    if size.wrapping_sub(1) < FAST_BELOW.load(Ordering::Relaxed) {
+        // SAFETY: 0 < size < OVERSIZE: as in `malloc`.
+        unsafe { je::malloc(size) }
+    } else {
+        malloc_any_slow(size)
+    }
+}
+
+/// [`malloc_any`] for 0, oversize requests and the first call (before start-up). `extern "C"`
+/// (a panic aborts here, it cannot unwind), so callers in `extern "C"` functions reach it with
+/// a tail call.
 #[cold]
-fn malloc_slow(size: usize) -> *mut c_void {
+#[inline(never)]
+extern "C" fn malloc_any_slow(size: usize) -> *mut c_void {
+    if size == 0 {
+        return core::ptr::null_mut();
+    }
+    malloc(size)
+}
+
+/// `extern "C"` (a panic aborts here), so [`malloc`]'s callers keep their tail calls.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_slow(size: usize) -> *mut c_void {
     let f = flags_for(size);
     // SAFETY: size > 0 (callers check), flags name an automatic arena of ours or none.
     enomem(unsafe { je::mallocx(size, f) })

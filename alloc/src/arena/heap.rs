@@ -46,7 +46,7 @@ pub fn owner(p: *const c_void) -> Owner {
 /// one map lookup, no kind table access.
 #[inline(always)]
 pub fn is_default_memory(p: *const c_void) -> bool {
-    MAP.lookup(p as usize) == Some(crate::kind::partition::DEFAULT as u16)
+    MAP.is(p as usize, crate::kind::partition::DEFAULT as u16)
 }
 
 /// Second chance: fixed kinds' buffers are not in the granule map (their granules are shared
@@ -107,12 +107,30 @@ fn malloc_uncounted(kind: &'static Kind, size: usize) -> *mut c_void {
         return default::malloc(size);
     }
     if size <= thread::SMALL {
-        let p = thread::malloc_small(kind, size);
-        if p.is_null() && reentered() {
-            return default::malloc(size);
+        if let Some(p) = thread::pop(kind, size) {
+            return p;
         }
-        return enomem(p);
+        return malloc_small_slow(kind, size);
     }
+    malloc_large(kind, size)
+}
+
+/// [`malloc_uncounted`] of a small block the magazine could not hand out at once. This and
+/// [`malloc_large`] are `extern "C"` (a panic aborts here), so the fast path reaches them with
+/// a tail call and stays frameless.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_void {
+    let p = thread::malloc_small_slow(kind, size);
+    if p.is_null() && reentered() {
+        return default::malloc(size);
+    }
+    enomem(p)
+}
+
+/// [`malloc_uncounted`] above the magazines' sizes: jemalloc with the thread's flags.
+#[inline(never)]
+extern "C" fn malloc_large(kind: &'static Kind, size: usize) -> *mut c_void {
     match thread::flags(kind) {
         // SAFETY: size > 0; flags name an arena and tcache of `kind`.
         Ok(f) => counted(kind, enomem(unsafe { je::mallocx(size, f) })),
@@ -309,9 +327,11 @@ pub(crate) mod counted {
     /// thread's magazine of `kind`, whose size classes are jemalloc's: its usable size is the
     /// request's size class, with no owner lookup. Anything else (and a failed magazine) takes
     /// the full path and looks the block up.
+    ///
+    /// `extern "C"`, as [`free`]: the detached fast path reaches it with a tail call.
     #[cold]
     #[inline(never)]
-    pub(crate) fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
+    pub(crate) extern "C" fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
         if kind.is_default() {
             return malloc_default(size);
         }
@@ -379,7 +399,7 @@ pub(crate) mod counted {
     /// [`super::free`], counted (one owner lookup for the count and the free).
     #[cold]
     #[inline(never)]
-    pub(crate) fn free(p: *mut c_void) {
+    pub(crate) extern "C" fn free(p: *mut c_void) {
         match owner(p) {
             Owner::Kind(k) => {
                 // SAFETY: `p` lies in our memory (see `free`).

@@ -83,7 +83,9 @@ impl Classes {
         if usable == 0 || usable > self.limit {
             return None;
         }
-        let b = self.bin_of(usable);
+        // Class sizes are multiples of 8: `usable / 8` is their slot (a usable size that is not
+        // one fails the compare below).
+        let b = self.of[usable / 8] as usize;
         (self.size[b] as usize == usable).then_some(b)
     }
 

@@ -45,6 +45,8 @@ pub struct PerKind {
     /// In the process-wide list (false once a kind destroy or the thread's exit unlinked it).
     linked: bool,
     next: *mut PerKind,
+    /// `Classes::get()`, cached so the fast paths skip its once-check.
+    classes: *const Classes,
     bins: [Bin; MAX_BINS],
 }
 
@@ -223,9 +225,60 @@ pub(crate) fn forget_own_record(kind: &Kind) {
     unsafe { release(&mut list, pk) };
 }
 
+/// This thread's record for `kind` if it is set up and of the kind's current generation (the
+/// fast paths' test; [`record`] sets one up). Only this thread uses it, and a kind's destroy
+/// only while the kind is not in use (memkind's contract), so the caller may take it `&mut`
+/// for the length of one heap operation.
+#[inline(always)]
+fn ready(kind: &'static Kind) -> Option<*mut PerKind> {
+    let p = slot(kind.id() as usize);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null slot points to this thread's record, alive until the thread exits.
+    (unsafe { (*p).generation } == kind.generation()).then_some(p)
+}
+
+/// The size-class table a ready record cached when it was made.
+#[inline(always)]
+fn classes(pk: &PerKind) -> &'static Classes {
+    // SAFETY: set by `record_slow` to `Classes::get()`, a `&'static`, before the record was
+    // published in the thread's slot.
+    unsafe { &*pk.classes }
+}
+
 /// malloc of `size` (1..=[`SMALL`]) bytes of a non-default `kind` from this thread's magazine.
 #[inline(always)]
 pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
+    match pop(kind, size) {
+        Some(p) => p,
+        None => malloc_small_slow(kind, size),
+    }
+}
+
+/// The fast path of [`malloc_small`]: a block from the magazine of `size`'s class, `None` when
+/// the thread has no ready record of `kind`, `size` is above the cached classes or the magazine
+/// is empty.
+#[inline(always)]
+pub fn pop(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
+    // SAFETY: see `ready`.
+    let pk = unsafe { &mut *ready(kind)? };
+    let c = classes(pk);
+    if size > c.limit() {
+        return None;
+    }
+    let b = c.bin_of(size);
+    // SAFETY: `bin_of` of a request up to `limit` is a class index, below the class count,
+    // which is at most MAX_BINS, the length of `bins`.
+    unsafe { pk.bins.get_unchecked_mut(b) }.pop()
+}
+
+/// [`malloc_small`] when [`pop`] has no block: set up the record, refill the magazine, or
+/// serve a request above the cached classes from jemalloc. `extern "C"` (a panic aborts here),
+/// so the fast paths of `extern "C"` callers reach it with a tail call.
+#[cold]
+#[inline(never)]
+pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_void {
     let Ok(pk) = record(kind) else {
         return malloc_uncached(kind, size);
     };
@@ -280,6 +333,34 @@ pub fn free(kind: &'static Kind, p: *mut c_void) {
 /// [`free`] of a block whose usable size (`sallocx`) the caller has already taken.
 #[inline(always)]
 pub fn free_sized(kind: &'static Kind, p: *mut c_void, usable: usize) {
+    if !push(kind, p, usable) {
+        free_slow(kind, p, usable)
+    }
+}
+
+/// The fast path of [`free_sized`]: `true` when `p` went into the magazine of its class; `false`
+/// when the thread has no ready record of `kind`, `usable` is not a cached class or the
+/// magazine is full.
+#[inline(always)]
+fn push(kind: &'static Kind, p: *mut c_void, usable: usize) -> bool {
+    let Some(pk) = ready(kind) else {
+        return false;
+    };
+    // SAFETY: see `ready`.
+    let pk = unsafe { &mut *pk };
+    match classes(pk).bin_of_usable(usable) {
+        // SAFETY: `bin_of_usable` yields a class index, below the class count, which is at most
+        // MAX_BINS, the length of `bins`.
+        Some(b) => unsafe { pk.bins.get_unchecked_mut(b) }.push(p),
+        None => false,
+    }
+}
+
+/// [`free_sized`] when [`push`] could not keep the block: set up the record, drain a full
+/// magazine, or give a block that is not of a cached class back to jemalloc.
+#[cold]
+#[inline(never)]
+extern "C" fn free_slow(kind: &'static Kind, p: *mut c_void, usable: usize) {
     let Ok(pk) = record(kind) else {
         jemalloc::dallocx(p, MALLOCX_TCACHE_NONE);
         outstanding(kind.id(), -1);
@@ -358,6 +439,7 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         (*pk).generation = kind.generation();
         (*pk).flags = MALLOCX_ARENA(arena as usize) | tcache_flags;
         (*pk).kind = kind.id();
+        (*pk).classes = Classes::get();
     }
     {
         let mut list = LIST.lock();

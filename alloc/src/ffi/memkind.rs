@@ -12,23 +12,34 @@ use crate::kind::{default_kind, Kind, KINDS, STATIC_KINDS};
 pub const VERSION: c_int = 1_014_000;
 
 /// `memkind_malloc(kind, size)`: NULL for size 0; NULL + ENOMEM for an unavailable kind.
+///
+/// DEFAULT's fast path is a leaf: the kind compare, the probe's semaphore, one compare for
+/// "size is neither 0 nor oversize" and a tail call into jemalloc; everything else is a tail
+/// call too, so no frame is built.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
     if core::ptr::eq(kind, default_kind()) {
-        if size == 0 {
-            return core::ptr::null_mut();
-        }
         if crate::probe::on() {
-            if crate::probe::tracing() {
-                // Traced: through the arena layer's entry point, where the trace tier's
-                // uprobe sees the call (counted there).
-                return ar::memkind_arena_malloc(kind, size);
-            }
-            return heap::counted::malloc_default(size);
+            return malloc_default_probed(size);
         }
-        return crate::arena::default::malloc(size);
+        return crate::arena::default::malloc_any(size);
     }
     ar::memkind_arena_malloc(kind, size)
+}
+
+/// malloc of DEFAULT while a probe is attached: counted, or (traced) through the arena layer's
+/// entry point, where the trace tier's uprobe sees the call (counted there). Size 0 is NULL
+/// before either, as detached.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_default_probed(size: usize) -> *mut c_void {
+    if size == 0 {
+        return core::ptr::null_mut();
+    }
+    if crate::probe::tracing() {
+        return ar::memkind_arena_malloc(default_kind(), size);
+    }
+    heap::counted::malloc_default(size)
 }
 
 /// `memkind_calloc(kind, num, size)`: NULL + ENOMEM on overflow.
@@ -63,18 +74,30 @@ pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize)
 /// `memkind_free(kind, ptr)`: the owner is taken from the pointer whatever `kind` says.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
-    // The owner decides, whatever the caller named. DEFAULT memory (the common case, named or
-    // not) is recognised from the extent map's id alone and takes jemalloc's fast path. A named
-    // non-default kind goes straight to the arena layer's entry point (one owner lookup there,
-    // where uprobes see it); anything else is looked up in full.
-    if !core::ptr::eq(kind, default_kind()) && !kind.is_null() {
-        if let Some(k) = kind_arg(kind).filter(|k| !k.is_default()) {
+    // The owner decides, whatever the caller named. A named non-default kind goes straight to
+    // the arena layer's entry point (one owner lookup there, where uprobes see it). DEFAULT
+    // memory (the common case, named or not) is recognised from the extent map's id alone and
+    // takes jemalloc's fast path; anything else is looked up in full. Every exit is a tail
+    // call, so the fast paths build no frame.
+    if !core::ptr::eq(kind, default_kind()) {
+        // `from_ptr` gives back the slot `kind` points to, which is not DEFAULT's (the compare
+        // above), and refuses NULL.
+        if let Some(k) = kind_arg(kind) {
             return ar::memkind_arena_free(k, ptr);
         }
     }
     if heap::is_default_memory(ptr) {
         return free_default(ptr);
     }
+    free_by_owner(ptr)
+}
+
+/// [`memkind_free`] of a pointer that is not plainly DEFAULT's, with DEFAULT or NULL named: the
+/// full owner lookup. This and the other out-of-line helpers of the fast paths are `extern "C"`
+/// (they cannot unwind: a panic aborts in them), so the fast paths reach them by a tail call
+/// instead of a call inside a frame with an abort-on-unwind landing pad.
+#[inline(never)]
+extern "C" fn free_by_owner(ptr: *mut c_void) {
     match heap::owner(ptr) {
         heap::Owner::Kind(k) if k.is_default() => free_default(ptr),
         heap::Owner::Kind(k) => ar::memkind_arena_free(k, ptr),
@@ -87,12 +110,19 @@ pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
 #[inline(always)]
 fn free_default(ptr: *mut c_void) {
     if crate::probe::on() {
-        if crate::probe::tracing() {
-            return ar::memkind_arena_free(default_kind(), ptr);
-        }
-        return heap::counted::free_default(ptr);
+        return free_default_probed(ptr);
     }
     crate::arena::default::free(ptr)
+}
+
+/// [`free_default`] while a probe is attached.
+#[cold]
+#[inline(never)]
+extern "C" fn free_default_probed(ptr: *mut c_void) {
+    if crate::probe::tracing() {
+        return ar::memkind_arena_free(default_kind(), ptr);
+    }
+    heap::counted::free_default(ptr)
 }
 
 /// `memkind_malloc_usable_size(kind, ptr)`: 0 for NULL and foreign pointers.

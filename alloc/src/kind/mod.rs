@@ -219,13 +219,23 @@ impl Kind {
     /// Validate a `memkind_t` from C: `Some` only for the address of a live slot.
     #[inline(always)]
     pub fn from_ptr(p: *const Kind) -> Option<&'static Kind> {
+        const SIZE: usize = core::mem::size_of::<Kind>();
+        const _: () = assert!(SIZE.is_power_of_two(), "from_ptr's index is a rotate");
         let base = KINDS.as_ptr() as usize;
+        // The slot index, in one rotate: an offset that is not a multiple of the slot size has
+        // low bits set, which the rotate moves to the top, so it fails the range test like an
+        // address outside the table (NULL included).
         let off = (p as usize).wrapping_sub(base);
-        let sz = core::mem::size_of::<Kind>();
-        if off < MAX_KINDS * sz && off.is_multiple_of(sz) {
-            let k = &KINDS[off / sz];
+        let i = off.rotate_right(SIZE.trailing_zeros());
+        if i < MAX_KINDS {
+            // Slot `i` reached as the table's address plus `off` (which the compiler folds back
+            // into `p`) rather than by indexing (which recomputes `i * SIZE`).
+            #[allow(unsafe_code, reason = "pointer into a static table")]
+            // SAFETY: `i < MAX_KINDS` and the rotate left no low bits, so `off == i * SIZE`:
+            // the address of slot `i` of KINDS, a static that lives for the whole program.
+            let k: &'static Kind = unsafe { &*KINDS.as_ptr().byte_add(off) };
             // Static slots are always live; the load is only needed for dynamic ones.
-            (k.partition < STATIC_KINDS as u32 || k.live.load(Ordering::Acquire)).then_some(k)
+            (i < STATIC_KINDS || k.live.load(Ordering::Acquire)).then_some(k)
         } else {
             None
         }
