@@ -14,7 +14,7 @@
 
 #![allow(unsafe_code, reason = "leaves are raw mmap'd tables")]
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::sys::{Backing, Linux, Os, HUGE_2M, PAGE_SIZE};
 
@@ -39,9 +39,17 @@ struct Leaf {
     slots: [AtomicU32; LEAF_LEN],
 }
 
+/// log2 of the address span of one leaf of jemalloc's own page map (its rtree): 2^18 pages of
+/// 4 KiB with 48-bit addresses (`rtree.h`: two levels of `RTREE_NSB / 2` bits).
+const JE_LEAF_SHIFT: u32 = 30;
+const JE_LEAVES: usize = 1 << (47 - JE_LEAF_SHIFT);
+
 /// The table. One instance per process ([`MAP`]); tests make their own.
 pub struct ExtentMap {
     top: [AtomicPtr<Leaf>; TOP_LEN],
+    /// One bit per 1 GiB region in which jemalloc's page map has a leaf for sure (see
+    /// [`ExtentMap::note_je_leaf`]). Bits are never cleared: jemalloc never frees its leaves.
+    je_leaves: [AtomicU64; JE_LEAVES / 64],
 }
 
 /// The process's map.
@@ -59,7 +67,30 @@ impl ExtentMap {
     pub const fn new() -> Self {
         ExtentMap {
             top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN],
+            je_leaves: [const { AtomicU64::new(0) }; JE_LEAVES / 64],
         }
+    }
+
+    /// Note that jemalloc registers (or has registered) a page of `addr` in its page map: it
+    /// does so for the first and the last page of every extent a hook hands it, and on both
+    /// sides of every split, creating the page map's leaf for that 1 GiB region if missing.
+    /// Called from those hooks ([`ExtentMap::register`], the split hook, the fixed kinds'
+    /// carve), just before jemalloc registers the pages.
+    pub fn note_je_leaf(&self, addr: usize) {
+        let r = addr >> JE_LEAF_SHIFT;
+        if r < JE_LEAVES {
+            self.je_leaves[r / 64].fetch_or(1 << (r % 64), Ordering::Release);
+        }
+    }
+
+    /// True when jemalloc's page map surely has a leaf for `addr`'s 1 GiB region, so that its
+    /// lookups of `addr` (which assume the leaf exists) read no wild pointer. Every address of
+    /// a block of 1 GiB or less, and the first page of any block, passes: its extent's first and
+    /// last pages were noted. The middle of a larger block may not.
+    #[inline]
+    pub fn je_leaf(&self, addr: usize) -> bool {
+        let r = addr >> JE_LEAF_SHIFT;
+        r < JE_LEAVES && self.je_leaves[r / 64].load(Ordering::Acquire) & (1 << (r % 64)) != 0
     }
 
     /// The kind id owning `addr`, or `None` for an address we never mapped.
@@ -143,8 +174,14 @@ impl ExtentMap {
 
     /// Record that `[addr, addr+len)` (granule-aligned start) now belongs to `kind`.
     /// Returns false if the range is outside the table or a leaf could not be mapped.
+    /// jemalloc then registers the extent's first and last pages in its own page map (noted
+    /// here, see [`ExtentMap::note_je_leaf`]).
     pub fn register(&self, addr: usize, len: usize, kind: u16) -> bool {
         debug_assert_eq!(addr % HUGE_2M, 0);
+        if len > 0 {
+            self.note_je_leaf(addr);
+            self.note_je_leaf(addr + len - 1);
+        }
         let mut g = addr;
         let end = addr + len;
         while g < end {
@@ -290,6 +327,20 @@ mod tests {
         });
         assert_eq!(released, vec![base, base + HUGE_2M, base + 2 * HUGE_2M]);
         assert_eq!(m.lookup(base + 2 * HUGE_2M), None);
+    }
+
+    #[test]
+    fn je_leaves_are_noted_at_extent_ends() {
+        let m = Box::new(ExtentMap::new());
+        let gib = 1usize << 30;
+        let base = 0x7d00_0000_0000usize - HUGE_2M; // the extent crosses a 1 GiB boundary
+        assert!(!m.je_leaf(base) && !m.je_leaf(base + HUGE_2M));
+        assert!(m.register(base, 2 * HUGE_2M, 3));
+        assert!(m.je_leaf(base) && m.je_leaf(base + HUGE_2M) && m.je_leaf(base + gib - 1));
+        assert!(!m.je_leaf(base + 2 * gib));
+        assert!(!m.je_leaf(usize::MAX));
+        m.note_je_leaf(base + 2 * gib + 5);
+        assert!(m.je_leaf(base + 2 * gib));
     }
 
     #[test]
