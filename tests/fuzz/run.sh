@@ -35,7 +35,7 @@ log="$work/fuzz.log"
 set +e
 cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$work/corpus" "$here/corpus/$target" -- \
   -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-  -artifact_prefix="$work/artifacts/" 2>&1 | tee "$log" | grep -E '^(#[0-9]+ *(INITED|DONE|pulse)|stat::|==[0-9]+==ERROR|SUMMARY|thread .* panicked)' 
+  -artifact_prefix="$work/artifacts/" 2>&1 | tee "$log" | grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE|pulse)|stat::|==[0-9]+==ERROR|SUMMARY|thread .* panicked)' 
 rc=${PIPESTATUS[0]}
 set -e
 end=$(date +%s)
