@@ -79,7 +79,12 @@ impl ExtentMap {
     pub fn note_je_leaf(&self, addr: usize) {
         let r = addr >> JE_LEAF_SHIFT;
         if r < JE_LEAVES {
-            self.je_leaves[r / 64].fetch_or(1 << (r % 64), Ordering::Release);
+            let (w, bit) = (&self.je_leaves[r / 64], 1u64 << (r % 64));
+            // Read first: the split hook runs on every large allocation, from every thread, and
+            // the bit is almost always set already (no write, no cache-line ping-pong).
+            if w.load(Ordering::Relaxed) & bit == 0 {
+                w.fetch_or(bit, Ordering::Release);
+            }
         }
     }
 

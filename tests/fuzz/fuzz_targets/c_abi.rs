@@ -421,7 +421,11 @@ impl Model {
     /// kinds and for sizes beyond the cap, always with ENOMEM.
     fn null_ok(&self, kind: MemkindT, req: usize, e: i32, what: &str) {
         let s = self.slot_of(kind);
-        let excused = req > (1usize << 40) || s.is_none_or(|s| s.bounded() || !s.available);
+        // HUGETLB's availability follows the system's hugepage pool, which other processes
+        // change: asked again.
+        let excused = req > (1usize << 40)
+            || s.is_none_or(|s| s.bounded() || !s.available)
+            || memkind_check_available(kind) != 0;
         assert!(
             excused,
             "{what}: NULL from {} for {req} bytes",
@@ -493,7 +497,8 @@ impl Model {
             assert!(
                 size > (1 << 40)
                     || align > (1 << 30)
-                    || s.is_none_or(|s| s.bounded() || !s.available),
+                    || s.is_none_or(|s| s.bounded() || !s.available)
+                    || memkind_check_available(kind) != 0,
                 "posix_memalign({align}, {size}) failed on {}",
                 s.map_or("?", |s| s.name)
             );
@@ -802,6 +807,7 @@ impl Model {
         let any_bounded_or_off = tiers.iter().any(|&k| {
             self.slot_of(k)
                 .is_none_or(|s| s.bounded() || !s.available || s.dynamic())
+                || memkind_check_available(k) != 0
         });
         match op % 4 {
             0 | 1 if size > 0 && self.room(size) => {
@@ -1054,12 +1060,19 @@ fn run(data: &[u8]) {
                 let size = 1 + inp.u8() as usize;
                 for s in m.slots.iter().filter(|s| !s.available) {
                     set_errno(0);
-                    assert!(
-                        memkind_malloc(s.kind, size).is_null(),
-                        "{} is unavailable",
-                        s.name
-                    );
-                    assert_eq!(errno(), libc::ENOMEM, "{}", s.name);
+                    let p = memkind_malloc(s.kind, size);
+                    if p.is_null() {
+                        assert_eq!(errno(), libc::ENOMEM, "{}", s.name);
+                    } else {
+                        // Hugepages reserved since start-up (another process): available now.
+                        assert_eq!(
+                            memkind_check_available(s.kind),
+                            0,
+                            "{} is unavailable",
+                            s.name
+                        );
+                        memkind_free(s.kind, p);
+                    }
                 }
             }
         }
