@@ -2,8 +2,8 @@
 //! `#[no_mangle]` symbols called as a C program calls them), checked against a model.
 //!
 //! The input is decoded into operations (see [`Op`]) over several kinds at once: static kinds
-//! (DEFAULT, REGULAR, INTERLEAVE, HIGHEST_CAPACITY*, HBW_PREFERRED, and HUGETLB / HBW, which
-//! are usually unavailable here), PMEM kinds in a temp directory, fixed kinds on buffers the
+//! (DEFAULT, REGULAR, INTERLEAVE, HIGHEST_CAPACITY*, HBW_PREFERRED, HBW, which is usually
+//! unavailable here, and HUGETLB, only allocated and freed, never touched), PMEM kinds in a temp directory, fixed kinds on buffers the
 //! harness owns, and memtier memories built over them. The model checks, after every call:
 //! - live blocks never overlap (over their usable sizes) and keep their fill pattern (head and
 //!   tail bytes), across realloc too; calloc gives zeros;
@@ -205,7 +205,7 @@ fn pmem_dir() -> &'static CString {
 
 /// The static kinds the harness uses, with availability read once.
 fn static_slots() -> Vec<Slot> {
-    let list: [(MemkindT, &'static str, bool); 9] = [
+    let list: [(MemkindT, &'static str, bool); 8] = [
         (MEMKIND_DEFAULT, "DEFAULT", true),
         (MEMKIND_REGULAR, "REGULAR", true),
         (MEMKIND_INTERLEAVE, "INTERLEAVE", true),
@@ -221,7 +221,6 @@ fn static_slots() -> Vec<Slot> {
             false,
         ),
         (MEMKIND_HBW_PREFERRED, "HBW_PREFERRED", false),
-        (MEMKIND_HUGETLB, "HUGETLB", false),
         (MEMKIND_HBW, "HBW", false),
     ];
     list.into_iter()
@@ -1058,7 +1057,18 @@ fn run(data: &[u8]) {
             Op::Unavailable => {
                 // Every unavailable kind: NULL + ENOMEM, whatever the size.
                 let size = 1 + inp.u8() as usize;
-                for s in m.slots.iter().filter(|s| !s.available) {
+                // HUGETLB is only asked here, never written to: when hugepages are reserved,
+                // a purged (MADV_DONTNEED) hugetlb range that jemalloc reuses faults with
+                // SIGBUS once the pool is empty (found by the long run while other jobs changed
+                // nr_hugepages; left to the hugetlb hooks, see tests/fuzz/README.md).
+                let hugetlb = Slot {
+                    kind: MEMKIND_HUGETLB,
+                    name: "HUGETLB",
+                    available: false,
+                    what: SlotKind::Static { exact: false },
+                };
+                let probe = m.slots.iter().filter(|s| !s.available).chain([&hugetlb]);
+                for s in probe {
                     set_errno(0);
                     let p = memkind_malloc(s.kind, size);
                     if p.is_null() {
