@@ -33,7 +33,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/artifacts"
 log="$work/fuzz.log"
 set +e
-cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$work/corpus" "$here/corpus/$target" -- \
+# TMPDIR: the target's PMEM directories (memkind-fuzz-<pid>) go to the scratch directory too.
+TMPDIR="$work" cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$work/corpus" "$here/corpus/$target" -- \
   -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" 2>&1 | tee "$log" | grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE|pulse)|stat::|==[0-9]+==ERROR|SUMMARY|thread .* panicked)' 
 rc=${PIPESTATUS[0]}
