@@ -22,6 +22,9 @@ cargo fmt --all -- --check
 "$here/check-layers.sh"
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace -- --test-threads=2
+# Bounded coverage-guided fuzzing of the C ABI (tests/fuzz/README.md): 60 s over the committed
+# corpus plus the build (nightly; skipped with a reason without it).
+"$here/fuzz/run.sh"
 if ((vm)); then
   if [[ -x "$repo/vmtest/run" ]]; then
     "$repo/vmtest/run"

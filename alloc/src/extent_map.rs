@@ -19,7 +19,7 @@
 
 #![allow(unsafe_code, reason = "leaves are raw mmap'd tables")]
 
-use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::sys::{Backing, Linux, Os, HUGE_2M, PAGE_SIZE};
 
@@ -48,6 +48,11 @@ struct Leaf {
     slots: [AtomicU32; LEAF_LEN],
 }
 
+/// log2 of the address span of one leaf of jemalloc's own page map (its rtree): 2^18 pages of
+/// 4 KiB with 48-bit addresses (`rtree.h`: two levels of `RTREE_NSB / 2` bits).
+const JE_LEAF_SHIFT: u32 = 30;
+const JE_LEAVES: usize = 1 << (47 - JE_LEAF_SHIFT);
+
 /// The table. One instance per process ([`MAP`]); tests make their own.
 pub struct ExtentMap {
     top: [AtomicPtr<Leaf>; TOP_LEN],
@@ -57,6 +62,9 @@ pub struct ExtentMap {
     /// Entries readable at `flat`: 0 until it is mapped, then [`FLAT_LEN`] (stored after `flat`
     /// with Release). Lookups compare the granule index with it, so they need no null test.
     flat_len: AtomicUsize,
+    /// One bit per 1 GiB region in which jemalloc's page map has a leaf for sure (see
+    /// [`ExtentMap::note_je_leaf`]). Bits are never cleared: jemalloc never frees its leaves.
+    je_leaves: [AtomicU64; JE_LEAVES / 64],
 }
 
 /// The process's map.
@@ -76,6 +84,7 @@ impl ExtentMap {
             top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN],
             flat: AtomicPtr::new(core::ptr::null_mut()),
             flat_len: AtomicUsize::new(0),
+            je_leaves: [const { AtomicU64::new(0) }; JE_LEAVES / 64],
         }
     }
 
@@ -92,6 +101,33 @@ impl ExtentMap {
         // entries (published before it with Release, read after it with Acquire), which is
         // never unmapped while the map is alive; `g < flat_len`.
         unsafe { &*flat.add(g) }.load(Ordering::Relaxed)
+    }
+
+    /// Note that jemalloc registers (or has registered) a page of `addr` in its page map: it
+    /// does so for the first and the last page of every extent a hook hands it, and on both
+    /// sides of every split, creating the page map's leaf for that 1 GiB region if missing.
+    /// Called from those hooks ([`ExtentMap::register`], the split hook, the fixed kinds'
+    /// carve), just before jemalloc registers the pages.
+    pub fn note_je_leaf(&self, addr: usize) {
+        let r = addr >> JE_LEAF_SHIFT;
+        if r < JE_LEAVES {
+            let (w, bit) = (&self.je_leaves[r / 64], 1u64 << (r % 64));
+            // Read first: the split hook runs on every large allocation, from every thread, and
+            // the bit is almost always set already (no write, no cache-line ping-pong).
+            if w.load(Ordering::Relaxed) & bit == 0 {
+                w.fetch_or(bit, Ordering::Release);
+            }
+        }
+    }
+
+    /// True when jemalloc's page map surely has a leaf for `addr`'s 1 GiB region, so that its
+    /// lookups of `addr` (which assume the leaf exists) read no wild pointer. Every address of
+    /// a block of 1 GiB or less, and the first page of any block, passes: its extent's first and
+    /// last pages were noted. The middle of a larger block may not.
+    #[inline]
+    pub fn je_leaf(&self, addr: usize) -> bool {
+        let r = addr >> JE_LEAF_SHIFT;
+        r < JE_LEAVES && self.je_leaves[r / 64].load(Ordering::Acquire) & (1 << (r % 64)) != 0
     }
 
     /// The kind id owning `addr`, or `None` for an address we never mapped.
@@ -217,10 +253,16 @@ impl ExtentMap {
 
     /// Record that `[addr, addr+len)` (granule-aligned start) now belongs to `kind`.
     /// Returns false if the range is outside the table or a leaf could not be mapped.
+    /// jemalloc then registers the extent's first and last pages in its own page map (noted
+    /// here, see [`ExtentMap::note_je_leaf`]).
     pub fn register(&self, addr: usize, len: usize, kind: u16) -> bool {
         debug_assert_eq!(addr % HUGE_2M, 0);
         if self.flat().is_none() {
             return false;
+        }
+        if len > 0 {
+            self.note_je_leaf(addr);
+            self.note_je_leaf(addr + len - 1);
         }
         let mut g = addr;
         let end = addr + len;
@@ -386,6 +428,20 @@ mod tests {
         });
         assert_eq!(released, vec![base, base + HUGE_2M, base + 2 * HUGE_2M]);
         assert_eq!(m.lookup(base + 2 * HUGE_2M), None);
+    }
+
+    #[test]
+    fn je_leaves_are_noted_at_extent_ends() {
+        let m = Box::new(ExtentMap::new());
+        let gib = 1usize << 30;
+        let base = 0x7d00_0000_0000usize - HUGE_2M; // the extent crosses a 1 GiB boundary
+        assert!(!m.je_leaf(base) && !m.je_leaf(base + HUGE_2M));
+        assert!(m.register(base, 2 * HUGE_2M, 3));
+        assert!(m.je_leaf(base) && m.je_leaf(base + HUGE_2M) && m.je_leaf(base + gib - 1));
+        assert!(!m.je_leaf(base + 2 * gib));
+        assert!(!m.je_leaf(usize::MAX));
+        m.note_je_leaf(base + 2 * gib + 5);
+        assert!(m.je_leaf(base + 2 * gib));
     }
 
     #[test]

@@ -251,6 +251,80 @@ pub fn utilization(p: *const c_void) -> Result<Utilization, i32> {
     unsafe { write_read::<*const c_void, Utilization>(c"experimental.utilization.query", p) }
 }
 
+/// What `experimental.utilization.batch_query` says of the extent holding one address
+/// (jemalloc 5.3's `inspect_extent_util_stats_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct ExtentUtil {
+    /// Free regions of the slab (0 for a large extent).
+    pub nfree: usize,
+    /// Regions of the slab (1 for a large extent; 0 when no extent is registered there).
+    pub nregs: usize,
+    /// Size of the slab or of the large extent in bytes (0 when no extent is registered there).
+    pub size: usize,
+}
+
+/// The extent holding `p`, from jemalloc's page map, without the bin lock that
+/// [`utilization`] takes. Unlike `sallocx`, the lookup behind it copes with a page that starts
+/// no block (the middle of a large extent answers all zeros); it still needs jemalloc's page-map
+/// leaf for `p`'s 1 GiB region to exist, which holds for every address inside an extent of 1 GiB
+/// or less that jemalloc registered.
+pub fn extent_util(p: *const c_void) -> Result<ExtentUtil, i32> {
+    static MIB: std::sync::OnceLock<Result<[usize; 3], i32>> = std::sync::OnceLock::new();
+    let mib = MIB.get_or_init(|| {
+        let mut mib = [0usize; 3];
+        let mut len = mib.len();
+        // SAFETY: jemalloc writes at most `len` MIB components into `mib`.
+        let r = unsafe {
+            je::mallctlnametomib(
+                c"experimental.utilization.batch_query".as_ptr(),
+                mib.as_mut_ptr(),
+                &mut len,
+            )
+        };
+        if r != 0 || len != mib.len() {
+            Err(if r != 0 { r } else { libc::EINVAL })
+        } else {
+            Ok(mib)
+        }
+    });
+    let mib = (*mib)?;
+    let mut out = ExtentUtil::default();
+    let mut out_len = size_of::<ExtentUtil>();
+    let mut ptrs = [p];
+    // SAFETY: the control reads one pointer from `ptrs` (newlen) and writes one
+    // `inspect_extent_util_stats_t` (three size_t, checked against `out_len`) into `out`.
+    let r = unsafe {
+        je::mallctlbymib(
+            mib.as_ptr(),
+            mib.len(),
+            (&mut out as *mut ExtentUtil).cast(),
+            &mut out_len,
+            ptrs.as_mut_ptr().cast(),
+            size_of::<*const c_void>(),
+        )
+    };
+    if r != 0 {
+        Err(r)
+    } else {
+        Ok(out)
+    }
+}
+
+/// jemalloc's padding of every large extent (`sz_large_pad`): one page with
+/// `opt.cache_oblivious` (the default), else 0. A live large block's usable size is its extent's
+/// size minus this.
+pub fn large_pad() -> usize {
+    static PAD: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAD.get_or_init(|| {
+        // SAFETY: `opt.cache_oblivious` is a `bool` (jemalloc(3)).
+        match unsafe { read::<bool>(c"opt.cache_oblivious") } {
+            Ok(false) => 0,
+            _ => page_size().unwrap_or(4096),
+        }
+    })
+}
+
 /// Install `hooks` on arena `ind` (initialising it if it is an automatic arena not yet in use).
 pub fn arena_set_hooks(ind: u32, hooks: &'static ExtentHooks) -> Result<(), i32> {
     let name = Name::indexed("arena.", ind as u64, ".extent_hooks");

@@ -35,6 +35,8 @@ unsafe extern "C" {
     pub safe static MEMKIND_HBW_HUGETLB: MemkindT;
     pub safe static MEMKIND_HBW_INTERLEAVE: MemkindT;
     pub safe static MEMKIND_HIGHEST_CAPACITY: MemkindT;
+    pub safe static MEMKIND_HIGHEST_CAPACITY_PREFERRED: MemkindT;
+    pub safe static MEMKIND_HIGHEST_CAPACITY_LOCAL: MemkindT;
 
     pub safe fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void;
     pub safe fn memkind_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void;
@@ -58,6 +60,7 @@ unsafe extern "C" {
         kind: *mut MemkindT,
     ) -> c_int;
     pub safe fn memkind_check_dax_path(pmem_dir: *const c_char) -> c_int;
+    pub safe fn memkind_create_fixed(addr: *mut c_void, size: usize, kind: *mut MemkindT) -> c_int;
 
     pub safe fn hbw_check_available() -> c_int;
     pub safe fn hbw_verify_memory_region(addr: *mut c_void, size: usize, flags: c_int) -> c_int;

@@ -28,10 +28,36 @@ pub(crate) fn set_oversize(threshold: usize) {
     let t = if threshold < 16 * 1024 {
         usize::MAX
     } else {
-        threshold
+        first_request_reaching(threshold)
     };
     OVERSIZE.store(t, Ordering::Release);
     FAST_BELOW.store(t - 1, Ordering::Release);
+}
+
+/// The smallest request whose size class is at least `threshold`: jemalloc compares the size
+/// class (`usize`), not the request, with `opt.oversize_threshold`, so a request of 7 MiB + 1
+/// (class 8 MiB) already goes to the huge arena. Found by tests/fuzz: `posix_memalign(DEFAULT,
+/// 64, 8324107)` landed there, outside the extent map, and `usable_size` / `free` / `realloc`
+/// took the block for a foreign one.
+fn first_request_reaching(threshold: usize) -> usize {
+    let class = |n: usize| {
+        // SAFETY: nallocx touches no memory; n > 0.
+        unsafe { je::nallocx(n, 0) }
+    };
+    let (mut lo, mut hi) = (1usize, threshold);
+    if class(hi) < threshold {
+        return threshold;
+    }
+    // Invariant: class(hi) >= threshold; lo is below or at the answer.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if class(mid) >= threshold {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    hi
 }
 
 /// Extra mallocx flags for a request of `size` bytes.
@@ -191,6 +217,34 @@ mod tests {
         for n in 1..=3 * CLASSES_MAX {
             // SAFETY: no memory is touched.
             assert_eq!(size_class(n), unsafe { je::nallocx(n, 0) }, "size {n}");
+        }
+    }
+
+    /// Every DEFAULT block whose size class reaches jemalloc's oversize threshold comes from an
+    /// arena with our hooks (regression: requests between the class below the threshold and
+    /// the threshold went to jemalloc's huge arena, invisible to the extent map).
+    #[test]
+    fn requests_just_below_the_oversize_threshold_stay_in_our_arenas() {
+        super::super::init::ensure();
+        let t = crate::jemalloc::oversize_threshold().unwrap_or(0);
+        if t < 16 * 1024 {
+            println!("SKIP: jemalloc's oversize threshold is off");
+            return;
+        }
+        let below = first_request_reaching(t) - 1;
+        // SAFETY: no memory is touched.
+        assert!(unsafe { je::nallocx(below, 0) } < t);
+        // SAFETY: as above.
+        assert!(unsafe { je::nallocx(below + 1, 0) } >= t);
+        for n in [below, below + 1, t - 1, t, t + 1] {
+            for p in [malloc(n), calloc(n), aligned(n, 64), aligned(n, 1 << 16)] {
+                assert!(!p.is_null());
+                assert!(
+                    crate::extent_map::MAP.lookup(p as usize).is_some(),
+                    "{n}: {p:p} not in the extent map"
+                );
+                free(p);
+            }
         }
     }
 }

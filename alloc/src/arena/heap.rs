@@ -224,18 +224,67 @@ fn foreign(what: &str, p: *const c_void) {
     crate::env::debug_log!("{what}: {p:p} was not allocated by memkind; ignored");
 }
 
-/// Usable size of `p`, 0 for a foreign pointer.
+/// Usable size of `p` for the C ABI's `*_usable_size` calls, safe for any address:
+/// - a block start: its usable size (as `sallocx`);
+/// - an address inside a small block (a slab page), or inside the first or the last page of a
+///   large block: that block's usable size (jemalloc's page map cannot tell these from a start);
+/// - any other address inside a large block, a foreign pointer, an address of ours that no
+///   block covers: 0 (but the first or last page of a free extent jemalloc keeps gives that
+///   extent's size: the page map does not say whether an extent is live).
+///
+/// Never crashes on a live block's address; on a freed block's it reads only jemalloc's
+/// metadata (the answer is then meaningless, as for free(3)'s contract).
+///
+/// `sallocx` itself trusts its argument to be a block: on a middle page of a large block it reads
+/// the page map's "no block" size index and indexes one past the end of jemalloc's size table
+/// (memkind 1.14's `memkind_malloc_usable_size` does the same). So the extent is looked up first
+/// (`experimental.utilization.batch_query`, which copes with such pages), and `sallocx` runs only
+/// on a slab; a large block's size is its extent's size less jemalloc's large padding.
 pub fn usable_size(p: *const c_void) -> usize {
-    owner_and_usable_size(p).map_or_else(
-        || {
+    match owner(p) {
+        Owner::Kind(_) => usable_size_of_ours(p),
+        Owner::Foreign => {
             foreign("malloc_usable_size", p);
             0
-        },
-        |(_, n)| n,
-    )
+        }
+    }
 }
 
+/// [`usable_size`] of an address the extent map gives to one of our kinds.
+fn usable_size_of_ours(p: *const c_void) -> usize {
+    // jemalloc's page-map lookups assume a leaf for the address's 1 GiB region: an address of
+    // ours that no extent boundary ever shared a region with (a fixed kind's untouched buffer,
+    // the middle of a block over 1 GiB) lies in no block start's region, and is answered here.
+    if !MAP.je_leaf(p as usize) {
+        return 0;
+    }
+    match crate::jemalloc::extent_util(p) {
+        // A slab: every page of it maps to its size class, so sallocx reads a valid index.
+        // SAFETY: `p` lies in a slab of ours (the page map just said so).
+        Ok(u) if u.nregs > 1 || u.nfree > 0 => unsafe { je::sallocx(p, 0) },
+        // A one-region slab (nregs 1, none free: a live block) cannot be told from a large
+        // extent by these figures; a slab's size is a whole number of pages below the large
+        // minimum, a large extent's is at least that plus the padding.
+        Ok(u) if u.nregs == 1 && u.size > 0 => {
+            let pad = crate::jemalloc::large_pad();
+            if u.size >= LARGE_MIN + pad {
+                u.size - pad
+            } else {
+                // SAFETY: a slab of ours (see above).
+                unsafe { je::sallocx(p, 0) }
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// jemalloc's smallest large size class (`SC_LARGE_MINCLASS`, 16 KiB with 4 KiB pages): every
+/// slab is smaller than it plus the large padding.
+const LARGE_MIN: usize = 16 << 10;
+
 /// The kind owning `p` and its usable size, `None` for a foreign pointer (one owner lookup).
+/// `p` must be a live block start (the free and realloc paths' contract, as for free(3)):
+/// `sallocx` on other addresses of ours reads out of bounds (see [`usable_size`]).
 pub fn owner_and_usable_size(p: *const c_void) -> Option<(&'static Kind, usize)> {
     match owner(p) {
         // SAFETY: `p` lies in our memory (see `free`).
@@ -448,5 +497,118 @@ pub(crate) mod counted {
             }
         }
         q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::partition;
+
+    /// `usable_size` answers every address of a block without reading out of bounds: the start
+    /// gives sallocx's size; an address in the middle pages of a large block gives 0 (sallocx
+    /// there indexed one past jemalloc's size table and returned garbage); slab and boundary
+    /// pages give the block's size.
+    #[test]
+    fn usable_size_of_interior_pointers() {
+        for kind in [
+            crate::kind::default_kind(),
+            &KINDS[partition::REGULAR],
+            &KINDS[partition::INTERLEAVE],
+        ] {
+            for size in [
+                1usize,
+                48,
+                4096,
+                12288,
+                14336,
+                16385,
+                100_000,
+                1 << 20,
+                5 << 20,
+                (7 << 20) + 1,
+                8_324_107,
+                40 << 20,
+            ] {
+                for align in [0usize, 64, 4096, 1 << 16] {
+                    let p = if align == 0 {
+                        malloc(kind, size)
+                    } else {
+                        aligned(kind, size, align)
+                    };
+                    assert!(!p.is_null(), "{} {size} {align}", kind.name());
+                    // SAFETY: a live block start we just allocated.
+                    let exact = unsafe { je::sallocx(p, 0) };
+                    assert!(exact >= size);
+                    assert_eq!(usable_size(p), exact, "{} {size} {align}", kind.name());
+                    let b = p as usize;
+                    let mut off = 1;
+                    while off < exact {
+                        let n = usable_size((b + off) as *const c_void);
+                        let page = (b + off) & !4095;
+                        let first = b & !4095;
+                        let last = (b + exact - 1) & !4095;
+                        if exact <= 14336 || page == first || page == last {
+                            assert_eq!(n, exact, "{} {size} +{off}", kind.name());
+                        } else {
+                            assert_eq!(n, 0, "{} {size} +{off}", kind.name());
+                        }
+                        off = off * 3 + 1;
+                    }
+                    free(p);
+                }
+            }
+        }
+    }
+
+    /// Addresses that are not ours, or ours but not in any block, give 0.
+    #[test]
+    fn usable_size_of_foreign_pointers() {
+        let x = 0u64;
+        assert_eq!(usable_size(&x as *const u64 as *const c_void), 0);
+        let v = Box::new([0u8; 100]);
+        assert_eq!(usable_size(v.as_ptr().cast()), 0);
+        assert_eq!(usable_size(usize::MAX as *const c_void), 0);
+    }
+
+    /// Regression (found by tests/fuzz): `usable_size` of a byte of a fixed kind's buffer that
+    /// jemalloc never had an extent near looked it up in jemalloc's page map, whose leaf for
+    /// that region did not exist: SIGSEGV. The buffer here sits alone in a reserved 2 GiB.
+    #[test]
+    fn usable_size_of_untouched_fixed_buffer_bytes_is_zero() {
+        let _serial = crate::kind::tests::DYNAMIC_SLOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        const GIB: usize = 1 << 30;
+        // SAFETY: a fresh anonymous reservation, unmapped below.
+        let r = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                2 * GIB,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(r, libc::MAP_FAILED);
+        let base = (r as usize + GIB - 1) & !(GIB - 1);
+        let len = 8 << 20;
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: inside our reservation.
+        let rc = unsafe { libc::mprotect(base as *mut _, len, rw) };
+        assert_eq!(rc, 0);
+        let k = crate::kind::fixed::create(base, len).unwrap();
+        let far = (base + len - 100) as *const core::ffi::c_void;
+        assert!(matches!(owner(far), Owner::Kind(o) if o.id() == k.id()));
+        assert_eq!(usable_size(far), 0);
+        let p = malloc(k, 64);
+        assert!(!p.is_null());
+        assert_eq!(usable_size(p), 64);
+        let _ = usable_size(far); // no crash; 0 unless it is a free extent's boundary
+        free(p);
+        crate::arena::destroy_kind(k).unwrap();
+        // SAFETY: the reservation made above; the kind over it is destroyed.
+        assert_eq!(unsafe { libc::munmap(r, 2 * GIB) }, 0);
     }
 }

@@ -112,6 +112,10 @@ pub(super) unsafe extern "C" fn split(
     _c: bool,
     i: u32,
 ) -> bool {
+    // jemalloc registered both sides of the split point in its page map (for `usable_size`).
+    let at = (a as usize).wrapping_add(sa);
+    crate::extent_map::MAP.note_je_leaf(at.wrapping_sub(1));
+    crate::extent_map::MAP.note_je_leaf(at);
     if crate::probe::on() {
         super::note2(
             crate::probe::records::extent_op::SPLIT,

@@ -57,7 +57,12 @@ impl FixedState {
                 .cursor
                 .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Some(start),
+                Ok(_) => {
+                    // jemalloc registers the extent's first and last pages (for `usable_size`).
+                    crate::extent_map::MAP.note_je_leaf(start);
+                    crate::extent_map::MAP.note_je_leaf(next - 1);
+                    return Some(start);
+                }
                 Err(now) => cur = now,
             }
         }
