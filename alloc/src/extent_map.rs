@@ -162,8 +162,15 @@ impl ExtentMap {
             return Some(f);
         }
         // Real memory whatever OS seam the caller tests with, as for leaves; zeroed anonymous
-        // memory is a valid mirror (every entry 0).
-        let fresh = Linux.map(FLAT_BYTES, Backing::Anon).ok()?.as_ptr();
+        // memory is a valid mirror (every entry 0). MAP_NORESERVE: 128 MiB of address space of
+        // which a few pages are ever written must not be charged to the commit limit (the
+        // kinds' own extents are, as 1.14's).
+        let fresh = crate::sys::map_raw(
+            core::ptr::null_mut(),
+            FLAT_BYTES,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        )
+        .ok()?;
         // Only a few of its pages are ever written: no transparent huge pages for them.
         // SAFETY: our fresh mapping, nothing in it yet; the advice drops no contents.
         let _ = unsafe { Linux.advise(fresh, FLAT_BYTES, libc::MADV_NOHUGEPAGE) };

@@ -167,6 +167,14 @@ static void print_mask(const char *what, int rc, const unsigned long *mask, unsi
     printf("%s\n", any ? "" : "none");
 }
 
+/* The NUMA policy of the mapping at `addr`: its mode and node mask. */
+static void print_policy(void *addr)
+{
+    unsigned long nm[16] = {0};
+    printf("  policy mode=%d ", policy_of(addr, nm, 1024));
+    print_mask("mask", 0, nm, 16);
+}
+
 typedef int (*mask_fn)(memkind_t, unsigned long *, unsigned long);
 
 static void nodemask_calls(const char *what, mask_fn f, memkind_t k)
@@ -349,9 +357,7 @@ int main(int argc, char **argv)
     mp = memkind_default_mmap(MEMKIND_REGULAR, NULL, len);
     printf("default_mmap REGULAR ok=%d\n", mp != MAP_FAILED);
     if (mp != MAP_FAILED) {
-        unsigned long nm[16] = {0};
-        printf("  policy mode=%d ", policy_of(mp, nm, 1024));
-        print_mask("mask", 0, nm, 16);
+        print_policy(mp);
         printf("  default_mbind rc=%d\n", memkind_default_mbind(MEMKIND_REGULAR, mp, len));
         printf("  nohugepage_madvise rc=%d\n", memkind_nohugepage_madvise(NULL, mp, len));
         printf("  nohugepage_madvise unaligned rc=%d\n",
@@ -361,9 +367,7 @@ int main(int argc, char **argv)
     mp = memkind_default_mmap(MEMKIND_INTERLEAVE, NULL, len);
     printf("default_mmap INTERLEAVE ok=%d\n", mp != MAP_FAILED);
     if (mp != MAP_FAILED) {
-        unsigned long nm[16] = {0};
-        printf("  policy mode=%d ", policy_of(mp, nm, 1024));
-        print_mask("mask", 0, nm, 16);
+        print_policy(mp);
         munmap(mp, len);
     }
     printf("default_mbind HBW rc=%d\n", memkind_default_mbind(MEMKIND_HBW, NULL, 4096));

@@ -107,11 +107,16 @@ diff!(fixed_kinds, "fixed", [], [], Huge::Host);
 diff!(fixed_kinds_arena_num_3, "fixed", [], [ARENAS => "3"], Huge::Host);
 
 // --- stats, bg threads, DAX path check, PMEM and fixed kinds ----------------------------------
+/// A directory for a case's PMEM kinds under the target directory (created if missing).
+fn pmem_dir(name: &str) -> String {
+    let dir = target_dir().join("difftest-tmp").join(name);
+    std::fs::create_dir_all(&dir).expect("create pmem dir");
+    dir.to_str().expect("utf-8 temp path").to_string()
+}
+
 #[test]
 fn misc_pmem_fixed_stats() {
-    let dir = target_dir().join("difftest-tmp").join("pmem-dir");
-    std::fs::create_dir_all(&dir).expect("create pmem dir");
-    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    let dir = pmem_dir("pmem-dir");
     diff_case("misc_pmem_fixed_stats", "misc", &[&dir], &[], Huge::Host);
 }
 
@@ -119,17 +124,13 @@ fn misc_pmem_fixed_stats() {
 // memkind_default_* / hbw / hugetlb / pmem / fixed operations ---------------------------------
 #[test]
 fn operations_api() {
-    let dir = target_dir().join("difftest-tmp").join("ops-pmem-dir");
-    std::fs::create_dir_all(&dir).expect("create pmem dir");
-    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    let dir = pmem_dir("ops-pmem-dir");
     diff_case("operations_api", "ops", &[&dir], &[], Huge::Host);
 }
 
 #[test]
 fn operations_api_hugetlb() {
-    let dir = target_dir().join("difftest-tmp").join("ops-pmem-dir-huge");
-    std::fs::create_dir_all(&dir).expect("create pmem dir");
-    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    let dir = pmem_dir("ops-pmem-dir-huge");
     diff_case("operations_api_hugetlb", "ops", &[&dir], &[], Huge::Reserve);
 }
 
@@ -154,9 +155,7 @@ fn pmem_dev_shm_tmpfs() {
 
 // --- memtier (tests/c/memtier.c): builders, both policies, counters, ctl_set, a PMEM tier ------
 fn memtier_case(test: &str, env: &[(&str, &str)]) {
-    let dir = target_dir().join("difftest-tmp").join("memtier-pmem-dir");
-    std::fs::create_dir_all(&dir).expect("create pmem dir");
-    let dir = dir.to_str().expect("utf-8 temp path").to_string();
+    let dir = pmem_dir("memtier-pmem-dir");
     diff_case(test, "memtier", &[&dir], env, Huge::Host);
 }
 

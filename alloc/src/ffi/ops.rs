@@ -75,6 +75,25 @@ const EMPTY: MemkindOps = MemkindOps {
     defrag_reallocate: None,
 };
 
+/// What every arena kind's table shares (1.14: every kind but DEFAULT): the heap operations of
+/// the arena layer, DEFAULT's usable_size and destroy, the per-thread arena choice. Each table
+/// below adds its family's entries.
+const ARENA_HEAP: MemkindOps = MemkindOps {
+    create: Some(memkind_arena_create),
+    destroy: Some(memkind_default_destroy),
+    malloc: Some(memkind_arena_malloc),
+    calloc: Some(memkind_arena_calloc),
+    posix_memalign: Some(memkind_arena_posix_memalign),
+    realloc: Some(memkind_arena_realloc),
+    free: Some(memkind_arena_free),
+    get_arena: Some(memkind_thread_get_arena),
+    finalize: Some(kind_finalize),
+    malloc_usable_size: Some(memkind_default_malloc_usable_size),
+    get_stat: Some(kind_get_stat),
+    defrag_reallocate: Some(kind_defrag_reallocate),
+    ..EMPTY
+};
+
 // The 26 static kinds' tables (in partition order), then PMEM's and fixed kinds'. A kind's `ops`
 // field (`kind::Kind`) points to its table; the kind layer finds them by these symbol names.
 
@@ -95,615 +114,324 @@ pub static mut MEMKIND_DEFAULT_OPS: MemkindOps = MemkindOps {
     defrag_reallocate: Some(kind_defrag_reallocate),
     ..EMPTY
 };
+
 /// `MEMKIND_HBW_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_hbw_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_check_available),
     init_once: Some(memkind_hbw_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_HUGETLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_HUGETLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_hbw_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_hugetlb_check_available),
     init_once: Some(memkind_hbw_hugetlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_PREFERRED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_PREFERRED_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_check_available),
     init_once: Some(memkind_hbw_preferred_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_PREFERRED_HUGETLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_PREFERRED_HUGETLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_hugetlb_check_available),
     init_once: Some(memkind_hbw_preferred_hugetlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HUGETLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HUGETLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hugetlb_check_available_2mb),
     init_once: Some(memkind_hugetlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_GBTLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_GBTLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mmap: Some(gbtlb_mmap),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_hbw_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hugetlb_check_available_2mb),
     init_once: Some(hbw_gbtlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_PREFERRED_GBTLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_PREFERRED_GBTLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mmap: Some(gbtlb_mmap),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hugetlb_check_available_2mb),
     init_once: Some(hbw_preferred_gbtlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_GBTLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_GBTLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mmap: Some(gbtlb_mmap),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hugetlb_check_available_2mb),
     init_once: Some(gbtlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_INTERLEAVE_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_INTERLEAVE_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     madvise: Some(memkind_nohugepage_madvise),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_interleave_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_hbw_all_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_check_available),
     init_once: Some(memkind_hbw_interleave_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_INTERLEAVE_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_INTERLEAVE_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     madvise: Some(memkind_nohugepage_madvise),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_interleave_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_default_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     init_once: Some(memkind_interleave_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_REGULAR_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_REGULAR_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_regular_all_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(regular_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_ALL_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_ALL_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_hbw_all_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_check_available),
     init_once: Some(memkind_hbw_all_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HBW_ALL_HUGETLB_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HBW_ALL_HUGETLB_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_hugetlb_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_hbw_all_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(memkind_hbw_hugetlb_check_available),
     init_once: Some(memkind_hbw_all_hugetlb_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_DAX_KMEM_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_DAX_KMEM_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(dax_kmem_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_DAX_KMEM_ALL_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_DAX_KMEM_ALL_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_dax_kmem_all_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(dax_kmem_all_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_DAX_KMEM_PREFERRED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_DAX_KMEM_PREFERRED_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(dax_kmem_preferred_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_DAX_KMEM_INTERLEAVE_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_DAX_KMEM_INTERLEAVE_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_interleave_get_mbind_mode),
     get_mbind_nodemask: Some(memkind_dax_kmem_all_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(dax_kmem_interleave_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HIGHEST_CAPACITY_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HIGHEST_CAPACITY_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(highest_capacity_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HIGHEST_CAPACITY_PREFERRED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HIGHEST_CAPACITY_PREFERRED_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(highest_capacity_preferred_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HIGHEST_CAPACITY_LOCAL_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HIGHEST_CAPACITY_LOCAL_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(highest_capacity_local_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HIGHEST_CAPACITY_LOCAL_PREFERRED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HIGHEST_CAPACITY_LOCAL_PREFERRED_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(highest_capacity_local_preferred_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_LOWEST_LATENCY_LOCAL_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_LOWEST_LATENCY_LOCAL_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(lowest_latency_local_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_LOWEST_LATENCY_LOCAL_PREFERRED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_LOWEST_LATENCY_LOCAL_PREFERRED_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(lowest_latency_local_preferred_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HIGHEST_BANDWIDTH_LOCAL_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HIGHEST_BANDWIDTH_LOCAL_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_default_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(highest_bandwidth_local_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_HIGHEST_BANDWIDTH_LOCAL_PREFERRED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_HIGHEST_BANDWIDTH_LOCAL_PREFERRED_OPS: MemkindOps = MemkindOps {
-    create: Some(memkind_arena_create),
-    destroy: Some(memkind_default_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mbind: Some(memkind_default_mbind),
     get_mmap_flags: Some(memkind_default_get_mmap_flags),
     get_mbind_mode: Some(memkind_preferred_get_mbind_mode),
     get_mbind_nodemask: Some(kind_get_mbind_nodemask),
-    get_arena: Some(memkind_thread_get_arena),
     check_available: Some(kind_check_available),
     init_once: Some(highest_bandwidth_local_preferred_init_once),
-    finalize: Some(kind_finalize),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_PMEM_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_PMEM_OPS: MemkindOps = MemkindOps {
     create: Some(memkind_pmem_create),
     destroy: Some(memkind_pmem_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mmap: Some(memkind_pmem_mmap),
     get_mmap_flags: Some(memkind_pmem_get_mmap_flags),
-    get_arena: Some(memkind_thread_get_arena),
     finalize: Some(memkind_pmem_destroy),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
     update_memory_usage_policy: Some(memkind_arena_update_memory_usage_policy),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
+
 /// `MEMKIND_FIXED_OPS`.
 #[unsafe(no_mangle)]
 pub static mut MEMKIND_FIXED_OPS: MemkindOps = MemkindOps {
     create: Some(memkind_fixed_create),
     destroy: Some(memkind_fixed_destroy),
-    malloc: Some(memkind_arena_malloc),
-    calloc: Some(memkind_arena_calloc),
-    posix_memalign: Some(memkind_arena_posix_memalign),
-    realloc: Some(memkind_arena_realloc),
-    free: Some(memkind_arena_free),
     mmap: Some(memkind_fixed_mmap),
-    get_arena: Some(memkind_thread_get_arena),
     finalize: Some(memkind_fixed_destroy),
-    malloc_usable_size: Some(memkind_default_malloc_usable_size),
     update_memory_usage_policy: Some(memkind_arena_update_memory_usage_policy),
-    get_stat: Some(kind_get_stat),
-    defrag_reallocate: Some(kind_defrag_reallocate),
-    ..EMPTY
+    ..ARENA_HEAP
 };
