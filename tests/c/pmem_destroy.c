@@ -1,12 +1,15 @@
 /* Destroying a PMEM kind whose blocks were all freed gives everything back, as in memkind 1.14:
  * no mapping of the kind's (unlinked) file stays in /proc/self/maps, and the file system's free
  * blocks (statvfs of the directory) come back to what they were before the kind was created.
- * Several patterns: small blocks only, large blocks, a mix, a size-limited kind, several kinds.
+ * Several patterns: small blocks only, large blocks, a mix, a size-limited kind, several kinds,
+ * and blocks that passed through another thread which is still alive at the destroy (its
+ * per-thread caches of the kind), under both memory usage policies.
  * usage: pmem_destroy <writable dir, not DAX> [nofs]
  * `nofs`: do not judge the free blocks (a file system other processes write to meanwhile, such
  * as the root file system under /tmp, moves by megabytes between two statvfs calls).
  */
 #include "common.h"
+#include <pthread.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -87,6 +90,72 @@ static void pattern(const char *name, size_t max, const size_t *sizes, int nsize
     printf("  after destroy: mappings=%d fs_free_restored=%s\n", m, restored(before));
 }
 
+/* The threaded patterns: a second thread works on the kind, then waits, alive, while main
+ * destroys the kind. */
+enum { T_CHURN, T_FREES_MAINS, T_ALLOCS_FOR_MAIN, T_REALLOC, T_ALIGNED };
+static memkind_t tk;
+static void *tblocks[5000];
+static int tn;
+static pthread_barrier_t tbar;
+
+static void *worker(void *arg)
+{
+    int mode = (int)(intptr_t)arg;
+    if (mode == T_CHURN)
+        for (int i = 0; i < 5000; i++)
+            memkind_free(tk, memkind_malloc(tk, 32 + (size_t)(i % 7) * 100));
+    if (mode == T_FREES_MAINS)
+        for (int i = 0; i < tn; i++)
+            memkind_free(tk, tblocks[i]);
+    if (mode == T_ALLOCS_FOR_MAIN)
+        for (tn = 0; tn < 5000; tn++)
+            tblocks[tn] = memkind_malloc(tk, 64);
+    if (mode == T_REALLOC) {
+        void *p = NULL;
+        for (int i = 0; i < 3000; i++)
+            p = memkind_realloc(tk, p, (size_t)(i * 37) % 70000 + 1);
+        memkind_free(tk, p);
+    }
+    if (mode == T_ALIGNED)
+        for (int i = 0; i < 3000; i++) {
+            void *p = NULL;
+            if (memkind_posix_memalign(tk, &p, (size_t)4096 << (i % 6), 100 + (size_t)i) == 0)
+                memkind_free(tk, p);
+        }
+    pthread_barrier_wait(&tbar); /* done */
+    pthread_barrier_wait(&tbar); /* main has destroyed the kind */
+    return NULL;
+}
+
+static void threaded(const char *name, int mode, memkind_mem_usage_policy policy)
+{
+    struct memkind_config *cfg = memkind_config_new();
+    memkind_config_set_path(cfg, dir);
+    memkind_config_set_size(cfg, 0);
+    memkind_config_set_memory_usage_policy(cfg, policy);
+    int rc = memkind_create_pmem_with_config(cfg, &tk);
+    memkind_config_delete(cfg);
+    printf("%s: create rc=%d\n", name, rc);
+    if (rc)
+        return;
+    tn = 0;
+    if (mode == T_FREES_MAINS)
+        for (; tn < 5000; tn++)
+            tblocks[tn] = memkind_malloc(tk, 48 + (size_t)(tn % 5) * 300);
+    pthread_barrier_init(&tbar, NULL, 2);
+    pthread_t t;
+    pthread_create(&t, NULL, worker, (void *)(intptr_t)mode);
+    pthread_barrier_wait(&tbar);
+    if (mode == T_ALLOCS_FOR_MAIN)
+        for (int i = 0; i < tn; i++)
+            memkind_free(tk, tblocks[i]);
+    rc = memkind_destroy_kind(tk);
+    printf("  destroy rc=%d mappings=%d (other thread alive)\n", rc, mappings());
+    pthread_barrier_wait(&tbar);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&tbar);
+}
+
 int main(int argc, char **argv)
 {
     setup_stdout();
@@ -138,6 +207,17 @@ int main(int argc, char **argv)
         int rc = memkind_destroy_kind(f);
         int m = mappings();
         printf("  destroy rc=%d mappings=%d fs_free_restored=%s\n", rc, m, restored(before));
+    }
+
+    static const char *const names[] = {"thread_churn", "thread_frees_mains",
+                                        "thread_allocs_for_main", "thread_realloc",
+                                        "thread_aligned"};
+    for (int mode = T_CHURN; mode <= T_ALIGNED; mode++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_default", names[mode]);
+        threaded(name, mode, MEMKIND_MEM_USAGE_POLICY_DEFAULT);
+        snprintf(name, sizeof name, "%s_conservative", names[mode]);
+        threaded(name, mode, MEMKIND_MEM_USAGE_POLICY_CONSERVATIVE);
     }
     return 0;
 }
