@@ -40,10 +40,11 @@ use std::time::{Duration, Instant};
 
 use hugepages::Reservation;
 use measure::{
-    alloc_job, detect_job, Clock, Config, Jemalloc, Job, MemkindAlloc, Outcome, Pattern,
+    alloc_job, detect_job, Clock, Config, Jemalloc, Job, MemkindAlloc, MemtierAlloc, Outcome,
+    Pattern,
 };
 use output::{Format, Row};
-use vtable::{static_kinds, Kind, KindStatus, Library, PMEM};
+use vtable::{static_kinds, Kind, KindStatus, Library, MEMTIERS, MEMTIER_TIERS, PMEM};
 
 const USAGE: &str = "\
 memkind-bench: ns per malloc+free pair, ours vs memkind 1.14 vs raw jemalloc, every kind
@@ -55,7 +56,12 @@ USAGE: memkind-bench [OPTIONS]
   --pmem-dir DIR           directory for the PMEM kind (default /tmp)
   --format human|json      table (default) or one JSON object per row on stdout
   --quick                  fewer, shorter samples (whole run < 2 min); all rows still appear
-  --kinds A,B              only these kinds (names without MEMKIND_, e.g. DEFAULT,PMEM)
+  --kinds A,B              only these kinds (names without MEMKIND_, e.g. DEFAULT,PMEM) and
+                           memtier memories (MEMTIER_STATIC_RATIO, MEMTIER_DYNAMIC_THRESHOLD:
+                           two tiers DEFAULT:1 + REGULAR:1, memtier_malloc / memtier_free)
+  --hbw-nodes LIST         MEMKIND_HBW_NODES for both libraries when the environment has none
+                           (default 0: without HBW memory, the HBW kinds exist only when
+                           it names a node); --hbw-nodes none leaves it unset
   --sizes 16,256,4K,64K,1M sizes (suffix K / M = KiB / MiB)
   --threads 1,2            thread counts
   --patterns pair,batch    allocation patterns
@@ -112,6 +118,7 @@ struct Args {
     pairs: u64,
     warmup: u64,
     callgrind_dir: Option<PathBuf>,
+    hbw_nodes: Option<String>,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -162,6 +169,7 @@ fn parse_args() -> Result<Args, String> {
         pairs: 100_000,
         warmup: 10_000,
         callgrind_dir: None,
+        hbw_nodes: Some("0".into()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -208,11 +216,13 @@ fn parse_args() -> Result<Args, String> {
                     let k = k.strip_prefix("MEMKIND_").unwrap_or(&k).to_string();
                     if k != PMEM
                         && k != instructions::FIXED
+                        && !MEMTIERS.iter().any(|(n, _)| *n == k)
                         && !static_kinds().contains(&k.as_str())
                     {
                         return Err(format!(
-                            "unknown kind {k:?}; known: {}, {PMEM}, {} (--instructions only)",
+                            "unknown kind {k:?}; known: {}, {PMEM}, {}, {} (--instructions only)",
                             static_kinds().join(", "),
+                            MEMTIERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
                             instructions::FIXED
                         ));
                     }
@@ -225,6 +235,9 @@ fn parse_args() -> Result<Args, String> {
                 a.sizes_given = true;
             }
             "--instructions" => a.instructions = true,
+            "--hbw-nodes" => {
+                a.hbw_nodes = Some(val()?).filter(|v| v != "none");
+            }
             "--ours-ie" => a.ours_ie = PathBuf::from(val()?),
             "--pairs" => {
                 a.pairs = val()?
@@ -433,12 +446,27 @@ fn run() -> Result<i32, String> {
         None => None,
     };
 
+    // Both libraries read MEMKIND_HBW_NODES when they first look for HBW nodes: set it before
+    // either is loaded (single-threaded here), unless the caller set it.
+    let hbw_env = match std::env::var("MEMKIND_HBW_NODES") {
+        Ok(v) => format!("MEMKIND_HBW_NODES={v} (from the environment)"),
+        Err(_) => match &args.hbw_nodes {
+            Some(v) => {
+                std::env::set_var("MEMKIND_HBW_NODES", v);
+                format!("MEMKIND_HBW_NODES={v} (set by the bench for both libraries; --hbw-nodes none: unset)")
+            }
+            None => "MEMKIND_HBW_NODES unset (HBW kinds need HBW memory)".into(),
+        },
+    };
+
     // Load memkind first: ours may carry SONAME libmemkind.so.0 and would otherwise satisfy the
     // soname lookup of the reference.
     let mut memkind = Library::open("memkind", &args.memkind, None);
     let mut ours = Library::open("ours", &args.ours.to_string_lossy(), Some(&memkind));
     memkind.resolve_kinds(&args.pmem_dir);
     ours.resolve_kinds(&args.pmem_dir);
+    memkind.resolve_memories();
+    ours.resolve_memories();
 
     let cfg = Config {
         samples: args.samples.unwrap_or(if args.quick { 5 } else { 7 }),
@@ -464,6 +492,7 @@ fn run() -> Result<i32, String> {
         "# jemalloc tikv-jemalloc-sys (static, _rjem_ prefix): mallocx(size, 0) / dallocx(p, 0)",
     );
     out.info(&format!("# TLS: {}", tls_line(args.dynamic_tls)));
+    out.info(&format!("# HBW: {hbw_env}"));
     out.info(&format!(
         "# method: median of {} samples of ~{:.0} ms each (n calibrated per allocator and cell); warm-up first;",
         cfg.samples,
@@ -527,7 +556,35 @@ fn run() -> Result<i32, String> {
             bench_kinds.push((n.clone(), mk, o.kind(), o));
         }
     }
-    if bench_kinds.is_empty() {
+    let tiers = MEMTIER_TIERS
+        .iter()
+        .map(|(k, r)| format!("{k}:{r}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let mut bench_memories = Vec::new();
+    if MEMTIERS.iter().any(|(n, _)| wanted(n)) {
+        out.info(&format!(
+            "# memtier memories (tiers {tiers}; memtier_malloc(memory, size) / memtier_free(p)):"
+        ));
+    }
+    for (i, &(n, _)) in MEMTIERS.iter().enumerate().filter(|(_, (n, _))| wanted(n)) {
+        let text = |r: &Result<vtable::Memory, String>| match r {
+            Ok(_) => "available".to_string(),
+            Err(e) => format!("unavail ({e})"),
+        };
+        let m = &memkind.memories[i].1;
+        let o = &ours.memories[i].1;
+        out.info(&format!(
+            "#   {:<34} memkind: {:<40} ours: {}",
+            n,
+            text(m),
+            text(o)
+        ));
+        if let Ok(mm) = m {
+            bench_memories.push((n.to_string(), *mm, o.clone()));
+        }
+    }
+    if bench_kinds.is_empty() && bench_memories.is_empty() {
         out.info("# no kind is available in memkind 1.14 here: nothing to measure");
     }
     let mut checks = Vec::new();
@@ -565,6 +622,45 @@ fn run() -> Result<i32, String> {
                     let cs = [
                         ours_kind(mk_contender(&ours, *ok, false, pattern, size)),
                         mk_contender(&memkind, Some(*mk), false, pattern, size),
+                        je_job(pattern, size),
+                    ];
+                    let [o, m, j]: [Outcome; 3] = measure::measure_cell(&cs, threads, &cfg)
+                        .try_into()
+                        .expect("3 outcomes");
+                    let r = Row {
+                        kind: name.clone(),
+                        size,
+                        threads,
+                        pattern: pattern.name(),
+                        ours: o,
+                        memkind: m,
+                        jemalloc: j,
+                    };
+                    out.row(&r);
+                    rows.push(r);
+                }
+            }
+        }
+    }
+    // memtier memories: memtier_malloc(memory, size) / memtier_free(p).
+    let memtier_job = |lib: &Library,
+                       m: &Result<vtable::Memory, String>,
+                       pattern: Pattern,
+                       size: usize|
+     -> Result<Job, String> {
+        let fns = lib
+            .memtier_fns()
+            .ok_or_else(|| format!("{} lacks the memtier API", lib.label))?;
+        let memory = m.clone()?;
+        Ok(alloc_job(MemtierAlloc { fns, memory }, pattern, size))
+    };
+    for (name, mm, om) in &bench_memories {
+        for &size in &args.sizes {
+            for &pattern in &args.patterns {
+                for &threads in &args.threads {
+                    let cs = [
+                        memtier_job(&ours, om, pattern, size),
+                        memtier_job(&memkind, &Ok(*mm), pattern, size),
                         je_job(pattern, size),
                     ];
                     let [o, m, j]: [Outcome; 3] = measure::measure_cell(&cs, threads, &cfg)
@@ -686,6 +782,8 @@ fn run() -> Result<i32, String> {
         ));
     }
 
+    memkind.delete_memories();
+    ours.delete_memories();
     memkind.destroy_pmem();
     ours.destroy_pmem();
     drop(reservation);

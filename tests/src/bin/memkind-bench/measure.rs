@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::vtable::{CoreFns, DetectKindFn, Kind};
+use super::vtable::{CoreFns, DetectKindFn, Kind, MemtierFns, Memory};
 
 /// Outstanding allocations in the `batch` pattern.
 pub const BATCH: usize = 64;
@@ -131,6 +131,28 @@ impl RawAlloc for MemkindAlloc {
         // SAFETY: p came from memkind_malloc(kind) of the same library; free_kind is that kind or
         // NULL, both valid for memkind_free.
         unsafe { (self.fns.free)(self.free_kind.0, p.cast()) }
+    }
+}
+
+/// memtier_malloc(memory) / memtier_free (= memtier_kind_free(NULL, p)) through a library's
+/// function pointers.
+pub struct MemtierAlloc {
+    /// The library's functions.
+    pub fns: MemtierFns,
+    /// The memory allocated from.
+    pub memory: Memory,
+}
+
+impl RawAlloc for MemtierAlloc {
+    #[inline(always)]
+    fn alloc(&self, size: usize) -> *mut u8 {
+        // SAFETY: memory is a live memory of the library these functions belong to.
+        unsafe { (self.fns.malloc)(self.memory.0, size) as *mut u8 }
+    }
+    #[inline(always)]
+    fn free(&self, p: *mut u8) {
+        // SAFETY: p came from memtier_malloc of the same library (memtier_free's call).
+        unsafe { (self.fns.free)(std::ptr::null_mut(), p.cast()) }
     }
 }
 

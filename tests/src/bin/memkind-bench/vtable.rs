@@ -6,7 +6,7 @@
 //! symbol never aborts the run: it is recorded in [`Library::missing`] and whatever needs it is
 //! reported unavailable.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 
 /// memkind's opaque `memkind_t`.
@@ -26,6 +26,58 @@ pub type CreatePmemFn = unsafe extern "C" fn(*const c_char, usize, *mut MemkindT
 pub type DestroyKindFn = unsafe extern "C" fn(MemkindT) -> c_int;
 /// `int memkind_error_message(int, char *, size_t)`
 pub type ErrorMessageFn = unsafe extern "C" fn(c_int, *mut c_char, usize);
+
+/// `struct memtier_builder *memtier_builder_new(memtier_policy_t)`
+pub type BuilderNewFn = unsafe extern "C" fn(c_int) -> *mut c_void;
+/// `int memtier_builder_add_tier(struct memtier_builder *, memkind_t, unsigned)`
+pub type AddTierFn = unsafe extern "C" fn(*mut c_void, MemkindT, c_uint) -> c_int;
+/// `struct memtier_memory *memtier_builder_construct_memtier_memory(struct memtier_builder *)`
+pub type ConstructFn = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
+/// `void memtier_builder_delete(struct memtier_builder *)` and
+/// `void memtier_delete_memtier_memory(struct memtier_memory *)`
+pub type DeleteFn = unsafe extern "C" fn(*mut c_void);
+/// `void *memtier_malloc(struct memtier_memory *, size_t)`
+pub type MemtierMallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
+/// `void memtier_kind_free(memkind_t, void *)` (the header's inline `memtier_free(p)` is
+/// `memtier_kind_free(NULL, p)`)
+pub type MemtierKindFreeFn = unsafe extern "C" fn(MemkindT, *mut c_void);
+
+/// The memtier memories the benchmark builds in each library: (row name, policy value of
+/// `memtier_policy_t`). Both have two tiers, DEFAULT and REGULAR, ratio 1:1 (memtier(3)'s
+/// examples); DYNAMIC_THRESHOLD keeps its default threshold (sizes below 1 KiB go to DEFAULT).
+pub const MEMTIERS: &[(&str, c_int)] = &[
+    ("MEMTIER_STATIC_RATIO", 0),
+    ("MEMTIER_DYNAMIC_THRESHOLD", 1),
+];
+
+/// The tiers of every benchmarked memory: (kind name without `MEMKIND_`, ratio).
+pub const MEMTIER_TIERS: &[(&str, c_uint)] = &[("DEFAULT", 1), ("REGULAR", 1)];
+
+/// `memtier_malloc` / `memtier_free` of one library.
+#[derive(Clone, Copy)]
+pub struct MemtierFns {
+    /// `memtier_malloc`
+    pub malloc: MemtierMallocFn,
+    /// `memtier_kind_free` (called with a NULL kind: `memtier_free`)
+    pub free: MemtierKindFreeFn,
+}
+
+/// A memtier memory handle that may be shared between threads (memtier memories are thread safe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory(pub *mut c_void);
+// SAFETY: a memory handle is only passed to memtier's entry points, which are thread safe.
+unsafe impl Send for Memory {}
+// SAFETY: as above.
+unsafe impl Sync for Memory {}
+
+struct MemtierApi {
+    builder_new: BuilderNewFn,
+    add_tier: AddTierFn,
+    construct: ConstructFn,
+    builder_delete: DeleteFn,
+    delete_memory: DeleteFn,
+    fns: MemtierFns,
+}
 
 // The static kinds come from the library's one table, included rather than linked: linking the
 // library would run its start-up in this process and install its extent hooks on the jemalloc
@@ -119,6 +171,9 @@ pub struct Library {
     /// Status of each static kind (same order as [`static_kinds`]) and of PMEM (last).
     pub kinds: Vec<(String, KindStatus)>,
     pmem: Option<Kind>,
+    memtier: Option<MemtierApi>,
+    /// Each memory of [`MEMTIERS`] (same order): the handle or why there is none.
+    pub memories: Vec<(String, Result<Memory, String>)>,
 }
 
 fn dlerror_string() -> String {
@@ -149,6 +204,8 @@ impl Library {
             error_message: None,
             kinds: Vec::new(),
             pmem: None,
+            memtier: None,
+            memories: Vec::new(),
         }
     }
 
@@ -255,6 +312,93 @@ impl Library {
         // SAFETY: as above.
         self.error_message =
             unsafe { std::mem::transmute::<*mut c_void, Option<ErrorMessageFn>>(p) };
+        let ps = [
+            "memtier_builder_new",
+            "memtier_builder_add_tier",
+            "memtier_builder_construct_memtier_memory",
+            "memtier_builder_delete",
+            "memtier_delete_memtier_memory",
+            "memtier_malloc",
+            "memtier_kind_free",
+        ]
+        .map(|n| self.sym(n));
+        if ps.iter().all(|p| !p.is_null()) {
+            // SAFETY: memkind_memtier.h's prototypes; the types match, none is NULL.
+            self.memtier = Some(unsafe {
+                MemtierApi {
+                    builder_new: std::mem::transmute::<*mut c_void, BuilderNewFn>(ps[0]),
+                    add_tier: std::mem::transmute::<*mut c_void, AddTierFn>(ps[1]),
+                    construct: std::mem::transmute::<*mut c_void, ConstructFn>(ps[2]),
+                    builder_delete: std::mem::transmute::<*mut c_void, DeleteFn>(ps[3]),
+                    delete_memory: std::mem::transmute::<*mut c_void, DeleteFn>(ps[4]),
+                    fns: MemtierFns {
+                        malloc: std::mem::transmute::<*mut c_void, MemtierMallocFn>(ps[5]),
+                        free: std::mem::transmute::<*mut c_void, MemtierKindFreeFn>(ps[6]),
+                    },
+                }
+            });
+        }
+    }
+
+    /// `memtier_malloc` / `memtier_free`, when the library has the memtier API.
+    pub fn memtier_fns(&self) -> Option<MemtierFns> {
+        self.memtier.as_ref().map(|m| m.fns)
+    }
+
+    /// Build every memory of [`MEMTIERS`] from [`MEMTIER_TIERS`] (after [`Library::resolve_kinds`]).
+    pub fn resolve_memories(&mut self) {
+        let mut v = Vec::new();
+        for &(name, policy) in MEMTIERS {
+            v.push((name.to_string(), self.build_memory(policy)));
+        }
+        self.memories = v;
+    }
+
+    fn build_memory(&self, policy: c_int) -> Result<Memory, String> {
+        let api = self
+            .memtier
+            .as_ref()
+            .ok_or_else(|| format!("{} lacks the memtier API", self.label))?;
+        // SAFETY: memtier_builder_new takes any policy value (NULL for a bad one).
+        let b = unsafe { (api.builder_new)(policy) };
+        if b.is_null() {
+            return Err(format!("memtier_builder_new({policy}) returned NULL"));
+        }
+        let mut r = Ok(());
+        for &(kind, ratio) in MEMTIER_TIERS {
+            let Some(k) = self.status(kind).kind() else {
+                r = Err(format!("tier {kind} unavailable"));
+                break;
+            };
+            // SAFETY: b is a live builder of this library, k one of its kinds.
+            if unsafe { (api.add_tier)(b, k.0, ratio) } != 0 {
+                r = Err(format!("memtier_builder_add_tier({kind}, {ratio}) failed"));
+                break;
+            }
+        }
+        let m = match r {
+            // SAFETY: b is a live builder with its tiers.
+            Ok(()) => unsafe { (api.construct)(b) },
+            Err(_) => std::ptr::null_mut(),
+        };
+        // SAFETY: b is live and not used again; the memory does not need it (memtier(3)).
+        unsafe { (api.builder_delete)(b) };
+        r?;
+        if m.is_null() {
+            return Err("memtier_builder_construct_memtier_memory returned NULL".into());
+        }
+        Ok(Memory(m))
+    }
+
+    /// Delete the memories built by [`Library::resolve_memories`].
+    pub fn delete_memories(&mut self) {
+        let Some(api) = &self.memtier else { return };
+        for (_, m) in self.memories.drain(..) {
+            if let Ok(m) = m {
+                // SAFETY: m was built by this library and is not used again.
+                unsafe { (api.delete_memory)(m.0) };
+            }
+        }
     }
 
     /// memkind's text for an error code, when the library provides `memkind_error_message`.
