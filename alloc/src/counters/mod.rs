@@ -19,6 +19,13 @@
 //! `pthread_self()`), each flushed into the kind's global counter once an increment leaves it
 //! above 50 KiB, or a decrement leaves it outside [-50 KiB, 0) (1.14's unsigned comparisons).
 //! See [`crate::memtier`] for how the policies read them.
+//!
+//! Two differences from 1.14's layout keep threads from writing one cache line: the global
+//! counter has a line of its own (1.14's sit side by side, and next to the buckets), and a
+//! flush that would add nothing (a decrement leaving its bucket at exactly 0, which 1.14's
+//! unsigned comparison flushes: every free of a malloc/free pair) writes nothing, so pairs from
+//! several threads do not all write the kind's global counter. The global counter never differs
+//! from 1.14's: adding 0 does not change it.
 
 pub(crate) mod thread;
 
@@ -34,9 +41,14 @@ pub const BUCKETS: usize = 256;
 /// A bucket is flushed into the global counter past this many bytes (1.14's `FLUSH_THRESHOLD`).
 pub const FLUSH_THRESHOLD: i64 = 51_200;
 
+/// A value alone in its cache line (the alignment rounds the size up to 64 bytes).
+#[repr(align(64))]
+pub(crate) struct CacheLine<T>(pub(crate) T);
+
 /// The byte counters of one kind.
 pub struct Counters {
-    global: AtomicU64,
+    /// Read by every STATIC_RATIO allocation; written only by flushes.
+    global: CacheLine<AtomicU64>,
     buckets: [AtomicI64; BUCKETS],
 }
 
@@ -54,11 +66,17 @@ fn bucket() -> usize {
     bucket_of(crate::sys::thread_self())
 }
 
+/// The calling thread's bucket index (memtier stripes its threshold countdowns by it).
+#[inline]
+pub(crate) fn thread_bucket() -> usize {
+    bucket()
+}
+
 impl Counters {
     /// All zero.
     pub const fn new() -> Counters {
         Counters {
-            global: AtomicU64::new(0),
+            global: CacheLine(AtomicU64::new(0)),
             buckets: [const { AtomicI64::new(0) }; BUCKETS],
         }
     }
@@ -93,21 +111,25 @@ impl Counters {
         };
         let d = bytes as i64;
         let now = cell.fetch_sub(d, Ordering::Relaxed).wrapping_sub(d);
-        // Unsigned, as 1.14: only a bucket in [-FLUSH_THRESHOLD, 0) stays.
-        if (now as u64) < (-FLUSH_THRESHOLD) as u64 {
+        // Unsigned, as 1.14: only a bucket in [-FLUSH_THRESHOLD, 0) stays. A bucket left at 0
+        // has nothing to flush (a thread sharing it that added meanwhile flushes its own bytes
+        // when they pass the threshold, as it would have anyway).
+        if (now as u64) < (-FLUSH_THRESHOLD) as u64 && now != 0 {
             self.flush(cell);
         }
     }
 
     fn flush(&self, cell: &AtomicI64) {
         let v = cell.swap(0, Ordering::Relaxed);
-        self.global.fetch_add(v as u64, Ordering::Relaxed);
+        if v != 0 {
+            self.global.0.fetch_add(v as u64, Ordering::Relaxed);
+        }
     }
 
     /// The global counter: what the policies see.
     #[inline]
     pub fn flushed(&self) -> u64 {
-        self.global.load(Ordering::Relaxed)
+        self.global.0.load(Ordering::Relaxed)
     }
 
     /// Drain every bucket into the global counter and return it (`memtier_kind_allocated_size`).
@@ -121,9 +143,10 @@ impl Counters {
             acc.wrapping_add(b.swap(0, Ordering::Relaxed) as u64)
         });
         if drained == 0 {
-            return self.global.load(Ordering::Relaxed);
+            return self.global.0.load(Ordering::Relaxed);
         }
         self.global
+            .0
             .fetch_add(drained, Ordering::Relaxed)
             .wrapping_add(drained)
     }
@@ -135,8 +158,8 @@ impl Counters {
                 cell.store(0, Ordering::Relaxed);
             }
         }
-        if self.global.load(Ordering::Relaxed) != 0 {
-            self.global.store(0, Ordering::Relaxed);
+        if self.global.0.load(Ordering::Relaxed) != 0 {
+            self.global.0.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -147,7 +170,7 @@ impl Default for Counters {
     }
 }
 
-/// Per kind slot, in `.bss` (about 2.1 MiB, paged in only where touched). No allocation: under
+/// Per kind slot, in `.bss` (about 2.2 MiB, paged in only where touched). No allocation: under
 /// `LD_PRELOAD=libmemtier.so.0` every malloc is a `memtier_malloc`, which counts its block here.
 pub(crate) static COUNTERS: [Counters; MAX_KINDS] = [const { Counters::new() }; MAX_KINDS];
 

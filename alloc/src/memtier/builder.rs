@@ -431,9 +431,13 @@ impl Builder {
             }
         }))
         .ok_or(BuildError::OutOfMemory)?;
+        let countdown = try_boxed_slice(
+            (0..STRIPES).map(|_| crate::counters::CacheLine(AtomicU32::new(self.check_cnt))),
+        )
+        .ok_or(BuildError::OutOfMemory)?;
         Ok(Thresholds {
             list,
-            countdown: AtomicU32::new(self.check_cnt),
+            countdown,
             check_cnt: self.check_cnt,
             trigger: self.trigger,
             degree: self.degree,

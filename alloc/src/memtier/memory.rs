@@ -3,6 +3,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use super::*;
+use crate::counters::CacheLine;
 
 /// A tier of a memory.
 pub(super) struct Tier {
@@ -23,11 +24,22 @@ pub(super) struct Threshold {
     pub(super) diff: AtomicU32,
 }
 
+/// Countdowns of a DYNAMIC_THRESHOLD memory: one per stripe of threads.
+pub(super) const STRIPES: usize = 16;
+
 /// DYNAMIC_THRESHOLD state of a memory.
 pub(super) struct Thresholds {
     pub(super) list: Box<[Threshold]>,
-    /// Operations until the next check (wrapping, as 1.14: `check_cnt` 0 means 2^32).
-    pub(super) countdown: AtomicU32,
+    /// Operations until the next check (wrapping, as 1.14: `check_cnt` 0 means 2^32), one
+    /// countdown per stripe of threads, each in a cache line of its own: a thread counts in the
+    /// stripe of its counter bucket ([`crate::counters`]'s hash of the thread). 1.14 has one
+    /// counter in the memory, decremented without atomicity by every thread, so two threads
+    /// allocating from one memory write the same cache line at every operation (and lose
+    /// decrements). Here one thread checks every `check_cnt` of its operations exactly as 1.14
+    /// does; threads in different stripes each check every `check_cnt` of their own (1.14:
+    /// every `check_cnt` operations of all threads, minus the lost decrements). Threads sharing
+    /// a stripe decrement it as 1.14's threads do theirs (a load and a store).
+    pub(super) countdown: Box<[CacheLine<AtomicU32>]>,
     pub(super) check_cnt: u32,
     pub(super) trigger: f32,
     pub(super) degree: f32,
@@ -104,19 +116,20 @@ impl Thresholds {
     /// Called after every operation on the memory; every `check_cnt` calls, one thread moves
     /// the thresholds.
     fn tick(&self, tiers: &[Tier]) {
-        if self
-            .countdown
-            .fetch_sub(1, Ordering::Relaxed)
-            .wrapping_sub(1)
-            != 0
-        {
+        let stripe = crate::counters::thread_bucket() % STRIPES;
+        let Some(CacheLine(countdown)) = self.countdown.get(stripe) else {
+            return; // not reached: STRIPES countdowns
+        };
+        let left = countdown.load(Ordering::Relaxed).wrapping_sub(1);
+        if left != 0 {
+            countdown.store(left, Ordering::Relaxed);
             return;
         }
         if !self.adjusting.swap(true, Ordering::Acquire) {
             self.adjust(|i| tiers.get(i).map_or(0, |t| t.counters.flushed()));
             self.adjusting.store(false, Ordering::Release);
         }
-        self.countdown.store(self.check_cnt, Ordering::Relaxed);
+        countdown.store(self.check_cnt, Ordering::Relaxed);
     }
 
     /// One check (1.14's `memtier_policy_dynamic_threshold_update_config`): for each pair of

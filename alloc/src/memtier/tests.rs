@@ -475,7 +475,9 @@ fn thresholds(list: &[(usize, usize, usize, f32)], trigger: f32, degree: f32) ->
                 diff: AtomicU32::new(0),
             })
             .collect(),
-        countdown: AtomicU32::new(1),
+        countdown: (0..STRIPES)
+            .map(|_| crate::counters::CacheLine(AtomicU32::new(1)))
+            .collect(),
         check_cnt: 1,
         trigger,
         degree,
