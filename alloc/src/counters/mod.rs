@@ -186,24 +186,64 @@ pub fn bytes(id: u16) -> &'static Counters {
 
 /// Blocks of each non-default kind taken from jemalloc and not yet given back: what the
 /// program holds plus what sits in the per-thread magazines. Counted where blocks cross the
-/// jemalloc boundary (magazine refills and drains, uncached large blocks), so the fast paths do
-/// not touch it. Destroying a kind's arenas drains every magazine first; what is left is held by
-/// the program.
-static OUTSTANDING: [AtomicIsize; MAX_KINDS] = [const { AtomicIsize::new(0) }; MAX_KINDS];
+/// jemalloc boundary (magazine refills and drains, uncached large blocks), so the small-block
+/// fast paths do not touch it. Destroying a kind's arenas drains every magazine first; what is
+/// left is held by the program.
+///
+/// Every large block (above the magazines' 4 KiB) is counted at its malloc and its free, from
+/// whichever thread makes the call, so the counts are striped by thread: a thread adds to the
+/// row of its stripe only, and rows are [`STRIPE_BYTES`] apart (a whole number of cache lines),
+/// so threads in different stripes never write the same line (one shared counter per kind made
+/// two threads allocating 64 KiB blocks of one kind write one cache line at every call). A
+/// block may be counted in one row and uncounted in another; the kind's count is the sum of
+/// its entries in all rows, which [`take_outstanding`] takes while the kind is not in use.
+#[repr(C, align(64))]
+struct Outstanding([[AtomicIsize; MAX_KINDS]; STRIPES]);
+
+/// Rows of [`Outstanding`].
+const STRIPES: usize = 16;
+/// Distance between two rows: MAX_KINDS counters, a multiple of 64 bytes.
+const STRIPE_BYTES: usize = MAX_KINDS * core::mem::size_of::<AtomicIsize>();
+const _: () = assert!(STRIPE_BYTES % 64 == 0, "rows start on cache-line boundaries");
+
+static OUTSTANDING: Outstanding =
+    Outstanding([const { [const { AtomicIsize::new(0) }; MAX_KINDS] }; STRIPES]);
+
+/// The calling thread's row: `pthread_t` is the thread's control block address, and glibc
+/// places consecutive threads' blocks 0x801000 apart (default stacks), so after dropping the
+/// low 12 bits they land in consecutive rows (1.14 picks its arenas by the same rule).
+#[inline(always)]
+fn stripe() -> usize {
+    (crate::sys::thread_self() >> 12) as usize % STRIPES
+}
 
 /// Add `n` (negative: given back) to kind `id`'s outstanding blocks.
 #[inline(always)]
 pub(crate) fn outstanding(id: u16, n: isize) {
-    if let Some(c) = OUTSTANDING.get(id as usize) {
+    if let Some(c) = OUTSTANDING
+        .0
+        .get(stripe())
+        .and_then(|row| row.get(id as usize))
+    {
         c.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-/// Kind `id`'s arenas are destroyed: its outstanding count, which starts again from zero.
+/// Kind `id`'s arenas are destroyed: its outstanding count (summed over the rows), which starts
+/// again from zero. Exact when no thread allocates from or frees to the kind meanwhile
+/// (memkind's contract for a destroy).
 pub(crate) fn take_outstanding(id: u16) -> isize {
     OUTSTANDING
-        .get(id as usize)
-        .map_or(0, |c| c.swap(0, Ordering::AcqRel))
+        .0
+        .iter()
+        .filter_map(|row| row.get(id as usize))
+        .fold(0isize, |acc, c| {
+            if c.load(Ordering::Relaxed) == 0 {
+                acc
+            } else {
+                acc.wrapping_add(c.swap(0, Ordering::AcqRel))
+            }
+        })
 }
 
 /// Kind slot `id` is destroyed: every counter of the slot starts again from zero (for memtier,
@@ -216,6 +256,18 @@ pub(crate) fn reset(id: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outstanding_blocks_sum_over_the_threads_rows() {
+        // A kind slot no other test uses (the last one).
+        let id = (MAX_KINDS - 1) as u16;
+        let _ = take_outstanding(id);
+        outstanding(id, 3);
+        std::thread::spawn(move || outstanding(id, -1)).join().unwrap();
+        std::thread::spawn(move || outstanding(id, 5)).join().unwrap();
+        assert_eq!(take_outstanding(id), 7);
+        assert_eq!(take_outstanding(id), 0, "taking resets every row");
+    }
 
     #[test]
     fn buckets_are_a_stable_hash_of_the_thread() {
