@@ -204,7 +204,10 @@ struct Outstanding([[AtomicIsize; MAX_KINDS]; STRIPES]);
 const STRIPES: usize = 16;
 /// Distance between two rows: MAX_KINDS counters, a multiple of 64 bytes.
 const STRIPE_BYTES: usize = MAX_KINDS * core::mem::size_of::<AtomicIsize>();
-const _: () = assert!(STRIPE_BYTES % 64 == 0, "rows start on cache-line boundaries");
+const _: () = assert!(
+    STRIPE_BYTES.is_multiple_of(64),
+    "rows start on cache-line boundaries"
+);
 
 static OUTSTANDING: Outstanding =
     Outstanding([const { [const { AtomicIsize::new(0) }; MAX_KINDS] }; STRIPES]);
@@ -263,8 +266,12 @@ mod tests {
         let id = (MAX_KINDS - 1) as u16;
         let _ = take_outstanding(id);
         outstanding(id, 3);
-        std::thread::spawn(move || outstanding(id, -1)).join().unwrap();
-        std::thread::spawn(move || outstanding(id, 5)).join().unwrap();
+        std::thread::spawn(move || outstanding(id, -1))
+            .join()
+            .unwrap();
+        std::thread::spawn(move || outstanding(id, 5))
+            .join()
+            .unwrap();
         assert_eq!(take_outstanding(id), 7);
         assert_eq!(take_outstanding(id), 0, "taking resets every row");
     }

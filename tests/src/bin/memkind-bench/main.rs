@@ -222,7 +222,11 @@ fn parse_args() -> Result<Args, String> {
                         return Err(format!(
                             "unknown kind {k:?}; known: {}, {PMEM}, {}, {} (--instructions only)",
                             static_kinds().join(", "),
-                            MEMTIERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                            MEMTIERS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             instructions::FIXED
                         ));
                     }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::vtable::{CoreFns, DetectKindFn, Kind, MemtierFns, Memory};
+use super::vtable::{CoreFns, DetectKindFn, Kind, Memory, MemtierFns};
 
 /// Outstanding allocations in the `batch` pattern.
 pub const BATCH: usize = 64;
