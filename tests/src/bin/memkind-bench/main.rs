@@ -513,6 +513,8 @@ fn run() -> Result<i32, String> {
         measure::BATCH
     ));
     out.info("#   memkind_free(kind, p) / memkind_free(NULL, p); detect_kind = ns per memkind_detect_kind(p).");
+    out.info("#   PMEM create / first_alloc = ns of memkind_create_pmem(dir, 0) / of that kind's first malloc");
+    out.info("#   (smallest size), once per fresh kind, median over 21 kinds (quick: 9).");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     out.info(&format!(
         "# machine: {cpus} CPUs online, load average {}",
@@ -683,6 +685,51 @@ fn run() -> Result<i32, String> {
                     rows.push(r);
                 }
             }
+        }
+    }
+    // A fresh PMEM kind: memkind_create_pmem and the kind's first malloc, each timed once per
+    // life of a kind, the two libraries alternating, median over the lives.
+    if args.extras && wanted(PMEM) && memkind.status(PMEM).kind().is_some() {
+        let lives = if args.quick { 9 } else { 21 };
+        let size = *args.sizes.iter().min().expect("non-empty");
+        let mut times: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        let mut errs: [Option<String>; 2] = [None, None];
+        for life in 0..lives {
+            for step in 0..2 {
+                let i = (life + step) % 2;
+                let lib = if i == 0 { &ours } else { &memkind };
+                if errs[i].is_some() {
+                    continue;
+                }
+                match lib.pmem_first_alloc(&args.pmem_dir, size) {
+                    Ok(t) => times[i].push(t),
+                    Err(e) => errs[i] = Some(e),
+                }
+            }
+        }
+        let outcome = |i: usize, pick: fn(&(f64, f64)) -> f64| match &errs[i] {
+            Some(e) => Outcome::Failed(e.clone()),
+            None => {
+                let mut v: Vec<f64> = times[i].iter().map(pick).collect();
+                v.sort_by(|a, b| a.total_cmp(b));
+                Outcome::Ns(v[v.len() / 2])
+            }
+        };
+        for (pattern, pick) in [
+            ("create", (|t: &(f64, f64)| t.0) as fn(&(f64, f64)) -> f64),
+            ("first_alloc", |t: &(f64, f64)| t.1),
+        ] {
+            let r = Row {
+                kind: PMEM.into(),
+                size,
+                threads: 1,
+                pattern,
+                ours: outcome(0, pick),
+                memkind: outcome(1, pick),
+                jemalloc: Outcome::Unavail(String::new()),
+            };
+            out.row(&r);
+            rows.push(r);
         }
     }
     if args.extras {

@@ -501,6 +501,42 @@ impl Library {
         }
     }
 
+    /// One life of a fresh PMEM kind in `dir`: `memkind_create_pmem(dir, 0)`, the kind's first
+    /// `memkind_malloc(kind, size)`, then free and `memkind_destroy_kind`. Returns the wall
+    /// time of the create and of the first malloc, in ns.
+    pub fn pmem_first_alloc(&self, dir: &Path, size: usize) -> Result<(f64, f64), String> {
+        let core = self.core.ok_or_else(|| self.unusable_reason())?;
+        let (Some(create), Some(destroy)) = (self.create_pmem, self.destroy_kind) else {
+            return Err(format!(
+                "{} lacks memkind_create_pmem or memkind_destroy_kind",
+                self.label
+            ));
+        };
+        let cdir = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| "pmem dir contains NUL".to_string())?;
+        let mut k: MemkindT = std::ptr::null_mut();
+        let t0 = std::time::Instant::now();
+        // SAFETY: cdir is a valid C string, k is writable.
+        let rc = unsafe { create(cdir.as_ptr(), 0, &mut k) };
+        let t1 = std::time::Instant::now();
+        if rc != 0 || k.is_null() {
+            return Err(format!("create_pmem {}", self.error_text(rc)));
+        }
+        // SAFETY: k was just created by this library.
+        let p = unsafe { (core.malloc)(k, size) };
+        let t2 = std::time::Instant::now();
+        if !p.is_null() {
+            // SAFETY: p came from memkind_malloc(k) of this library.
+            unsafe { (core.free)(k, p) };
+        }
+        // SAFETY: k was created above and is not used again.
+        unsafe { destroy(k) };
+        if p.is_null() {
+            return Err(format!("first memkind_malloc({size}) returned NULL"));
+        }
+        Ok(((t1 - t0).as_nanos() as f64, (t2 - t1).as_nanos() as f64))
+    }
+
     /// Destroy the PMEM kind created by [`Library::resolve_kinds`] (its temp file goes away).
     pub fn destroy_pmem(&mut self) {
         if let (Some(k), Some(d)) = (self.pmem.take(), self.destroy_kind) {
