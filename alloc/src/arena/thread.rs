@@ -44,6 +44,10 @@ pub struct PerKind {
     kind: u16,
     /// In the process-wide list (false once a kind destroy or the thread's exit unlinked it).
     linked: bool,
+    /// The record has no jemalloc tcache yet and gets one later ([`TCACHE_DUE`],
+    /// [`TCACHE_NEXT`]; 0: settled, with or without one). In the padding before `next`: the
+    /// fast paths' offsets do not move.
+    tcache_due: u8,
     next: *mut PerKind,
     /// `Classes::get()`, cached so the fast paths skip its once-check.
     classes: *const Classes,
@@ -165,9 +169,69 @@ fn record(kind: &'static Kind) -> Result<*mut PerKind, Error> {
 #[inline(always)]
 pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
     match record(kind) {
-        // SAFETY: see `record`.
-        Ok(p) => Ok(unsafe { (*p).flags }),
+        Ok(p) => {
+            // SAFETY: see `record`; only this thread uses its record.
+            let pk = unsafe { &mut *p };
+            if pk.tcache_due != 0 {
+                tcache_due(kind, pk);
+            }
+            Ok(pk.flags)
+        }
         Err(e) => uncached_flags(kind).ok_or(e),
+    }
+}
+
+/// Blocks taken by a record's first refill (later ones take `CAPACITY / 2`): without a tcache
+/// each block is one locked jemalloc bin allocation (≈290 instructions), and a thread that uses
+/// a kind once should not pay for 32 of them.
+const FIRST_REFILL: usize = 8;
+
+/// A new record's first slow-path call runs without a jemalloc tcache (set when the record is
+/// made, in the call that makes it): a kind's first allocation in a thread (for a fresh PMEM
+/// kind, its very first one) does not pay for creating the tcache (≈11,000 instructions and
+/// its pages), which the magazine refill it makes does not need.
+const TCACHE_DUE: u8 = 2;
+/// The record's next slow-path call (a magazine refill or drain, a block above the magazines)
+/// creates its tcache.
+const TCACHE_NEXT: u8 = 1;
+
+/// Advance a record without a tcache yet: the call that made the record goes on without one;
+/// the next one creates it (none after the thread-exit destructor ran, or when jemalloc has
+/// no tcache left: then the record stays uncached, as it would have been at creation).
+#[cold]
+#[inline(never)]
+fn tcache_due(kind: &'static Kind, pk: &mut PerKind) {
+    if pk.tcache_due == TCACHE_DUE {
+        pk.tcache_due = TCACHE_NEXT;
+        return;
+    }
+    pk.tcache_due = 0;
+    if EXITING.with(Cell::get) {
+        return;
+    }
+    let t = new_tcache(kind);
+    if t != MALLOCX_TCACHE_NONE {
+        pk.flags = (pk.flags & !MALLOCX_TCACHE_MASK) | t;
+    }
+}
+
+/// The tcache bits of mallocx flags (`MALLOCX_TCACHE(t)`, `MALLOCX_TCACHE_NONE`).
+const MALLOCX_TCACHE_MASK: i32 = 0xfff << 8;
+
+/// A fresh explicit tcache owned by `kind`, as mallocx flags; `MALLOCX_TCACHE_NONE` when there
+/// is none to have.
+fn new_tcache(kind: &'static Kind) -> i32 {
+    match jemalloc::tcache_create() {
+        Ok(t) if (t as usize) < TCACHE_LIMIT => {
+            TCACHE_OWNER[t as usize].store(owner_tag(kind), Ordering::Release);
+            MALLOCX_TCACHE(t as usize)
+        }
+        Ok(t) => {
+            let _ = jemalloc::tcache_destroy(t);
+            MALLOCX_TCACHE_NONE
+        }
+        // jemalloc's 4095 explicit caches are in use: run uncached rather than fail.
+        Err(_) => MALLOCX_TCACHE_NONE,
     }
 }
 
@@ -284,6 +348,11 @@ pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_
     };
     // SAFETY: the record is this thread's (see `record`); nothing else touches it meanwhile.
     let pk = unsafe { &mut *pk };
+    // The record's first call (just made): a smaller first refill (see FIRST_REFILL).
+    let first = pk.tcache_due == TCACHE_DUE;
+    if pk.tcache_due != 0 {
+        tcache_due(kind, pk);
+    }
     let classes = Classes::get();
     if size > classes.limit() {
         let p = jemalloc::mallocx(size, pk.flags).unwrap_or(null_mut());
@@ -296,7 +365,8 @@ pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_
     if let Some(p) = pk.bins[b].pop() {
         return p;
     }
-    let mut added = pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags);
+    let count = if first { FIRST_REFILL } else { CAPACITY / 2 };
+    let mut added = pk.bins[b].refill(classes.size(b), count, pk.flags);
     if added == 0 {
         added = refill_after_flush(pk, b);
         if added == 0 {
@@ -409,35 +479,22 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     // destructor already runs (another key's destructor allocating) sets the key again, so
     // glibc runs ours once more; such late records get no jemalloc tcache.
     register_exit();
-    let tcache_flags = if EXITING.with(Cell::get) {
-        MALLOCX_TCACHE_NONE
+    // The tcache comes at the record's next slow-path call (`tcache_due`).
+    let due = if EXITING.with(Cell::get) {
+        0
     } else {
-        match jemalloc::tcache_create() {
-            Ok(t) if (t as usize) < TCACHE_LIMIT => {
-                TCACHE_OWNER[t as usize].store(owner_tag(kind), Ordering::Release);
-                MALLOCX_TCACHE(t as usize)
-            }
-            Ok(t) => {
-                let _ = jemalloc::tcache_destroy(t);
-                MALLOCX_TCACHE_NONE
-            }
-            // jemalloc's 4095 explicit caches are in use: run uncached rather than fail.
-            Err(_) => MALLOCX_TCACHE_NONE,
-        }
+        TCACHE_DUE
     };
     // SAFETY: calloc of one record; zeroed memory is a valid PerKind (empty bins, null next).
     let pk = unsafe { libc::calloc(1, core::mem::size_of::<PerKind>()) } as *mut PerKind;
     if pk.is_null() {
-        if let Some(t) = tcache_of(tcache_flags) {
-            TCACHE_OWNER[t as usize].store(0, Ordering::Release);
-            let _ = jemalloc::tcache_destroy(t);
-        }
         return Err(Error::Malloc);
     }
     // SAFETY: `pk` is a fresh, exclusively owned record.
     unsafe {
         (*pk).generation = kind.generation();
-        (*pk).flags = MALLOCX_ARENA(arena as usize) | tcache_flags;
+        (*pk).flags = MALLOCX_ARENA(arena as usize) | MALLOCX_TCACHE_NONE;
+        (*pk).tcache_due = due;
         (*pk).kind = kind.id();
         (*pk).classes = Classes::get();
     }
