@@ -181,11 +181,6 @@ pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
     }
 }
 
-/// Blocks taken by a record's first refill (later ones take `CAPACITY / 2`): without a tcache
-/// each block is one locked jemalloc bin allocation (≈290 instructions), and a thread that uses
-/// a kind once should not pay for 32 of them.
-const FIRST_REFILL: usize = 8;
-
 /// A new record's first slow-path call runs without a jemalloc tcache (set when the record is
 /// made, in the call that makes it): a kind's first allocation in a thread (for a fresh PMEM
 /// kind, its very first one) does not pay for creating the tcache (≈11,000 instructions and
@@ -348,8 +343,6 @@ pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_
     };
     // SAFETY: the record is this thread's (see `record`); nothing else touches it meanwhile.
     let pk = unsafe { &mut *pk };
-    // The record's first call (just made): a smaller first refill (see FIRST_REFILL).
-    let first = pk.tcache_due == TCACHE_DUE;
     if pk.tcache_due != 0 {
         tcache_due(kind, pk);
     }
@@ -365,8 +358,7 @@ pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_
     if let Some(p) = pk.bins[b].pop() {
         return p;
     }
-    let count = if first { FIRST_REFILL } else { CAPACITY / 2 };
-    let mut added = pk.bins[b].refill(classes.size(b), count, pk.flags);
+    let mut added = pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags);
     if added == 0 {
         added = refill_after_flush(pk, b);
         if added == 0 {

@@ -66,10 +66,19 @@ fn bucket() -> usize {
     bucket_of(crate::sys::thread_self())
 }
 
-/// The calling thread's bucket index (memtier stripes its threshold countdowns by it).
-#[inline]
-pub(crate) fn thread_bucket() -> usize {
-    bucket()
+/// The calling thread's stripe among `n` (a power of two): `pthread_t` is the thread's control
+/// block address, and glibc places consecutive threads' blocks 0x801000 apart (default
+/// stacks), so after dropping the low 12 bits they land in consecutive stripes (1.14 picks its
+/// arenas by the same rule). A shift and a mask: cheaper than the buckets' hash.
+#[inline(always)]
+pub(crate) fn thread_stripe(n: usize) -> usize {
+    stripe_of(crate::sys::thread_self(), n)
+}
+
+/// [`thread_stripe`] of the thread whose `pthread_t` is `thread`.
+#[inline(always)]
+pub(crate) fn stripe_of(thread: u64, n: usize) -> usize {
+    (thread >> 12) as usize & (n - 1)
 }
 
 impl Counters {
@@ -85,6 +94,13 @@ impl Counters {
     #[inline]
     pub fn add(&self, bytes: usize) {
         self.add_in(bucket(), bytes)
+    }
+
+    /// [`Counters::add`] for the calling thread `thread` (its `pthread_t`, from
+    /// [`crate::sys::thread_self`]), when the caller has it already.
+    #[inline]
+    pub fn add_by(&self, thread: u64, bytes: usize) {
+        self.add_in(bucket_of(thread), bytes)
     }
 
     /// `bytes` fewer in the kind (the calling thread's bucket).
@@ -212,12 +228,10 @@ const _: () = assert!(
 static OUTSTANDING: Outstanding =
     Outstanding([const { [const { AtomicIsize::new(0) }; MAX_KINDS] }; STRIPES]);
 
-/// The calling thread's row: `pthread_t` is the thread's control block address, and glibc
-/// places consecutive threads' blocks 0x801000 apart (default stacks), so after dropping the
-/// low 12 bits they land in consecutive rows (1.14 picks its arenas by the same rule).
+/// The calling thread's row.
 #[inline(always)]
 fn stripe() -> usize {
-    (crate::sys::thread_self() >> 12) as usize % STRIPES
+    thread_stripe(STRIPES)
 }
 
 /// Add `n` (negative: given back) to kind `id`'s outstanding blocks.

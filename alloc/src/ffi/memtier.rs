@@ -76,6 +76,16 @@ fn counted(kind: &'static Kind, p: *mut c_void) -> *mut c_void {
     p
 }
 
+/// [`counted`] by the calling thread `thread` ([`memtier::thread`]).
+#[inline]
+fn counted_by(kind: &'static Kind, p: *mut c_void, thread: u64) -> *mut c_void {
+    match owned(p) {
+        Some((k, n)) => memtier::counters(k).add_by(thread, n),
+        None => memtier::counters(kind).add_by(thread, 0),
+    }
+    p
+}
+
 fn uncount(p: *mut c_void) {
     if let Some((k, n)) = owned(p) {
         memtier::counters(k).sub(n);
@@ -183,8 +193,9 @@ pub extern "C" fn memtier_malloc(memory: MemoryT, size: usize) -> *mut c_void {
         return core::ptr::null_mut();
     };
     let k = m.kind_for(size);
-    let p = counted(k, memkind_malloc(k, size));
-    m.after_op();
+    let t = memtier::thread();
+    let p = counted_by(k, memkind_malloc(k, size), t);
+    m.after_op_by(t);
     p
 }
 

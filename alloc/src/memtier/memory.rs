@@ -32,7 +32,7 @@ pub(super) struct Thresholds {
     pub(super) list: Box<[Threshold]>,
     /// Operations until the next check (wrapping, as 1.14: `check_cnt` 0 means 2^32), one
     /// countdown per stripe of threads, each in a cache line of its own: a thread counts in the
-    /// stripe of its counter bucket ([`crate::counters`]'s hash of the thread). 1.14 has one
+    /// stripe of its `pthread_t` ([`crate::counters::thread_stripe`]). 1.14 has one
     /// counter in the memory, decremented without atomicity by every thread, so two threads
     /// allocating from one memory write the same cache line at every operation (and lose
     /// decrements). Here one thread checks every `check_cnt` of its operations exactly as 1.14
@@ -115,8 +115,8 @@ impl Thresholds {
 
     /// Called after every operation on the memory; every `check_cnt` calls, one thread moves
     /// the thresholds.
-    fn tick(&self, tiers: &[Tier]) {
-        let stripe = crate::counters::thread_bucket() % STRIPES;
+    fn tick(&self, tiers: &[Tier], thread: u64) {
+        let stripe = crate::counters::stripe_of(thread, STRIPES);
         let Some(CacheLine(countdown)) = self.countdown.get(stripe) else {
             return; // not reached: STRIPES countdowns
         };
@@ -191,7 +191,16 @@ impl Memory {
     #[inline]
     pub fn after_op(&self) {
         if let Route::DynamicThreshold(th) = &self.route {
-            th.tick(&self.tiers);
+            th.tick(&self.tiers, crate::sys::thread_self());
+        }
+    }
+
+    /// [`Memory::after_op`] from the thread whose `pthread_t` is `thread` (the caller's, which
+    /// it has already: [`thread`]).
+    #[inline]
+    pub fn after_op_by(&self, thread: u64) {
+        if let Route::DynamicThreshold(th) = &self.route {
+            th.tick(&self.tiers, thread);
         }
     }
 

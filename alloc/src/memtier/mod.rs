@@ -69,6 +69,13 @@ pub fn counters(kind: &Kind) -> &'static Counters {
     crate::counters::bytes(kind.id())
 }
 
+/// The calling thread's `pthread_t`, for the `*_by` functions (one call where a memtier
+/// operation needs the thread twice: its counter bucket and its countdown stripe).
+#[inline]
+pub fn thread() -> u64 {
+    crate::sys::thread_self()
+}
+
 /// `memtier_kind_allocated_size(kind)`: bytes (usable sizes) allocated in `kind` through the
 /// memtier API and not freed.
 pub fn allocated_size(kind: &Kind) -> usize {
