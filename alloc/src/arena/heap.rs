@@ -439,8 +439,8 @@ pub(crate) mod counted {
     #[cold]
     #[inline(never)]
     pub(crate) fn free_default(p: *mut c_void) {
-        // SAFETY: `p` is a live DEFAULT block (the caller's extent-map lookup said so).
-        let usable = unsafe { je::sallocx(p, 0) };
+        // `p` is a live DEFAULT block start (the caller's extent-map lookup said so).
+        let usable = crate::jemalloc::block_usable(p);
         note(crate::kind::default_kind(), Op::Free { usable });
         default::free_sized(p, usable);
     }
@@ -451,8 +451,8 @@ pub(crate) mod counted {
     pub(crate) extern "C" fn free(p: *mut c_void) {
         match owner(p) {
             Owner::Kind(k) => {
-                // SAFETY: `p` lies in our memory (see `free`).
-                let usable = unsafe { je::sallocx(p, 0) };
+                // `p` is a block start in our memory (see `free`).
+                let usable = crate::jemalloc::block_usable(p);
                 note(k, Op::Free { usable });
                 if k.is_default() {
                     default::free_sized(p, usable)
