@@ -451,9 +451,10 @@ core::arch::global_asm!(
 /// whose leaf elements are one word each (RTREE_LEAF_COMPACT) with the size-class index in bits
 /// 48..63; `je_arena_emap_global` is that rtree (`{ base, init_lock, root[1 << 18] }`) and
 /// `je_sz_index2size_tab` maps an index to its size. The offset of `root` (behind a mutex whose
-/// size depends on jemalloc's configuration) is found once by a self-check against `sallocx` for
-/// blocks of several small and large classes; any mismatch, ambiguity or an index out of range
-/// makes every call go to `sallocx` for the life of the process.
+/// size depends on jemalloc's configuration) is fixed for the vendored version, which is checked
+/// at first use together with a comparison against `sallocx` for blocks of several small and large
+/// classes; another version, any mismatch or an index out of range makes the calls go to `sallocx`
+/// (for the life of the process, except the per-call index check).
 ///
 /// `p` must be the start of a live jemalloc block (never an interior or foreign pointer).
 #[inline(always)]
@@ -485,6 +486,10 @@ extern "C" {
 const RTREE_BITS: u32 = 18;
 const LG_PAGE: u32 = 12;
 const ROOT_LEN: usize = 1 << RTREE_BITS;
+/// Byte offset of `root` in `rtree_t` for the vendored jemalloc (see `emap_setup`).
+const EMAP_ROOT_OFFSET: usize = 120;
+/// The vendored jemalloc's version string, for which the layout above holds.
+const EMAP_VERSION: &CStr = c"5.3.0-1-ge13ca993e8ccb9ba9847cc330696e02839f328f7";
 
 /// One direct read; None when the entry is missing or its index out of range.
 ///
@@ -547,59 +552,35 @@ fn emap_setup() {
             None => ok = false,
         }
     }
+    // The layout is only trusted for the jemalloc this crate vendors (tikv-jemalloc-sys 0.6.1,
+    // where `root` sits at byte 120: a base pointer and a 112-byte `malloc_mutex_t`), with
+    // 4 KiB pages on x86-64; then every read below stays inside `je_arena_emap_global`'s root
+    // array and the leaves it points to. Probing other offsets is not safe (the words before the
+    // array are the mutex's, which may hold pointers to anything).
+    // SAFETY: `version` is a `const char *` to a static string (jemalloc(3)).
+    let version = unsafe { read::<*const c_char>(c"version") };
+    let version_ok = matches!(version, Ok(v) if !v.is_null()
+        // SAFETY: a non-null static NUL-terminated string.
+        && unsafe { CStr::from_ptr(v) } == EMAP_VERSION);
     let mut found = 1usize;
-    if ok && cfg!(target_arch = "x86_64") {
+    if ok && version_ok && cfg!(target_arch = "x86_64") && page_size() == Ok(1 << LG_PAGE) {
         // SAFETY: only the address of the extern static is taken.
-        let base = unsafe { EMAP_GLOBAL.as_ptr() } as usize;
-        // root follows a base pointer and the init mutex (well under 512 bytes); every candidate
-        // index stays inside the 2^18-word root array for user-space addresses (i1 < 2^17).
-        let mut hits = 0;
-        for off in (8..512).step_by(8) {
-            let root = base + off;
-            let all = blocks.iter().all(|&p| {
-                let key = p as usize;
-                if key >> 47 != 0 {
-                    return false;
-                }
-                // SAFETY: `p` is a live block we just allocated; `root + 8 * i1` lies inside
-                // `je_arena_emap_global` (offset < 512 plus i1 < 2^17 words, array of 2^18
-                // words); the leaf read is only made when the root word is a non-null pointer
-                // which, at the right offset, is the leaf. A wrong offset is rejected by needing
-                // every block to match `sallocx` and the offset to be unique.
-                let direct = unsafe { emap_usable_checked(root, key) };
-                // SAFETY: live block start.
-                direct == Some(unsafe { je::sallocx(p, 0) })
-            });
-            if all {
-                hits += 1;
-                found = root;
-            }
-        }
-        if hits != 1 {
-            found = 1;
+        let root = unsafe { EMAP_GLOBAL.as_ptr() } as usize + EMAP_ROOT_OFFSET;
+        let all = blocks.iter().all(|&p| {
+            let key = p as usize;
+            // SAFETY: `p` is a live block just allocated, a user-space address (< 2^47), so
+            // i1 < 2^18 indexes the root array of this (version-checked) layout.
+            key >> 47 == 0
+                && unsafe { emap_usable(root, key) } == Some(unsafe { je::sallocx(p, 0) })
+        });
+        if all {
+            found = root;
         }
     }
     for &p in blocks.iter().filter(|p| !p.is_null()) {
         dallocx(p, 0);
     }
     EMAP_ROOT.store(found, Ordering::Release);
-}
-
-/// [`emap_usable`] for the self-check: the leaf word must look like a pointer (aligned,
-/// user-space) before it is followed.
-///
-/// # Safety
-/// `root + 8 * i1` must be readable (see `emap_setup`).
-unsafe fn emap_usable_checked(root: usize, key: usize) -> Option<usize> {
-    let i1 = (key >> (LG_PAGE + RTREE_BITS)) & (ROOT_LEN - 1);
-    // SAFETY: see the caller.
-    let leaf = unsafe { (*(root as *const AtomicUsize).add(i1)).load(Ordering::Acquire) };
-    if leaf == 0 || leaf % 8 != 0 || leaf >> 47 != 0 {
-        return None;
-    }
-    // SAFETY: candidate leaf that passed the plausibility check; a wrong candidate fails the
-    // comparison against sallocx.
-    unsafe { emap_usable(root, key) }
 }
 
 #[cfg(test)]
