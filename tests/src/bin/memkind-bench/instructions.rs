@@ -553,9 +553,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
         "# ours IE   {} (initial-exec TLS build)",
         opts.ours_ie.display()
     ));
-    info(&format!(
-        "# attached  ours with the probe's semaphore set by the program (the counted path; no uprobe)"
-    ));
+    info("# attached  ours with the probe's semaphore set by the program (the counted path; no uprobe)");
     info(&format!("# memkind   {} (memkind 1.14)", opts.memkind));
     info(&format!(
         "# jemalloc  {JEMALLOC} under LD_PRELOAD: malloc/free, and mallocx(size, 0)/dallocx(p, 0)"
