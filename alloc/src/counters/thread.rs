@@ -126,6 +126,7 @@ struct Counts {
 
 /// One thread's entry for one kind id.
 #[repr(C)]
+#[derive(Default)]
 struct Entry {
     /// [`ready`] of the generation the entry is set up for (arena known): the fast path's one
     /// compare. 0 until then.
@@ -576,13 +577,7 @@ mod tests {
 
     #[test]
     fn entries_count_and_take() {
-        let e: Entry = Entry {
-            ready: AtomicU64::new(0),
-            generation: AtomicU32::new(0),
-            arena: AtomicU32::new(0),
-            events: AtomicU32::new(0),
-            counts: Counts::default(),
-        };
+        let e = Entry::default();
         add(&e.counts.allocs, 2);
         add(&e.counts.size_buckets[3], 1);
         e.events.store(3, Relaxed);
@@ -595,13 +590,7 @@ mod tests {
 
     #[test]
     fn class_counts_become_the_records_fields() {
-        let e: Entry = Entry {
-            ready: AtomicU64::new(0),
-            generation: AtomicU32::new(0),
-            arena: AtomicU32::new(0),
-            events: AtomicU32::new(0),
-            counts: Counts::default(),
-        };
+        let e = Entry::default();
         for requested in [1, 16, 17, 100, 4096] {
             e.add(Op::AllocClass { requested });
         }
