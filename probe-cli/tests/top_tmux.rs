@@ -2,7 +2,8 @@
 //! program linked to our `libmemkind.so.0`, allocating from MEMKIND_DEFAULT and MEMKIND_REGULAR
 //! in a loop); keys go in with `send-keys`, the screen comes back with `capture-pane -p` and is
 //! asserted for the kind rows, their figures, sorting, filtering, expanding, resizing and a clean
-//! exit. Needs root, kernel BTF and tmux: skips with a reason without them, except inside the VM
+//! exit; and `top --all` over two running workloads (the process list, a pid filter, drilling
+//! into one process and back). Needs root, kernel BTF and tmux: skips with a reason without them, except inside the VM
 //! matrix (`MEMKIND_RS_IN_VM=1`), where it fails instead.
 //!
 //! The library must be built first (`cargo build --release -p memkind`; `tests/test.sh` does).
@@ -70,6 +71,15 @@ impl Drop for Tmux {
     }
 }
 
+/// One TUI test at a time: each runs a CPU-bound workload and a probe on a small machine, and
+/// `top --all` would also list (and probe) the other test's workload, which maps the same
+/// library file.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The figures after the name in the row of `kind` (`▸ MEMKIND_DEFAULT  1,234  ...`).
 fn row<'a>(screen: &'a str, kind: &str) -> Option<Vec<&'a str>> {
     screen.lines().find_map(|l| {
@@ -99,6 +109,7 @@ fn top_in_tmux() {
         "top_in_tmux",
         &[("tmux", &["-V"], "needs tmux (tests/setup.sh installs it)")]
     );
+    let _serial = serial();
     let tmp = TempDir::new("memkind-top");
     let workload = build_workload(tmp.path(), "top_workload");
     let probe = common::probe();
@@ -193,8 +204,11 @@ fn top_in_tmux() {
         .sum();
     assert!(arena_rate > 0.0, "arena allocs/s: {s}");
     tmux.keys(&["Left"]);
-    let s = tmux.wait_for("collapsed", 5, |s| s.contains("▸ MEMKIND_DEFAULT"));
-    assert!(!s.contains("arena "), "{s}");
+    // The whole condition in the wait: a capture can catch a frame half written (the new kind
+    // row above the old arena rows).
+    tmux.wait_for("collapsed, no arena rows", 5, |s| {
+        s.contains("▸ MEMKIND_DEFAULT") && !s.contains("arena ")
+    });
 
     // 4. Filter: `f`, type, Enter. Only REGULAR stays.
     tmux.keys(&["f"]);
@@ -244,4 +258,124 @@ fn top_in_tmux() {
         !s.contains("ALLOCS/s"),
         "the table is gone with the alternate screen:\n{s}"
     );
+}
+
+/// Kills the workloads `top --all` watches, on every path out of the test.
+struct Workloads(Vec<std::process::Child>);
+
+impl Drop for Workloads {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn top_all_in_tmux() {
+    skip_unless!(
+        "top_all_in_tmux",
+        &[("tmux", &["-V"], "needs tmux (tests/setup.sh installs it)")]
+    );
+    let _serial = serial();
+    let tmp = TempDir::new("memkind-top-all");
+    let workload = build_workload(tmp.path(), "top_workload");
+    let probe = common::probe();
+    // Two processes running the library, started before top (so --all must find running ones).
+    let procs = Workloads(
+        (0..2)
+            .map(|_| {
+                Command::new(&workload)
+                    .args(["60", "1000"])
+                    .env("LD_LIBRARY_PATH", tmp.path())
+                    .spawn()
+                    .expect("start the workload")
+            })
+            .collect(),
+    );
+    let pids: Vec<String> = procs.0.iter().map(|c| c.id().to_string()).collect();
+    let tmux = Tmux {
+        socket: format!("memkind-top-all-{}", std::process::id()),
+    };
+    // --all watches the processes mapping this library (the default is Debian's).
+    let shell = format!(
+        "{probe} top --all --library {lib} -I 500; echo memkind-probe exited $?; sleep 120",
+        lib = tmp.path().join("libmemkind.so.0").display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &shell,
+    ]);
+
+    // 1. The process list: both workloads, each on a row of its own that starts with its pid.
+    let pid_row = |s: &str, pid: &str| {
+        s.lines()
+            .any(|l| l.split_whitespace().any(|w| w == pid) && l.contains("top_workload"))
+    };
+    let s = tmux.wait_for("both workloads in the process list", 20, |s| {
+        s.contains("│ processes │") && pids.iter().all(|p| pid_row(s, p))
+    });
+    println!("process list:\n{s}");
+    assert!(s.contains("PID COMMAND"), "{s}");
+    assert!(
+        !s.contains("MEMKIND_DEFAULT"),
+        "the list shows processes, not kinds:\n{s}"
+    );
+
+    // 2. The filter matches pids on the process list: only the first workload stays (another
+    //    test's workload may map the same library file and show up in the list too).
+    tmux.keys(&["f"]);
+    tmux.keys(&["-l", &pids[0]]);
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the pid filter", 5, |s| {
+        s.contains(&format!("filter \"{}\"", pids[0]))
+            && pid_row(s, &pids[0])
+            && !pid_row(s, &pids[1])
+    });
+    println!("filtered:\n{s}");
+
+    // 3. Enter drills into the process under the cursor: its kinds, counting.
+    tmux.keys(&["Home", "Enter"]);
+    let s = tmux.wait_for("one process's kinds", 10, |s| {
+        s.contains("│ kinds │")
+            && allocs_s(s, "MEMKIND_DEFAULT") > 0.0
+            && allocs_s(s, "MEMKIND_REGULAR") > 0.0
+    });
+    println!("drilled down:\n{s}");
+    assert!(
+        s.contains(&format!("process {}", pids[0])),
+        "the title names process {}:\n{s}",
+        pids[0]
+    );
+    // One process's rates, not the sum of both: DEFAULT still twice REGULAR.
+    let ratio = allocs_s(&s, "MEMKIND_DEFAULT") / allocs_s(&s, "MEMKIND_REGULAR");
+    assert!((1.5..2.5).contains(&ratio), "DEFAULT:REGULAR {ratio}\n{s}");
+
+    // 4. Backspace goes back to the list (still filtered); `f` Esc clears the filter and both
+    //    processes are there again; `q` quits cleanly.
+    tmux.keys(&["BSpace"]);
+    tmux.wait_for("the filtered process list again", 5, |s| {
+        s.contains("│ processes │") && pid_row(s, &pids[0])
+    });
+    tmux.keys(&["f", "Escape"]);
+    let s = tmux.wait_for("the whole process list again", 5, |s| {
+        s.contains("│ processes │")
+            && !s.contains("filter \"")
+            && pids.iter().all(|p| pid_row(s, p))
+    });
+    println!("process list again:\n{s}");
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("memkind-probe's exit", 20, |s| {
+        s.contains("memkind-probe exited")
+    });
+    assert!(s.contains("memkind-probe exited 0"), "{s}");
+    drop(procs);
 }

@@ -19,6 +19,11 @@
  * (12 instructions at -O2; 10 for malloc/free, which pass no kind). Prints one line per cell,
  * "cell CELL ok" or "cell CELL unavail REASON", and first "lib PATH" (the libmemkind.so.0 really
  * loaded) and "valgrind 0|1". Exit 0 unless the arguments are bad.
+ *
+ * INSTR_PROBE_SEMAPHORE=0xVMA (our library only): store 1 in the u16 at that address of the
+ * loaded libmemkind (the `.memkind_probe` section's address, `readelf -S`), as the kernel does
+ * while `memkind-probe stat` is attached, so the pairs take the counted path. Nothing reads the
+ * flushes (no uprobe), so the count leaves out the uprobe hit every MKP_FLUSH_EVERY events.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -179,6 +184,17 @@ int main(int argc, char **argv) {
                             ? info.dli_fname
                             : "?");
     printf("valgrind %d\n", RUNNING_ON_VALGRIND ? 1 : 0);
+    const char *sem = getenv("INSTR_PROBE_SEMAPHORE");
+    if (sem && *sem) {
+        if (!info.dli_fbase) {
+            fprintf(stderr, "INSTR_PROBE_SEMAPHORE: no base address of the library\n");
+            return 2;
+        }
+        volatile unsigned short *s16 =
+            (unsigned short *)((char *)info.dli_fbase + strtoul(sem, NULL, 0));
+        *s16 = 1;
+        printf("semaphore set at %p\n", (void *)s16);
+    }
     fflush(stdout);
     /* Everything before this point (the loader, the libraries' constructors) runs uninstrumented. */
     CALLGRIND_START_INSTRUMENTATION;

@@ -1,5 +1,6 @@
 //! `memkind-bench --instructions` on one cell (DEFAULT, 16 B): the figures are sane (positive,
-//! below a few thousand) and ours DEFAULT costs fewer instructions per pair than memkind 1.14's.
+//! below a few thousand), ours DEFAULT costs fewer instructions per pair than memkind 1.14's, and
+//! the attached column (semaphore set) takes the counted path.
 //! Skips with the reason when valgrind, the C compiler or memkind's header are missing.
 
 use std::process::Command;
@@ -88,5 +89,14 @@ fn instructions_default_16() {
         ours < mk,
         "ours DEFAULT 16 B pair {ours} instructions, memkind 1.14 {mk}: ours must be cheaper"
     );
-    println!("DEFAULT 16 B: memkind 1.14 {mk}, ours {ours}, jemalloc malloc/free {je}");
+    // The semaphore really switched the counted path on (the same figure would mean the
+    // program's store missed it).
+    let att = get("ours_attached_instr");
+    assert!(
+        att > ours + 10.0 && att < 5000.0,
+        "ours attached {att} instructions per DEFAULT 16 B pair against {ours} detached\n{stderr}"
+    );
+    println!(
+        "DEFAULT 16 B: memkind 1.14 {mk}, ours {ours}, ours attached {att}, jemalloc malloc/free {je}"
+    );
 }

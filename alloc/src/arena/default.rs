@@ -220,6 +220,20 @@ mod tests {
         }
     }
 
+    /// The probe counters' per-class counting uses jemalloc's classes (as `size_class` and
+    /// `nallocx` give them) for every request up to its `CLASS_MAX`.
+    #[test]
+    fn the_counters_classes_are_jemallocs() {
+        super::super::init::ensure();
+        for n in 1..=crate::counters::thread::CLASS_MAX {
+            assert_eq!(
+                crate::counters::thread::class_size(n),
+                size_class(n),
+                "size {n}"
+            );
+        }
+    }
+
     /// Every DEFAULT block whose size class reaches jemalloc's oversize threshold comes from an
     /// arena with our hooks (regression: requests between the class below the threshold and
     /// the threshold went to jemalloc's huge arena, invisible to the extent map).

@@ -338,7 +338,10 @@ fn realloc_uncounted(target: Option<&'static Kind>, p: *mut c_void, size: usize)
 /// a branch.
 pub(crate) mod counted {
     use super::*;
-    use crate::counters::thread::{count, Op};
+    use crate::counters::thread::{count, Op, CLASS_MAX};
+
+    // The magazines' blocks are counted per class.
+    const _: () = assert!(thread::SMALL <= CLASS_MAX);
 
     /// The arena this thread uses for `kind` (`MKP_NONE` when it has none).
     fn arena_of(kind: &'static Kind) -> u32 {
@@ -387,14 +390,9 @@ pub(crate) mod counted {
         if size <= thread::SMALL {
             let p = thread::malloc_small(kind, size);
             if !p.is_null() {
-                let usable = default::size_class(size);
-                note(
-                    kind,
-                    Op::Alloc {
-                        requested: size,
-                        usable,
-                    },
-                );
+                // size ≤ SMALL ≤ CLASS_MAX (a request of 0 gets jemalloc's smallest class,
+                // as AllocClass counts it).
+                note(kind, Op::AllocClass { requested: size });
                 return p;
             }
         }
@@ -408,14 +406,15 @@ pub(crate) mod counted {
     pub(crate) fn malloc_default(size: usize) -> *mut c_void {
         let p = default::malloc(size);
         if !p.is_null() {
-            let usable = default::size_class(size);
-            note(
-                crate::kind::default_kind(),
+            let op = if size <= CLASS_MAX {
+                Op::AllocClass { requested: size }
+            } else {
                 Op::Alloc {
                     requested: size,
-                    usable,
-                },
-            );
+                    usable: default::size_class(size),
+                }
+            };
+            note(crate::kind::default_kind(), op);
         }
         p
     }
@@ -439,8 +438,8 @@ pub(crate) mod counted {
     #[cold]
     #[inline(never)]
     pub(crate) fn free_default(p: *mut c_void) {
-        // SAFETY: `p` is a live DEFAULT block (the caller's extent-map lookup said so).
-        let usable = unsafe { je::sallocx(p, 0) };
+        // `p` is a live DEFAULT block start (the caller's extent-map lookup said so).
+        let usable = crate::jemalloc::block_usable(p);
         note(crate::kind::default_kind(), Op::Free { usable });
         default::free_sized(p, usable);
     }
@@ -451,8 +450,8 @@ pub(crate) mod counted {
     pub(crate) extern "C" fn free(p: *mut c_void) {
         match owner(p) {
             Owner::Kind(k) => {
-                // SAFETY: `p` lies in our memory (see `free`).
-                let usable = unsafe { je::sallocx(p, 0) };
+                // `p` is a block start in our memory (see `free`).
+                let usable = crate::jemalloc::block_usable(p);
                 note(k, Op::Free { usable });
                 if k.is_default() {
                     default::free_sized(p, usable)

@@ -388,8 +388,8 @@ fn refill_after_flush(pk: &mut PerKind, b: usize) -> usize {
 /// free of a block of non-default `kind` into this thread's magazine (or to jemalloc).
 #[inline(always)]
 pub fn free(kind: &'static Kind, p: *mut c_void) {
-    // SAFETY: `p` is a live block of ours (the extent map said so); sallocx only reads metadata.
-    free_sized(kind, p, unsafe { tikv_jemalloc_sys::sallocx(p, 0) })
+    // `p` is a live block start of ours (the extent map said so).
+    free_sized(kind, p, jemalloc::block_usable(p))
 }
 
 /// [`free`] of a block whose usable size (`sallocx`) the caller has already taken.

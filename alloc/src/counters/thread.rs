@@ -8,6 +8,12 @@
 //! ([`flush_kind`]) and when the process exits (a `.fini_array` entry). So the sum of the
 //! flushes over a run is what the program did.
 //!
+//! Blocks of jemalloc's small size classes up to [`CLASS_MAX`] (4 KiB) are counted per size class
+//! (one 16-bit increment per alloc or free, plus the requested bytes for an alloc): the usable
+//! bytes and the size buckets of the flush record follow from the classes when the entry is
+//! flushed, as every request of one class falls in one size bucket. Larger blocks and reallocs
+//! add to the record's fields directly.
+//!
 //! Counters are atomics updated with plain loads and stores by their thread (the same
 //! instructions as plain integers on x86-64), so the flushes of other threads' counts at kind
 //! destroy and at exit read them without a data race; a count made by a thread at the very
@@ -25,7 +31,7 @@
 use core::cell::Cell;
 use core::ffi::c_void;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use crate::probe::records::{
@@ -41,10 +47,74 @@ const MAX_IDS: usize = 2048;
 const CHUNK: usize = 64;
 const CHUNKS: usize = MAX_IDS / CHUNK;
 
+/// Largest size class counted per class: jemalloc's classes up to here are 8, then multiples of
+/// 16 up to 128, then four per doubling (x86-64, 16-byte quantum; checked against jemalloc by
+/// the arena layer's tests).
+pub(crate) const CLASS_MAX: usize = 4096;
+
+/// jemalloc's size class of a request of `n` bytes, 1 ≤ `n` ≤ [`CLASS_MAX`].
+pub(crate) const fn class_size(n: usize) -> usize {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.div_ceil(16) * 16;
+    }
+    // ceil(log2(n)) = k: four classes in (2^(k-1), 2^k], spaced 2^(k-3).
+    let k = usize::BITS - (n - 1).leading_zeros();
+    let spacing = 1usize << (k - 3);
+    n.div_ceil(spacing) * spacing
+}
+
+/// Classes up to [`CLASS_MAX`].
+const NCLASS: usize = 29;
+
+/// The class sizes, ascending.
+const CLASS_SIZES: [u16; NCLASS] = {
+    let mut out = [0u16; NCLASS];
+    let (mut n, mut i) = (1, 0);
+    while n <= CLASS_MAX {
+        let c = class_size(n);
+        out[i] = c as u16;
+        i += 1;
+        n = c + 1;
+    }
+    assert!(i == NCLASS);
+    out
+};
+
+/// Index into [`CLASS_SIZES`] of the class of a request of `n` bytes, at `n.div_ceil(8)` (every
+/// class is a multiple of 8, so a class size looks itself up).
+const CLASS_INDEX: [u8; CLASS_MAX / 8 + 1] = {
+    let mut out = [0u8; CLASS_MAX / 8 + 1];
+    let mut j = 1;
+    while j <= CLASS_MAX / 8 {
+        let c = class_size(j * 8);
+        let mut i = 0;
+        while CLASS_SIZES[i] as usize != c {
+            i += 1;
+        }
+        out[j] = i as u8;
+        j += 1;
+    }
+    out
+};
+
+#[inline(always)]
+fn class_index(n: usize) -> usize {
+    // Not `None`: callers pass 1 ≤ n ≤ CLASS_MAX.
+    usize::from(CLASS_INDEX.get(n.div_ceil(8)).copied().unwrap_or(0))
+}
+
 /// One thread's counts of one kind since its last flush.
 #[repr(C)]
 #[derive(Default)]
 struct Counts {
+    /// Allocs whose block is of class `i` ([`CLASS_SIZES`]); at most `MKP_FLUSH_EVERY` between
+    /// two flushes, so 16 bits hold them.
+    class_allocs: [AtomicU16; NCLASS],
+    /// Frees of blocks of class `i`.
+    class_frees: [AtomicU16; NCLASS],
     allocs: AtomicU64,
     frees: AtomicU64,
     reallocs: AtomicU64,
@@ -56,7 +126,11 @@ struct Counts {
 
 /// One thread's entry for one kind id.
 #[repr(C)]
+#[derive(Default)]
 struct Entry {
+    /// [`ready`] of the generation the entry is set up for (arena known): the fast path's one
+    /// compare. 0 until then.
+    ready: AtomicU64,
     /// Generation of the kind the counts belong to (ids of destroyed kinds are reused).
     generation: AtomicU32,
     /// Arena the thread uses for the kind, plus one (0: not asked yet).
@@ -99,11 +173,20 @@ thread_local! {
 /// first counted event of a process announces the kinds once).
 static ANNOUNCED: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// An entry's [`Entry::ready`] value for kind generation `generation`.
+#[inline(always)]
+fn ready(generation: u32) -> u64 {
+    u64::from(generation) | 1 << 32
+}
+
 /// One counted operation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Op {
     /// An allocation of `requested` bytes handed out a block of `usable` bytes.
     Alloc { requested: usize, usable: usize },
+    /// An allocation of `requested` bytes, 1 ≤ `requested` ≤ [`CLASS_MAX`], handed out a block
+    /// of the request's size class (a magazine's or jemalloc's thread cache's block).
+    AllocClass { requested: usize },
     /// A block of `usable` bytes was freed.
     Free { usable: usize },
     /// A live block of `old` usable bytes became one of `new` for a request of `requested`.
@@ -117,6 +200,11 @@ pub(crate) enum Op {
 #[inline(always)]
 fn add(c: &AtomicU64, n: u64) {
     c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+#[inline(always)]
+fn add16(c: &AtomicU16) {
+    c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
 #[inline(always)]
@@ -138,12 +226,12 @@ pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op:
     if !t.is_null() && (kind as usize) < CHUNK {
         // SAFETY: this thread's record, alive until its exit destructor.
         let t = unsafe { &*t };
-        let req = crate::probe::request();
         let e = &t.first[kind as usize];
-        if t.seen_request.load(Relaxed) == req
-            && ANNOUNCED.load(Relaxed) == req
-            && e.generation.load(Relaxed) == generation
-            && e.arena.load(Relaxed) != 0
+        // No test of ANNOUNCED: a thread stores a request in `seen_request` only in
+        // `count_slow`, which makes ANNOUNCED equal to it first (and a fork child's
+        // `seen_request` is invalidated with ANNOUNCED).
+        if t.seen_request.load(Relaxed) == crate::probe::request()
+            && e.ready.load(Relaxed) == ready(generation)
         {
             e.add(op);
             if e.events.load(Relaxed) >= MKP_FLUSH_EVERY {
@@ -175,12 +263,14 @@ fn count_slow(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -
     };
     if e.generation.load(Relaxed) != generation {
         e.reset();
+        e.ready.store(0, Relaxed);
         e.generation.store(generation, Relaxed);
         e.arena.store(0, Relaxed);
     }
     if e.arena.load(Relaxed) == 0 {
         e.arena.store(arena().wrapping_add(1), Relaxed);
     }
+    e.ready.store(ready(generation), Relaxed);
     e.add(op);
     if e.events.load(Relaxed) >= MKP_FLUSH_EVERY {
         e.flush_events(kind, t);
@@ -194,6 +284,15 @@ impl Entry {
     fn add(&self, op: Op) {
         let c = &self.counts;
         match op {
+            Op::AllocClass { requested } => {
+                add16(&c.class_allocs[class_index(requested)]);
+                add(&c.bytes_requested, requested as u64);
+            }
+            Op::Free { usable } if usable <= CLASS_MAX => {
+                // A block's usable size up to CLASS_MAX is its class's size.
+                debug_assert_eq!(usize::from(CLASS_SIZES[class_index(usable)]), usable);
+                add16(&c.class_frees[class_index(usable)]);
+            }
             Op::Alloc { requested, usable } => {
                 add(&c.allocs, 1);
                 add(&c.bytes_requested, requested as u64);
@@ -244,6 +343,16 @@ impl Entry {
         };
         for (o, b) in out.size_buckets.iter_mut().zip(&c.size_buckets) {
             *o = b.swap(0, Relaxed);
+        }
+        for ((a, f), &size) in c.class_allocs.iter().zip(&c.class_frees).zip(&CLASS_SIZES) {
+            let (a, f) = (u64::from(a.swap(0, Relaxed)), u64::from(f.swap(0, Relaxed)));
+            let size = u64::from(size);
+            out.allocs += a;
+            out.bytes_allocated += a * size;
+            // Every request of a class lies in the class size's bucket.
+            out.size_buckets[size_bucket(size)] += a;
+            out.frees += f;
+            out.bytes_freed += f * size;
         }
         self.events.store(0, Relaxed);
         out
@@ -449,6 +558,10 @@ pub(crate) fn fork_child_locked(list: &mut List) {
             // SAFETY: as above.
             let t = unsafe { &*p };
             t.for_each(|_, e| e.reset());
+            // Not the current request: the child's next counted event takes `count_slow`,
+            // which announces (the fast path does not look at ANNOUNCED).
+            t.seen_request
+                .store(crate::probe::request().wrapping_add(1), Relaxed);
             t.tid.store(crate::probe::gettid(), Relaxed);
         } else {
             // SAFETY: the record of a thread that does not exist in the child.
@@ -464,12 +577,7 @@ mod tests {
 
     #[test]
     fn entries_count_and_take() {
-        let e: Entry = Entry {
-            generation: AtomicU32::new(0),
-            arena: AtomicU32::new(0),
-            events: AtomicU32::new(0),
-            counts: Counts::default(),
-        };
+        let e = Entry::default();
         add(&e.counts.allocs, 2);
         add(&e.counts.size_buckets[3], 1);
         e.events.store(3, Relaxed);
@@ -478,6 +586,50 @@ mod tests {
         assert_eq!(c.size_buckets[3], 1);
         assert_eq!(e.take(), MkpCounters::default());
         assert_eq!(e.events.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn class_counts_become_the_records_fields() {
+        let e = Entry::default();
+        for requested in [1, 16, 17, 100, 4096] {
+            e.add(Op::AllocClass { requested });
+        }
+        for usable in [16, 112, 4096, 8192] {
+            e.add(Op::Free { usable });
+        }
+        e.add(Op::Alloc {
+            requested: 5000,
+            usable: 5120,
+        });
+        let c = e.take();
+        assert_eq!(c.allocs, 6);
+        assert_eq!(c.bytes_requested, 1 + 16 + 17 + 100 + 4096 + 5000);
+        assert_eq!(c.bytes_allocated, 8 + 16 + 32 + 112 + 4096 + 5120);
+        assert_eq!(c.frees, 4);
+        assert_eq!(c.bytes_freed, 16 + 112 + 4096 + 8192);
+        let mut buckets = [0; MKP_SIZE_BUCKETS];
+        for n in [1u64, 16, 17, 100, 4096, 5000] {
+            buckets[size_bucket(n)] += 1;
+        }
+        assert_eq!(c.size_buckets, buckets);
+        assert_eq!(e.events.load(Relaxed), 0);
+    }
+
+    /// Every request of a class lies in the bucket of the class's size (what `take` relies on).
+    #[test]
+    fn a_class_is_one_size_bucket() {
+        for n in 1..=CLASS_MAX {
+            assert_eq!(
+                size_bucket(n as u64),
+                size_bucket(class_size(n) as u64),
+                "{n}"
+            );
+            assert_eq!(
+                usize::from(CLASS_SIZES[class_index(n)]),
+                class_size(n),
+                "{n}"
+            );
+        }
     }
 
     #[test]

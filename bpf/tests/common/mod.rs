@@ -217,8 +217,11 @@ pub fn our_library(_dir: &Path) -> PathBuf {
     for name in ["libmemkind.so.0", "libmemkind.so"] {
         let link = dir.join(name);
         if std::fs::canonicalize(&link).ok().as_ref() != Some(&so) {
-            // A new link beside it, renamed over: tests running at once never see none.
-            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            // A new link beside it, renamed over: tests running at once never see none. The
+            // temporary name is unique per call: test threads of one process share the pid.
+            static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = dir.join(format!(".{name}.{}.{seq}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(&so, &tmp).unwrap();
             std::fs::rename(&tmp, &link).unwrap();

@@ -32,14 +32,19 @@ pub fn stock_counts_are_exact() {
         let run =
             crate::common::run_under_probe(Path::new(STOCK), Command::new(&exe), false, false);
         assert!(run.status.success(), "{:?}", run.status);
-        let got = crate::common::kind_id_opt(&run.kind_names, "memkind_default")
-            .map(|id| crate::common::kind_counters(&run.snapshot, run.tgid, id).allocs);
-        if got == Some(1000 + 10 + 5 + 3 * 100) || attempt == 2 {
+        // Allocs and frees: a miss on either side (a free was missed on sid-numa2 on
+        // 2026-12-03: 1,302 of 1,315) gets the one more run.
+        let got = crate::common::kind_id_opt(&run.kind_names, "memkind_default").map(|id| {
+            let c = crate::common::kind_counters(&run.snapshot, run.tgid, id);
+            (c.allocs, c.frees)
+        });
+        let want = 1000 + 10 + 5 + 3 * 100;
+        if got == Some((want, want)) || attempt == 2 {
             break run;
         }
         eprintln!(
-            "stock attempt {attempt}: memkind_default allocs {got:?}, not 1315: a probe hit was \
-             missed; running the workload once more"
+            "stock attempt {attempt}: memkind_default (allocs, frees) {got:?}, not 1315 each: a \
+             probe hit was missed; running the workload once more"
         );
         println!("FEATURE stock_call_missed=yes");
         attempt += 1;

@@ -149,6 +149,15 @@ pub fn find_command(cmd: &OsStr, path: Option<&OsStr>) -> Result<PathBuf> {
     Err(cannot_run(cmd, "command not found"))
 }
 
+/// The perf counters a session opens: on our library the BPF fault program counts every user
+/// fault of the traced processes, so only major faults need a counter (see `collect/perf.rs`).
+fn counted(flavor: Flavor) -> perf::Counted {
+    match flavor {
+        Flavor::Ours => perf::Counted::Major,
+        Flavor::Stock => perf::Counted::MinorAndMajor,
+    }
+}
+
 /// Whether we may attach uprobes and open perf counters on other processes: root, or
 /// CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) in the effective set.
 pub fn check_privileges() -> Result<()> {
@@ -287,6 +296,7 @@ impl Session {
             trace: req.trace,
         };
         let start_ns = sys::monotonic_ns();
+        let counted = counted(flavor);
         let mut faults = BTreeMap::new();
         let (backend, child) = match (&req.target, exe) {
             (Target::Command(cmd), Some(exe)) => {
@@ -295,7 +305,7 @@ impl Session {
                 let pid = held.pid();
                 opts.scope = Scope::Tree(pid);
                 let attached = bpf::Backend::attach(&opts, start_ns)
-                    .and_then(|b| Ok((b, perf::Faults::for_child(pid)?)));
+                    .and_then(|b| Ok((b, perf::Faults::for_child(pid, counted)?)));
                 let (backend, f) = match attached {
                     Ok(x) => x,
                     Err(e) => {
@@ -317,7 +327,7 @@ impl Session {
                 opts.scope = Scope::Pids(pids.clone());
                 let b = bpf::Backend::attach(&opts, start_ns)?;
                 for &p in pids {
-                    faults.insert(p, perf::Faults::for_pid(&proc, p)?);
+                    faults.insert(p, perf::Faults::for_pid(&proc, p, counted)?);
                 }
                 (b, None)
             }
@@ -383,21 +393,34 @@ impl Session {
         Ok(())
     }
 
-    /// Cumulative counters now, with the process-wide page faults.
+    /// Cumulative counters now, with the process-wide page faults (where they come from: see
+    /// `collect/perf.rs`).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         let mut s = self.backend.snapshot()?;
         s.ts_ns = self.now_ns();
         if self.follow_new {
             for pid in s.pids() {
                 if !self.faults.contains_key(&pid) {
-                    if let Ok(f) = perf::Faults::for_pid(&self.proc, pid) {
+                    if let Ok(f) = perf::Faults::for_pid(&self.proc, pid, counted(self.flavor)) {
                         self.faults.insert(pid, f);
                     }
                 }
             }
         }
-        for (pid, f) in &mut self.faults {
-            s.process_faults.insert(*pid, f.read());
+        match counted(self.flavor) {
+            perf::Counted::Major => {
+                let majors = self
+                    .faults
+                    .iter_mut()
+                    .map(|(pid, f)| (*pid, f.read().major))
+                    .collect();
+                s.set_process_faults(&majors);
+            }
+            perf::Counted::MinorAndMajor => {
+                for (pid, f) in &mut self.faults {
+                    s.process_faults.insert(*pid, f.read());
+                }
+            }
         }
         Ok(s)
     }

@@ -79,12 +79,17 @@ pub struct Key {
     pub arena: u32,
 }
 
-/// Process-wide page faults (perf software counters), minor and major.
+/// Process-wide user page faults, minor and major.
+///
+/// On memkind-rs's library (see [`Snapshot::set_process_faults`]): the total is the BPF
+/// `page_fault_user` program's own count (the kinds' faults + `other`), `major` the
+/// `PERF_COUNT_SW_PAGE_FAULTS_MAJ` software counter, `minor` the rest. On memkind 1.14 (no fault
+/// program) both come from the `PAGE_FAULTS_MIN` / `_MAJ` software counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcessFaults {
-    /// `PERF_COUNT_SW_PAGE_FAULTS_MIN`.
+    /// User faults that were not major.
     pub minor: u64,
-    /// `PERF_COUNT_SW_PAGE_FAULTS_MAJ`.
+    /// `PERF_COUNT_SW_PAGE_FAULTS_MAJ`: faults that waited for I/O (or were retried).
     pub major: u64,
 }
 
@@ -155,6 +160,33 @@ impl Snapshot {
                 })
                 .collect(),
             lost_events: self.lost_events.saturating_sub(earlier.lost_events),
+        }
+    }
+
+    /// Process-wide faults from the BPF program's own counts and the perf major-fault counters:
+    /// for every process the snapshot mentions, total = its kinds' faults + its `other` faults
+    /// (the `page_fault_user` program counts each user-mode fault of a traced process once, in
+    /// a kind or in `other`), `major` = `majors[pid]` (0 without a counter), `minor` = total −
+    /// major (saturating: the two are read at slightly different moments, and in `-- CMD` mode
+    /// the command's inherited counter also counts its child processes' major faults).
+    pub fn set_process_faults(&mut self, majors: &BTreeMap<u32, u64>) {
+        let mut total: BTreeMap<u32, u64> = BTreeMap::new();
+        for (k, n) in &self.faults {
+            *total.entry(k.tgid).or_default() += n;
+        }
+        for (p, n) in &self.other_faults {
+            *total.entry(*p).or_default() += n;
+        }
+        for p in self.pids().into_iter().chain(majors.keys().copied()) {
+            let t = total.get(&p).copied().unwrap_or(0);
+            let major = majors.get(&p).copied().unwrap_or(0);
+            self.process_faults.insert(
+                p,
+                ProcessFaults {
+                    minor: t.saturating_sub(major),
+                    major,
+                },
+            );
         }
     }
 
@@ -272,5 +304,39 @@ mod tests {
         let z = b.delta(&Snapshot::default());
         assert_eq!(z.counters, b.counters);
         assert_eq!(b.pids(), vec![7]);
+    }
+
+    #[test]
+    fn process_faults_from_the_bpf_counts() {
+        let mut s = Snapshot::default();
+        s.faults.insert(K, 30);
+        s.faults.insert(
+            Key {
+                tgid: 7,
+                kind: 11,
+                arena: 2,
+            },
+            5,
+        );
+        s.other_faults.insert(7, 65);
+        s.other_faults.insert(9, 4);
+        s.counters.insert(
+            Key {
+                tgid: 12,
+                kind: 0,
+                arena: 0,
+            },
+            c(1, 1, 8, 8),
+        );
+        s.set_process_faults(&BTreeMap::from([(7, 2), (9, 6), (20, 1)]));
+        let pf = |minor, major| ProcessFaults { minor, major };
+        // 30 + 5 in kinds, 65 elsewhere: 100 in all, 2 of them major.
+        assert_eq!(s.process_faults[&7], pf(98, 2));
+        assert_eq!(s.process_faults[&7].total(), 100);
+        // More majors than faults seen (read later, or a child's): minor saturates at 0.
+        assert_eq!(s.process_faults[&9], pf(0, 6));
+        // A process that counted but never faulted, and one with only a perf counter.
+        assert_eq!(s.process_faults[&12], pf(0, 0));
+        assert_eq!(s.process_faults[&20], pf(0, 1));
     }
 }

@@ -32,6 +32,14 @@
 //! node outside `asked_nodes`; `interleave_imbalance` is the largest relative deviation of a
 //! node's share from the even share, for interleave kinds.
 //!
+//! `process_page_faults` is every user-mode page fault of the process (on memkind-rs's library the
+//! BPF `page_fault_user` program's count: `kind_page_faults` + `other_page_faults`; it includes
+//! faults that end in SIGSEGV, and excludes faults the kernel takes on user addresses inside
+//! system calls); `process_major_faults` is perf's `PAGE_FAULTS_MAJ` counter (in `-- CMD` mode
+//! inherited: the command's row also holds its children's), `process_minor_faults` the rest
+//! (saturating at 0). On memkind 1.14 both come from perf's `PAGE_FAULTS_MIN` / `_MAJ` counters.
+//! See docs/probe.md, "Fresh-page faults".
+//!
 //! `kinds` sums the processes by kind name (arena rows by arena index); `processes` has the same
 //! rows per process. `live_bytes` can be negative for an interval that frees older blocks.
 

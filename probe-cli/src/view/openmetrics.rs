@@ -341,7 +341,7 @@ pub fn render(s: &Summary, lim: &Limits) -> String {
     o.family(
         "memkind_process_page_faults",
         "counter",
-        "Process-wide user page faults (perf software counters).",
+        "Process-wide user page faults (total from the BPF fault program, major from perf).",
     );
     for (pid, v) in &f.minor {
         o.sample(

@@ -38,11 +38,14 @@ const USAGE: &str = "\
 probe-bench: the probe's cost to the program it watches, with memkind 1.14 and jemalloc
 
 USAGE: probe-bench [--quick] [--rounds N] [--ms MS] [--kinds DEFAULT,REGULAR]
-                   [--sizes 16,256,4096] [--threads 1,2]
+                   [--sizes 16,256,4096] [--threads 1,2] [--faults-only] [--probe-before PATH]
 
   --quick      3 rounds of 10 ms samples (default: 5 rounds of 30 ms samples)
   --rounds N   processes per contender and cell (the median is shown)
   --ms MS      length of one of the 7 samples each process takes
+  --faults-only         only the fresh-page fault table, detached vs attached
+  --probe-before PATH   another memkind-probe binary (e.g. a build of an earlier commit): an
+                        \"attached (before)\" column in the fault table, in the same rounds
 ";
 
 struct Args {
@@ -51,6 +54,8 @@ struct Args {
     kinds: Vec<String>,
     sizes: Vec<usize>,
     threads: Vec<usize>,
+    faults_only: bool,
+    probe_before: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +65,8 @@ fn parse_args() -> Result<Args, String> {
         kinds: vec!["DEFAULT".into(), "REGULAR".into()],
         sizes: vec![16, 256, 4096],
         threads: vec![1, 2],
+        faults_only: false,
+        probe_before: None,
     };
     let mut it = std::env::args().skip(1);
     let list = |v: Option<String>| -> Result<Vec<String>, String> {
@@ -84,6 +91,10 @@ fn parse_args() -> Result<Args, String> {
             "--kinds" => a.kinds = list(it.next())?,
             "--sizes" => a.sizes = nums(list(it.next())?)?,
             "--threads" => a.threads = nums(list(it.next())?)?,
+            "--faults-only" => a.faults_only = true,
+            "--probe-before" => {
+                a.probe_before = Some(it.next().ok_or("missing value")?.into());
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -107,6 +118,8 @@ enum Who {
     NoCounters,
     Detached,
     Attached,
+    /// Attached through `--probe-before`.
+    AttachedBefore,
     Memkind114,
     Jemalloc,
 }
@@ -117,6 +130,7 @@ impl Who {
             Who::NoCounters => "no counters",
             Who::Detached => "detached",
             Who::Attached => "attached",
+            Who::AttachedBefore => "attached (before)",
             Who::Memkind114 => "memkind 1.14",
             Who::Jemalloc => "jemalloc",
         }
@@ -126,6 +140,7 @@ impl Who {
 struct Bench {
     exe: PathBuf,
     probe: PathBuf,
+    probe_before: Option<PathBuf>,
     ours_dir: PathBuf,
     noprobe_dir: PathBuf,
     stock_dir: Option<PathBuf>,
@@ -150,7 +165,8 @@ fn lib_dir(dir: &Path, so: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-fn setup() -> Result<Bench, String> {
+/// `with_noprobe`: build (when missing) and use the library without the counters.
+fn setup(with_noprobe: bool) -> Result<Bench, String> {
     let t = target_dir();
     let ours = t.join("release/libmemkind.so");
     let probe = t.join("release/memkind-probe");
@@ -164,7 +180,7 @@ fn setup() -> Result<Bench, String> {
     }
     let noprobe_target = t.join("noprobe");
     let noprobe = noprobe_target.join("release/libmemkind.so");
-    if !noprobe.exists() {
+    if with_noprobe && !noprobe.exists() {
         eprintln!(
             "building the library without the probe's counters into {}",
             noprobe_target.display()
@@ -190,7 +206,11 @@ fn setup() -> Result<Bench, String> {
     }
     let base = t.join("probe-bench");
     let ours_dir = lib_dir(&base.join("ours"), &ours);
-    let noprobe_dir = lib_dir(&base.join("noprobe"), &noprobe);
+    let noprobe_dir = if with_noprobe {
+        lib_dir(&base.join("noprobe"), &noprobe)
+    } else {
+        ours_dir.clone()
+    };
     let stock_dir = Path::new(STOCK)
         .exists()
         .then(|| lib_dir(&base.join("stock"), Path::new(STOCK)));
@@ -227,6 +247,7 @@ fn setup() -> Result<Bench, String> {
     Ok(Bench {
         exe,
         probe,
+        probe_before: None,
         ours_dir,
         noprobe_dir,
         stock_dir,
@@ -241,11 +262,15 @@ impl Bench {
         let (dir, attached) = match who {
             Who::NoCounters => (&self.noprobe_dir, false),
             Who::Detached | Who::Jemalloc => (&self.ours_dir, false),
-            Who::Attached => (&self.ours_dir, true),
+            Who::Attached | Who::AttachedBefore => (&self.ours_dir, true),
             Who::Memkind114 => (self.stock_dir.as_ref()?, false),
         };
         let mut c = if attached {
-            let mut c = Command::new(&self.probe);
+            let probe = match who {
+                Who::AttachedBefore => self.probe_before.as_ref()?,
+                _ => &self.probe,
+            };
+            let mut c = Command::new(probe);
             c.args(["stat", "--placement-interval", "0", "-o", "/dev/null", "--"])
                 .arg(&self.exe);
             c
@@ -321,95 +346,83 @@ fn main() {
         eprintln!("probe-bench: {e}");
         std::process::exit(2)
     });
-    let b = setup().unwrap_or_else(|e| {
+    let mut b = setup(!a.faults_only).unwrap_or_else(|e| {
         eprintln!("probe-bench: {e}");
         std::process::exit(1)
     });
-    let mut who = vec![Who::NoCounters, Who::Detached];
+    b.probe_before = a.probe_before.clone();
+    // --faults-only: detached vs attached (the no-counters library is not built for it).
+    let mut who = if a.faults_only {
+        vec![Who::Detached]
+    } else {
+        vec![Who::NoCounters, Who::Detached]
+    };
     if b.no_attach.is_none() {
         who.push(Who::Attached);
     }
     if b.stock_dir.is_some() {
         who.push(Who::Memkind114);
     }
-    println!("probe-bench: ns per malloc+free pair (median of {} processes, each the median of 7 samples of {} ms; 2 threads: the slower)", a.rounds, a.ms);
-    if let Some(why) = &b.no_attach {
-        println!("attached: not measured ({why})");
-    }
-    println!();
-    println!(
-        "{:<8} {:>5} {:>3} | {:>11} | {:>8} {:>7} | {:>8} {:>7} | {:>12} | {:>8}",
-        "kind",
-        "size",
-        "thr",
-        "no counters",
-        "detached",
-        "Δ",
-        "attached",
-        "Δ",
-        "memkind 1.14",
-        "jemalloc"
-    );
-    for t in &a.threads {
-        for k in &a.kinds {
-            for s in &a.sizes {
-                let args = vec![
-                    "pairs".into(),
-                    k.clone(),
-                    s.to_string(),
-                    t.to_string(),
-                    a.ms.to_string(),
-                ];
-                let mut w = who.clone();
-                if k == "DEFAULT" && b.jemalloc.is_some() {
-                    w.push(Who::Jemalloc);
-                }
-                let v = cell(&b, &w, &args, a.rounds);
-                let get = |x: Who| w.iter().position(|&y| y == x).and_then(|i| v[i]);
-                let base = get(Who::NoCounters);
-                let jem = get(Who::Jemalloc);
-                println!(
-                    "{:<8} {:>5} {:>3} | {:>11} | {:>8} {:>7} | {:>8} {:>7} | {:>12} | {:>8}",
-                    k,
-                    s,
-                    t,
-                    fmt(base),
-                    fmt(get(Who::Detached)),
-                    delta(get(Who::Detached), base),
-                    fmt(get(Who::Attached)),
-                    delta(get(Who::Attached), base),
-                    fmt(get(Who::Memkind114)),
-                    fmt(jem),
-                );
-                let _ = std::io::stdout().flush();
-            }
-        }
+    if !a.faults_only {
+        pairs_table(&b, &a, &who);
     }
 
     // Fresh-page faults.
     println!();
-    println!("ns per fresh 4 KiB page fault (256 MiB touched once, base pages)");
     println!(
-        "{:<8} | {:>11} | {:>8} | {:>8} {:>7}",
-        "kind", "no counters", "detached", "attached", "Δ"
+        "ns per fresh 4 KiB page fault (256 MiB touched once, base pages; median of {} rounds, order rotating)",
+        a.rounds
+    );
+    let mut w: Vec<Who> = who
+        .iter()
+        .copied()
+        .filter(|&x| x != Who::Memkind114)
+        .collect();
+    let before = b.probe_before.is_some() && b.no_attach.is_none();
+    if before {
+        w.push(Who::AttachedBefore);
+        println!(
+            "attached (before): {}",
+            b.probe_before.as_ref().unwrap().display()
+        );
+    }
+    println!(
+        "{:<8} | {:>11} | {:>8} | {:>8} {:>7}{}",
+        "kind",
+        "no counters",
+        "detached",
+        "attached",
+        "Δ",
+        if before {
+            format!(" | {:>17} {:>7}", "attached (before)", "Δ")
+        } else {
+            String::new()
+        }
     );
     for k in &a.kinds {
         let args = vec!["faults".into(), k.clone(), "256".into()];
-        let w: Vec<Who> = who
-            .iter()
-            .copied()
-            .filter(|&x| x != Who::Memkind114)
-            .collect();
         let v = cell(&b, &w, &args, a.rounds);
         let get = |x: Who| w.iter().position(|&y| y == x).and_then(|i| v[i]);
         println!(
-            "{:<8} | {:>11} | {:>8} | {:>8} {:>7}",
+            "{:<8} | {:>11} | {:>8} | {:>8} {:>7}{}",
             k,
             fmt(get(Who::NoCounters)),
             fmt(get(Who::Detached)),
             fmt(get(Who::Attached)),
             delta(get(Who::Attached), get(Who::Detached)),
+            if before {
+                format!(
+                    " | {:>17} {:>7}",
+                    fmt(get(Who::AttachedBefore)),
+                    delta(get(Who::AttachedBefore), get(Who::Detached))
+                )
+            } else {
+                String::new()
+            }
         );
+    }
+    if a.faults_only {
+        return;
     }
 
     if let Some(why) = &b.no_attach {
@@ -533,5 +546,62 @@ fn attach_time(b: &Bench) {
             times.iter().copied().fold(f64::INFINITY, f64::min),
             times.iter().copied().fold(0.0, f64::max)
         );
+    }
+}
+
+/// The malloc+free pair table.
+fn pairs_table(b: &Bench, a: &Args, who: &[Who]) {
+    println!("probe-bench: ns per malloc+free pair (median of {} processes, each the median of 7 samples of {} ms; 2 threads: the slower)", a.rounds, a.ms);
+    if let Some(why) = &b.no_attach {
+        println!("attached: not measured ({why})");
+    }
+    println!();
+    println!(
+        "{:<8} {:>5} {:>3} | {:>11} | {:>8} {:>7} | {:>8} {:>7} | {:>12} | {:>8}",
+        "kind",
+        "size",
+        "thr",
+        "no counters",
+        "detached",
+        "Δ",
+        "attached",
+        "Δ",
+        "memkind 1.14",
+        "jemalloc"
+    );
+    for t in &a.threads {
+        for k in &a.kinds {
+            for s in &a.sizes {
+                let args = vec![
+                    "pairs".into(),
+                    k.clone(),
+                    s.to_string(),
+                    t.to_string(),
+                    a.ms.to_string(),
+                ];
+                let mut w = who.to_vec();
+                if k == "DEFAULT" && b.jemalloc.is_some() {
+                    w.push(Who::Jemalloc);
+                }
+                let v = cell(b, &w, &args, a.rounds);
+                let get = |x: Who| w.iter().position(|&y| y == x).and_then(|i| v[i]);
+                let base = get(Who::NoCounters);
+                let jem = get(Who::Jemalloc);
+                println!(
+                    "{:<8} {:>5} {:>3} | {:>11} | {:>8} {:>7} | {:>8} {:>7} | {:>12} | {:>8}",
+                    k,
+                    s,
+                    t,
+                    fmt(base),
+                    fmt(get(Who::Detached)),
+                    delta(get(Who::Detached), base),
+                    fmt(get(Who::Attached)),
+                    delta(get(Who::Attached), base),
+                    fmt(get(Who::Memkind114)),
+                    fmt(jem),
+                );
+                let _ = std::io::stdout().flush();
+            }
+        }
     }
 }

@@ -13,6 +13,11 @@
 //! - **ours**: `--ours` through `LD_LIBRARY_PATH`, so it is loaded at start-up as programs that
 //!   link it load it (static TLS); the loaded path is checked;
 //! - **ours IE**: the initial-exec TLS build (`--ours-ie`, default `<target>/ie/release/`), when built;
+//! - **ours attached**: ours with the probe's semaphore (the u16 in section `.memkind_probe`) set
+//!   to 1 by the program before the cells, as the kernel sets it while `memkind-probe stat` is
+//!   attached, so every pair takes the counted path. Nothing reads the flushes (no uprobe is
+//!   attached under valgrind), so the figure leaves out the uprobe hit on the flush function
+//!   every `MKP_FLUSH_EVERY` events (≈ 1 µs / 1024 events here, timed by `probe-bench`);
 //! - **jemalloc**: Debian's `libjemalloc.so.2` under `LD_PRELOAD`: plain `malloc`/`free` (its fast
 //!   path) and `mallocx(size, 0)`/`dallocx(p, 0)` (5.3.0's generic path).
 //!
@@ -286,6 +291,36 @@ fn execute(run: &Run, exe: &Path, out_dir: &Path, opts: &Options) -> Results {
     res
 }
 
+/// The address (relative to the load base) of the probe's semaphore in library `so`: section
+/// `.memkind_probe`'s `sh_addr`, from `readelf -SW` (binutils, installed with the C compiler
+/// this mode needs).
+fn semaphore_vma(so: &Path) -> Result<u64, String> {
+    let o = Command::new("readelf")
+        .arg("-SW")
+        .arg(so)
+        .output()
+        .map_err(|e| format!("readelf: {e}"))?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    section_addr(&text, ".memkind_probe").ok_or_else(|| {
+        format!(
+            "{} has no section .memkind_probe (no probe counters)",
+            so.display()
+        )
+    })
+}
+
+/// `sh_addr` of section `name` in `readelf -SW` output.
+fn section_addr(readelf: &str, name: &str) -> Option<u64> {
+    readelf.lines().find_map(|l| {
+        // "  [16] .memkind_probe     PROGBITS        0000000000148c00 147c00 000002 00  WA  0   0  2"
+        let rest = l.split_once(']')?.1;
+        let mut w = rest.split_whitespace();
+        (w.next()? == name).then_some(())?;
+        let _type = w.next()?;
+        u64::from_str_radix(w.next()?, 16).ok()
+    })
+}
+
 /// One row of the table.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -299,6 +334,8 @@ pub struct Row {
     pub ours: Figure,
     /// Ours, initial-exec TLS build.
     pub ours_ie: Figure,
+    /// Ours with the probe's semaphore set (the counted path, as while `stat` is attached).
+    pub ours_attached: Figure,
     /// Our DEFAULT at this size (for the non-default / DEFAULT ratio).
     pub ours_default: Option<f64>,
     /// jemalloc's malloc/free.
@@ -324,8 +361,8 @@ fn ratio(a: &Figure, b: Option<f64>) -> String {
 
 /// The table header (markdown).
 pub fn table_header() -> String {
-    "| kind, size | memkind 1.14 | ours | ours/1.14 | ours/DEFAULT | ours IE | IE/1.14 | jemalloc malloc/free | ours/jemalloc | mallocx/dallocx |\n\
-     |---|---|---|---|---|---|---|---|---|---|"
+    "| kind, size | memkind 1.14 | ours | ours/1.14 | ours/DEFAULT | ours IE | IE/1.14 | jemalloc malloc/free | ours/jemalloc | mallocx/dallocx | ours attached | attached/ours |\n\
+     |---|---|---|---|---|---|---|---|---|---|---|---|"
         .into()
 }
 
@@ -333,7 +370,7 @@ pub fn table_header() -> String {
 pub fn format_row(r: &Row, f: Format) -> String {
     match f {
         Format::Human => format!(
-            "| {} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.kind,
             size_label(r.size),
             fig(&r.memkind),
@@ -349,18 +386,21 @@ pub fn format_row(r: &Row, f: Format) -> String {
             fig(&r.je_malloc),
             ratio(&r.ours, r.je_malloc.value()),
             fig(&r.je_mallocx),
+            fig(&r.ours_attached),
+            ratio(&r.ours_attached, r.ours.value()),
         ),
         Format::Json => {
             let j = |f: &Figure| f.value().map_or("null".into(), |v| format!("{v:.2}"));
             format!(
-                r#"{{"kind":"{}","size":{},"memkind_instr":{},"ours_instr":{},"ours_ie_instr":{},"jemalloc_malloc_instr":{},"jemalloc_mallocx_instr":{}}}"#,
+                r#"{{"kind":"{}","size":{},"memkind_instr":{},"ours_instr":{},"ours_ie_instr":{},"jemalloc_malloc_instr":{},"jemalloc_mallocx_instr":{},"ours_attached_instr":{}}}"#,
                 r.kind,
                 r.size,
                 j(&r.memkind),
                 j(&r.ours),
                 j(&r.ours_ie),
                 j(&r.je_malloc),
-                j(&r.je_mallocx)
+                j(&r.je_mallocx),
+                j(&r.ours_attached)
             )
         }
     }
@@ -375,6 +415,7 @@ fn notes(rows: &[Row]) -> Vec<String> {
             ("memkind 1.14", &r.memkind),
             ("ours", &r.ours),
             ("ours IE", &r.ours_ie),
+            ("ours attached", &r.ours_attached),
             ("jemalloc malloc/free", &r.je_malloc),
             ("jemalloc mallocx/dallocx", &r.je_mallocx),
         ] {
@@ -477,6 +518,20 @@ pub fn run(opts: &Options) -> Result<i32, String> {
             },
         },
         mine("ours", &opts.ours, "cargo build --release -p memkind"),
+        {
+            let mut r = mine(
+                "ours-attached",
+                &opts.ours,
+                "cargo build --release -p memkind",
+            );
+            match semaphore_vma(&opts.ours) {
+                Ok(a) => r
+                    .env
+                    .push(("INSTR_PROBE_SEMAPHORE", format!("{a:#x}").into())),
+                Err(e) => r.unavail = r.unavail.or(Some(e)),
+            }
+            r
+        },
         mine(
             "ours-ie",
             &opts.ours_ie,
@@ -498,6 +553,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
         "# ours IE   {} (initial-exec TLS build)",
         opts.ours_ie.display()
     ));
+    info("# attached  ours with the probe's semaphore set by the program (the counted path; no uprobe)");
     info(&format!("# memkind   {} (memkind 1.14)", opts.memkind));
     info(&format!(
         "# jemalloc  {JEMALLOC} under LD_PRELOAD: malloc/free, and mallocx(size, 0)/dallocx(p, 0)"
@@ -530,7 +586,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
             .map(|h| h.join().expect("runner thread"))
             .collect()
     });
-    let [mk, ours, ie, je]: [Results; 4] = results.try_into().expect("4 runs");
+    let [mk, ours, att, ie, je]: [Results; 5] = results.try_into().expect("5 runs");
     let get = |r: &Results, c: &str| {
         r.get(c)
             .cloned()
@@ -548,6 +604,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
                 memkind: get(&mk, &c),
                 ours: get(&ours, &c),
                 ours_ie: get(&ie, &c),
+                ours_attached: get(&att, &c),
                 ours_default: get(&ours, &format!("DEFAULT:{size}")).value(),
                 je_malloc: get(&je, &format!("malloc:{size}")),
                 je_mallocx: get(&je, &format!("mallocx:{size}")),
@@ -600,7 +657,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
         started.elapsed().as_secs_f64()
     ));
     let failed = rows.iter().any(|r| {
-        [&r.memkind, &r.ours, &r.je_malloc]
+        [&r.memkind, &r.ours, &r.ours_attached, &r.je_malloc]
             .iter()
             .any(|f| matches!(f, Figure::Failed(_)))
     });
@@ -648,6 +705,16 @@ mod tests {
     }
 
     #[test]
+    fn finds_a_section() {
+        let out = "  [15] .data.rel.ro       PROGBITS        0000000000146000 145000 001c00 00  WA  0   0 32\n\
+                   \x20 [16] .memkind_probe     PROGBITS        0000000000148c00 147c00 000002 00  WA  0   0  2\n\
+                   \x20 [ 2] .memkind_probe_trace PROGBITS  0000000000148c02 147c02 000002 00  WA  0   0  2\n";
+        assert_eq!(section_addr(out, ".memkind_probe"), Some(0x148c00));
+        assert_eq!(section_addr(out, ".memkind_probe_trace"), Some(0x148c02));
+        assert_eq!(section_addr(out, ".bss"), None);
+    }
+
+    #[test]
     fn row_formats() {
         let r = Row {
             kind: "REGULAR".into(),
@@ -655,17 +722,18 @@ mod tests {
             memkind: Figure::Instr(461.2),
             ours: Figure::Instr(257.0),
             ours_ie: Figure::Unavail("not built".into()),
+            ours_attached: Figure::Instr(385.6),
             ours_default: Some(133.0),
             je_malloc: Figure::Instr(77.2),
             je_mallocx: Figure::Failed("x".into()),
         };
         assert_eq!(
             format_row(&r, Format::Human),
-            "| REGULAR 16B | 461.2 | 257.0 | 0.56x | 1.93x | unavail | — | 77.2 | 3.33x | FAILED |"
+            "| REGULAR 16B | 461.2 | 257.0 | 0.56x | 1.93x | unavail | — | 77.2 | 3.33x | FAILED | 385.6 | 1.50x |"
         );
         assert_eq!(
             format_row(&r, Format::Json),
-            r#"{"kind":"REGULAR","size":16,"memkind_instr":461.20,"ours_instr":257.00,"ours_ie_instr":null,"jemalloc_malloc_instr":77.20,"jemalloc_mallocx_instr":null}"#
+            r#"{"kind":"REGULAR","size":16,"memkind_instr":461.20,"ours_instr":257.00,"ours_ie_instr":null,"jemalloc_malloc_instr":77.20,"jemalloc_mallocx_instr":null,"ours_attached_instr":385.60}"#
         );
     }
 }
