@@ -132,6 +132,11 @@ impl Bin {
         true
     }
 
+    /// Forget every block (a record's reuse: its magazines were drained when it was released).
+    pub fn forget_all(&mut self) {
+        self.n = 0;
+    }
+
     /// Give back the oldest `count` blocks (the bottom of the stack) with `flags`; returns how
     /// many were given back.
     pub fn drain(&mut self, count: usize, flags: i32) -> usize {

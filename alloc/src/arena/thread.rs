@@ -1,7 +1,7 @@
 //! Per-thread state: for every kind this thread uses, a [`PerKind`] record with its mallocx flags
 //! (arena + explicit jemalloc tcache) and its magazines, and the clean-up at thread exit.
 //!
-//! Records live in system memory (`calloc`), are reached through the thread's slot for the kind
+//! Records live in chunks mapped for them ([`List`]), are reached through the thread's slot for the kind
 //! id, and are also linked into one process-wide list so that destroying a kind can drain every
 //! thread's magazines of it (memkind's contract: a kind is not used while it is destroyed).
 //!
@@ -147,11 +147,72 @@ fn take_all_slots(mut f: impl FnMut(*mut PerKind)) {
     }
 }
 
-/// Head of the list of every live record, and the lock that guards the list.
-pub(crate) struct List(*mut PerKind);
-// SAFETY: the raw head is only read or written with the lock held.
+/// The list of every live record and the records' own memory, under one lock.
+///
+/// Records (16.7 KiB each, mostly magazine slots) come from chunks mapped by this module, not
+/// from `calloc`: a fresh chunk reads as zeros, so a new record writes its header and nothing
+/// else, and the pages of the classes a kind never uses are never touched (a zeroed record
+/// touched five pages: two more page faults at a fresh PMEM kind's first allocation). Released
+/// records are kept for the next one made (their pages resident), never returned to the system.
+pub(crate) struct List {
+    /// Head of the list of live records.
+    head: *mut PerKind,
+    /// Released records, linked through `next`.
+    free: *mut PerKind,
+    /// The never-used rest of the current chunk: `[bump, end)`.
+    bump: usize,
+    end: usize,
+}
+// SAFETY: the raw pointers are only read or written with the lock held.
 unsafe impl Send for List {}
-pub(crate) static LIST: ForkLock<List> = ForkLock::new(List(null_mut()));
+pub(crate) static LIST: ForkLock<List> = ForkLock::new(List {
+    head: null_mut(),
+    free: null_mut(),
+    bump: 0,
+    end: 0,
+});
+
+/// Bytes of one record in a chunk (cache-line multiple).
+const RECORD_BYTES: usize = core::mem::size_of::<PerKind>().next_multiple_of(64);
+/// Records per chunk (≈1 MiB).
+const CHUNK_RECORDS: usize = 64;
+
+impl List {
+    /// Memory for one record and whether it is fresh (zeros, never touched): a released record,
+    /// or the next of a chunk. Null when no chunk could be mapped. The caller sets its fields.
+    fn take_memory(&mut self) -> (*mut PerKind, bool) {
+        if !self.free.is_null() {
+            let pk = self.free;
+            // SAFETY: records on the free list are ours, unused, and linked through `next`.
+            self.free = unsafe { (*pk).next };
+            return (pk, false);
+        }
+        if self.end - self.bump < RECORD_BYTES {
+            let Ok(p) = crate::sys::Os::map(
+                &crate::sys::Linux,
+                RECORD_BYTES * CHUNK_RECORDS,
+                crate::sys::Backing::Anon,
+            ) else {
+                return (null_mut(), false);
+            };
+            self.bump = p.as_ptr() as usize;
+            self.end = self.bump + RECORD_BYTES * CHUNK_RECORDS;
+        }
+        let pk = self.bump as *mut PerKind;
+        self.bump += RECORD_BYTES;
+        (pk, true)
+    }
+
+    /// Keep a released record's memory for the next one.
+    ///
+    /// # Safety
+    /// `pk` is out of every slot and of the live list, and nothing uses it any more.
+    unsafe fn give_memory(&mut self, pk: *mut PerKind) {
+        // SAFETY: the caller's contract: the record is ours alone.
+        unsafe { (*pk).next = self.free };
+        self.free = pk;
+    }
+}
 
 /// This thread's record for `kind`, set up on first use.
 #[inline(always)]
@@ -477,21 +538,31 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     } else {
         TCACHE_DUE
     };
-    // SAFETY: calloc of one record; zeroed memory is a valid PerKind (empty bins, null next).
-    let pk = unsafe { libc::calloc(1, core::mem::size_of::<PerKind>()) } as *mut PerKind;
-    if pk.is_null() {
-        return Err(Error::Malloc);
-    }
-    // SAFETY: `pk` is a fresh, exclusively owned record.
-    unsafe {
-        (*pk).generation = kind.generation();
-        (*pk).flags = MALLOCX_ARENA(arena as usize) | MALLOCX_TCACHE_NONE;
-        (*pk).tcache_due = due;
-        (*pk).kind = kind.id();
-        (*pk).classes = Classes::get();
-    }
-    {
+    let pk = {
         let mut list = LIST.lock();
+        let (pk, fresh) = list.take_memory();
+        if pk.is_null() {
+            return Err(Error::Malloc);
+        }
+        // SAFETY: memory for one record, ours alone: zeros from a fresh chunk or a released
+        // record (a valid PerKind either way, see `List`).
+        unsafe {
+            let r = &mut *pk;
+            r.generation = kind.generation();
+            r.flags = MALLOCX_ARENA(arena as usize) | MALLOCX_TCACHE_NONE;
+            r.kind = kind.id();
+            r.linked = false;
+            r.tcache_due = due;
+            r.next = null_mut();
+            r.classes = Classes::get();
+            // A released record's magazines were drained; their counts are zeroed again all the
+            // same. A fresh one's are zeros: not even read, so its other pages stay untouched.
+            if !fresh {
+                for b in r.bins.iter_mut() {
+                    b.forget_all();
+                }
+            }
+        }
         if !slot_old.is_null() {
             // A stale record of a destroyed kind whose slot was reused: already drained and
             // unlinked by the destroy.
@@ -500,11 +571,12 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         }
         // SAFETY: linking a fresh record under the list lock.
         unsafe {
-            (*pk).next = list.0;
+            (*pk).next = list.head;
             (*pk).linked = true;
         }
-        list.0 = pk;
-    }
+        list.head = pk;
+        pk
+    };
     set_slot(id, pk);
     Ok(pk)
 }
@@ -529,7 +601,7 @@ unsafe fn release(list: &mut List, pk: *mut PerKind) {
                 }
             }
         }
-        libc::free(pk.cast());
+        list.give_memory(pk);
     }
 }
 
@@ -544,7 +616,7 @@ fn drain_all(pk: &mut PerKind) {
 /// # Safety
 /// List lock held; `pk` is linked.
 unsafe fn unlink(list: &mut List, pk: *mut PerKind) {
-    let mut cur: *mut *mut PerKind = &mut list.0;
+    let mut cur: *mut *mut PerKind = &mut list.head;
     // SAFETY: walking the list under its lock; every node is a live record.
     unsafe {
         while !(*cur).is_null() {
@@ -563,7 +635,7 @@ unsafe fn unlink(list: &mut List, pk: *mut PerKind) {
 pub(crate) fn drain_kind(kind: &Kind) {
     // No allocation here: with a kind as Rust's global allocator it would re-enter this lock.
     let mut list = LIST.lock();
-    let mut link: *mut *mut PerKind = &mut list.0;
+    let mut link: *mut *mut PerKind = &mut list.head;
     // SAFETY: walking and unlinking list nodes under the lock; every node is a live record and
     // the kind's owners do not use theirs while the kind is destroyed (memkind's contract).
     unsafe {
@@ -647,7 +719,7 @@ mod tests {
     fn listed(kind: &Kind) -> usize {
         let list = LIST.lock();
         let mut n = 0;
-        let mut cur = list.0;
+        let mut cur = list.head;
         // SAFETY: walking the list under its lock; every node is a live record.
         unsafe {
             while !cur.is_null() {
@@ -704,6 +776,45 @@ mod tests {
             crate::arena::destroy_kind(k).unwrap();
         }
         drop(buf);
+    }
+
+    #[test]
+    fn record_memory_comes_from_chunks_and_is_reused() {
+        let mut l = List {
+            head: null_mut(),
+            free: null_mut(),
+            bump: 0,
+            end: 0,
+        };
+        let (a, fresh) = l.take_memory();
+        assert!(fresh && !a.is_null());
+        assert_eq!(a as usize % 64, 0);
+        // SAFETY: a fresh record of the test's own list: zeros are a valid PerKind.
+        let r = unsafe { &mut *a };
+        assert!(
+            r.next.is_null() && r.generation == 0 && r.bins.iter_mut().all(|b| b.pop().is_none())
+        );
+        let (b, fresh) = l.take_memory();
+        assert!(fresh);
+        assert_eq!(
+            b as usize - a as usize,
+            RECORD_BYTES,
+            "next of the same chunk"
+        );
+        // SAFETY: `a` is used by nothing.
+        unsafe { l.give_memory(a) };
+        assert_eq!(
+            l.take_memory(),
+            (a, false),
+            "a released record comes back first"
+        );
+        // A chunk's worth more: the rest of the first chunk, then a second one.
+        let rest: Vec<_> = (0..CHUNK_RECORDS).map(|_| l.take_memory()).collect();
+        assert!(rest.iter().all(|&(p, fresh)| fresh && !p.is_null()));
+        assert_eq!(
+            rest[CHUNK_RECORDS - 3].0 as usize,
+            a as usize + (CHUNK_RECORDS - 1) * RECORD_BYTES
+        );
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! Layout: every mapping is a whole number of 2 MiB granules at a 2 MiB-aligned address (the
 //! extent map's unit), backed by a 2 MiB-aligned file range. The file offset comes from a bump
 //! counter (`fetch_add`, never reused while the kind lives: freed memory goes back to the file
-//! system as holes, so the file is sparse); the address comes from a PROT_NONE reservation of
-//! `len + align - 4 KiB` bytes over which the file is mapped with MAP_FIXED at the first aligned
-//! address, head and tail of the reservation then unmapped. `max` is enforced on the bytes
+//! system as holes, so the file is sparse); the address comes from the kind's PROT_NONE address
+//! window ([`sys::Window`], reserved at the kind's creation, renewed when used up) over which the
+//! file is mapped with MAP_FIXED; requests larger than half a window or aligned beyond 2 MiB
+//! get an aligned reservation of their own. `max` is enforced on the bytes
 //! jemalloc asks for (not the granule-rounded mapping): reserve with `fetch_add`, give back on
 //! failure. Growth reserves blocks with posix_fallocate for those bytes, so a full file system is
 //! a NULL + ENOMEM, not a SIGBUS.
@@ -68,31 +69,24 @@ pub(crate) fn file_alloc(
     if sys::fallocate(fd, off, size as i64).is_err() {
         return fail(st);
     }
-    let Some(total) = len.checked_add(align - PAGE_SIZE) else {
+    // The kind's window when it can serve the request (the common case: one mmap), else a
+    // reservation of its own.
+    let carved = if align == HUGE_2M {
+        st.window.carve(len)
+    } else {
+        None
+    };
+    let Some(start) = carved.or_else(|| sys::reserve_aligned(len, align).ok()) else {
         let _ = sys::punch_hole(fd, off, size as i64);
         return fail(st);
     };
-    let Ok(raw) = sys::reserve(total) else {
-        let _ = sys::punch_hole(fd, off, size as i64);
-        return fail(st);
-    };
-    let start = (raw + align - 1) & !(align - 1);
-    // SAFETY: `[start, start+len)` lies in the PROT_NONE reservation just made, which nobody
-    // else uses.
+    // SAFETY: `[start, start+len)` is PROT_NONE reservation that is ours alone (carved from
+    // the window or just reserved).
     if unsafe { sys::map_file_fixed(start, len, fd, off, st.sync) }.is_err() {
-        // SAFETY: the reservation just made; the file mapping over it failed.
-        let _ = unsafe { Linux.unmap(raw as *mut c_void, total) };
+        // SAFETY: the reservation; the file mapping over it failed.
+        let _ = unsafe { Linux.unmap(start as *mut c_void, len) };
         let _ = sys::punch_hole(fd, off, size as i64);
         return fail(st);
-    }
-    if start > raw {
-        // SAFETY: the reservation's head before the aligned start, never used.
-        let _ = unsafe { Linux.unmap(raw as *mut c_void, start - raw) };
-    }
-    let tail = raw + total - (start + len);
-    if tail > 0 {
-        // SAFETY: its tail after the mapping, never used.
-        let _ = unsafe { Linux.unmap((start + len) as *mut c_void, tail) };
     }
     let undo = |st: &PmemState| {
         // SAFETY: the mapping just made, not yet handed to jemalloc.

@@ -116,6 +116,8 @@ pub struct PmemState {
     pub(crate) mapped: AtomicUsize,
     /// Every mapping made (for fork).
     pub(crate) log: ChunkLog,
+    /// Address space the extents are mapped into (hooks/file.rs).
+    pub(crate) window: sys::Window,
     /// The slot's id once created (u16::MAX before).
     kind_id: AtomicU16,
     /// The kind is being destroyed with blocks still allocated: its mappings are kept (and its
@@ -191,6 +193,9 @@ impl Drop for PmemState {
                 }
             });
         }
+        // What was never handed out of the address window (carved granules were unmapped
+        // above, or stay mapped for a detached kind's blocks).
+        self.window.release();
         sys::close(self.fd.load(Ordering::Acquire));
     }
 }
@@ -282,6 +287,7 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
         next_off: AtomicU64::new(0),
         mapped: AtomicUsize::new(0),
         log,
+        window: sys::Window::new(),
         kind_id: AtomicU16::new(u16::MAX),
         detached: AtomicBool::new(false),
         uncached: AtomicBool::new(policy == POLICY_CONSERVATIVE),
@@ -293,6 +299,8 @@ pub fn create(dir: &[u8], max: usize, policy: i32) -> Result<&'static Kind, Erro
     let k = super::create_dynamic(&FAMILY, Box::new(state), ops, name.as_bytes())?;
     if let Some(st) = k.state::<PmemState>() {
         st.kind_id.store(k.id(), Ordering::Release);
+        // The first extent's address space now: the first allocation maps the file at once.
+        st.window.prime();
     }
     // The usage policy (CONSERVATIVE needs the arenas) is applied by the arena layer.
     Ok(k)
