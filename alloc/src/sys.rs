@@ -436,6 +436,8 @@ pub fn reserve_aligned(len: usize, align: usize) -> Result<usize, Errno> {
 const WINDOW_GRANULES: u64 = 32;
 /// Bits of [`Window`]'s state word holding the granules left.
 const WINDOW_LEFT_BITS: u32 = 24;
+/// Windows of destroyed kinds kept for the next ones (their bases; 0 = empty slot).
+static SPARE_WINDOWS: std::sync::Mutex<[usize; 8]> = std::sync::Mutex::new([0; 8]);
 
 /// A 2 MiB-aligned PROT_NONE reservation handed out from its bottom in 2 MiB-aligned ranges, so
 /// a file-backed extent is one `mmap(MAP_FIXED)` over its range instead of a reservation, the
@@ -443,8 +445,16 @@ const WINDOW_LEFT_BITS: u32 = 24;
 /// at a fresh PMEM kind's first allocation). When a request does not fit what is left, that rest
 /// is unmapped and a new window reserved. Lock-free: one word, (next granule << 24) | granules
 /// left, changed by compare-and-swap only (extent hooks run concurrently, under jemalloc's locks).
+///
+/// Granules of the current window are given back as reservation again ([`Window::give_back`]),
+/// so a destroyed kind's whole window is one reservation that the next kind made takes over
+/// ([`Window::prime`]): new kinds reuse the same addresses, whose pages of jemalloc's page map
+/// (its rtree) are already there (a kind at new addresses takes two more page faults at its
+/// first allocation).
 pub struct Window {
     state: core::sync::atomic::AtomicU64,
+    /// Base of the current window (0: none); written only with `state`'s renewals.
+    base: core::sync::atomic::AtomicUsize,
 }
 
 impl Window {
@@ -452,32 +462,48 @@ impl Window {
     pub const fn new() -> Window {
         Window {
             state: core::sync::atomic::AtomicU64::new(0),
+            base: core::sync::atomic::AtomicUsize::new(0),
         }
     }
+
+    /// Bytes of one window.
+    const BYTES: usize = WINDOW_GRANULES as usize * HUGE_2M;
 
     /// The largest range [`Window::carve`] hands out (larger requests reserve their own).
     pub const MAX_CARVE: usize = (WINDOW_GRANULES as usize / 2) * HUGE_2M;
 
-    /// Reserve the first window now (kind creation), so the first carve is free of system calls.
+    /// Give the window its first reservation now (kind creation, not an extent hook): a
+    /// destroyed kind's window if one is kept, else a new one. The first carve then makes no
+    /// system call.
     pub fn prime(&self) {
-        if self.state.load(core::sync::atomic::Ordering::Acquire) == 0 {
-            if let Some(fresh) = Self::fresh() {
-                let won = self.state.compare_exchange(
-                    0,
-                    fresh,
-                    core::sync::atomic::Ordering::AcqRel,
-                    core::sync::atomic::Ordering::Acquire,
-                );
-                if won.is_err() {
-                    Self::unmap_rest(fresh);
-                }
-            }
+        use core::sync::atomic::Ordering;
+        if self.state.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let spare = {
+            let mut kept = SPARE_WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+            kept.iter_mut()
+                .find(|b| **b != 0)
+                .map(|b| core::mem::replace(b, 0))
+        };
+        let Some(base) = spare.or_else(|| reserve_aligned(Self::BYTES, HUGE_2M).ok()) else {
+            return;
+        };
+        let fresh = Self::word(base);
+        self.base.store(base, Ordering::Release);
+        if self
+            .state
+            .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            Self::unmap_rest(fresh);
         }
     }
 
     /// A 2 MiB-aligned range of `len` bytes (a multiple of 2 MiB, at most [`Window::MAX_CARVE`])
-    /// of PROT_NONE reservation, the caller's from now on (to map over with MAP_FIXED, or to
-    /// unmap). `None` when `len` is out of range or no address space could be reserved.
+    /// of PROT_NONE reservation, the caller's from now on (to map over with MAP_FIXED, to give
+    /// back, or to unmap). `None` when `len` is out of range or no address space could be
+    /// reserved.
     pub fn carve(&self, len: usize) -> Option<usize> {
         use core::sync::atomic::Ordering;
         if len == 0 || !len.is_multiple_of(HUGE_2M) || len > Self::MAX_CARVE {
@@ -500,37 +526,76 @@ impl Window {
                 continue;
             }
             // Too little left: a new window, this request at its bottom.
-            let fresh = Self::fresh()?;
-            let base = fresh >> WINDOW_LEFT_BITS;
-            let to = ((base + n) << WINDOW_LEFT_BITS) | (WINDOW_GRANULES - n);
+            let base = reserve_aligned(Self::BYTES, HUGE_2M).ok()?;
+            let to = Self::word(base + len) - n;
             match self
                 .state
                 .compare_exchange(s, to, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
+                    // The old window's carved granules are unmapped when they die; only the
+                    // current window's come back as reservation.
+                    self.base.store(base, Ordering::Release);
                     Self::unmap_rest(s);
-                    return Some((base as usize) * HUGE_2M);
+                    return Some(base);
                 }
                 Err(now) => {
                     // Another thread changed the window meanwhile: ours goes, try theirs.
-                    Self::unmap_rest(fresh);
+                    // SAFETY: the reservation just made, never handed out.
+                    let _ = unsafe { unmap_raw(base as *mut c_void, Self::BYTES) };
                     s = now;
                 }
             }
         }
     }
 
-    /// Unmap what is left of the reservation (the kind is destroyed; carved ranges are their
-    /// owners' to unmap).
-    pub fn release(&self) {
-        let s = self.state.swap(0, core::sync::atomic::Ordering::AcqRel);
+    /// Give back granule `g` (2 MiB-aligned) of a range carved from this window, its contents
+    /// already dropped: reserved again (PROT_NONE) when it lies in the current window, so the
+    /// window can be kept whole for the next kind, unmapped otherwise.
+    ///
+    /// A granule given back while the window is renewed by another thread may stay reserved
+    /// without being reused (2 MiB of address space, no memory): only a failing `file_alloc`
+    /// gives back while others carve.
+    ///
+    /// # Safety
+    /// Nothing may use `[g, g + 2 MiB)` any more: it was carved from this window (or reserved
+    /// by the caller) and its mapping is dead.
+    pub unsafe fn give_back(&self, g: usize) {
+        let base = self.base.load(core::sync::atomic::Ordering::Acquire);
+        let mine = base != 0 && (base..base + Self::BYTES).contains(&g);
+        // SAFETY: the caller's contract: the granule is dead and ours.
+        if mine && unsafe { reserve_fixed(g, HUGE_2M) }.is_ok() {
+            return;
+        }
+        // SAFETY: likewise.
+        let _ = unsafe { unmap_raw(g as *mut c_void, HUGE_2M) };
+    }
+
+    /// The kind is destroyed. `whole`: every granule carved from the current window was given
+    /// back ([`Window::give_back`]), so the whole window is reservation again and is kept for the
+    /// next kind (up to a few windows; beyond, unmapped). Otherwise (blocks outlive the kind)
+    /// only what was never handed out is unmapped.
+    pub fn release(&self, whole: bool) {
+        use core::sync::atomic::Ordering;
+        let s = self.state.swap(0, Ordering::AcqRel);
+        let base = self.base.swap(0, Ordering::AcqRel);
+        if whole && base != 0 && s != 0 {
+            let mut kept = SPARE_WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = kept.iter_mut().find(|b| **b == 0) {
+                *slot = base;
+                return;
+            }
+            drop(kept);
+            // SAFETY: the whole window is reservation of ours (`whole`), used by nothing.
+            let _ = unsafe { unmap_raw(base as *mut c_void, Self::BYTES) };
+            return;
+        }
         Self::unmap_rest(s);
     }
 
-    /// A new window's state word.
-    fn fresh() -> Option<u64> {
-        let start = reserve_aligned(WINDOW_GRANULES as usize * HUGE_2M, HUGE_2M).ok()?;
-        Some((((start / HUGE_2M) as u64) << WINDOW_LEFT_BITS) | WINDOW_GRANULES)
+    /// The state word of a whole window at `base`.
+    fn word(base: usize) -> u64 {
+        (((base / HUGE_2M) as u64) << WINDOW_LEFT_BITS) | WINDOW_GRANULES
     }
 
     /// Unmap the granules left in state word `s` (none for 0).
@@ -552,6 +617,30 @@ impl Window {
 impl Default for Window {
     fn default() -> Window {
         Window::new()
+    }
+}
+
+/// Make `[addr, addr + len)` reservation again (PROT_NONE, no memory), replacing what is
+/// mapped there in one step, so the range is never free for another mapping to take.
+///
+/// # Safety
+/// The range is ours and nothing in it is used any more (its contents are gone).
+pub unsafe fn reserve_fixed(addr: usize, len: usize) -> Result<(), Errno> {
+    // SAFETY: MAP_FIXED over a range of ours that the caller says is dead.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(Errno::last())
+    } else {
+        Ok(())
     }
 }
 
@@ -707,12 +796,41 @@ mod tests {
         let s = w.state.load(core::sync::atomic::Ordering::Acquire);
         let rest = (s >> WINDOW_LEFT_BITS) as usize * HUGE_2M;
         assert!(s & ((1 << WINDOW_LEFT_BITS) - 1) > 0 && mapped(rest));
-        w.release();
+        w.release(false);
         assert!(!mapped(rest), "the window's rest is unmapped at release");
         assert!(got.iter().all(|&(a, _)| mapped(a)));
         for (a, len) in got {
             // SAFETY: the test's own carved reservations.
             unsafe { unmap_raw(a as *mut c_void, len) }.unwrap();
         }
+    }
+
+    #[test]
+    fn a_window_given_back_whole_is_kept_reserved_for_the_next() {
+        let w = Window::new();
+        w.prime();
+        let a = w.carve(HUGE_2M).unwrap();
+        let b = w.carve(2 * HUGE_2M).unwrap();
+        // The extents' file mappings would be here; given back, the granules are reserved again.
+        for g in [a, b, b + HUGE_2M] {
+            // SAFETY: granules carved above, used by nothing.
+            unsafe { w.give_back(g) };
+            assert!(mapped(g));
+        }
+        // A granule outside the window (reserved by the caller) is unmapped.
+        let own = reserve_aligned(HUGE_2M, HUGE_2M).unwrap();
+        // SAFETY: the test's own reservation.
+        unsafe { w.give_back(own) };
+        assert!(!mapped(own));
+        let base = w.base.load(core::sync::atomic::Ordering::Acquire);
+        assert_eq!(base, a);
+        w.release(true);
+        // Kept whole (for the next kind's window, in the spare list or already taken by one).
+        assert!((base..base + Window::BYTES).step_by(HUGE_2M).all(mapped));
+        let next = Window::new();
+        next.prime();
+        let c = next.carve(HUGE_2M).unwrap();
+        assert!(mapped(c));
+        next.release(false);
     }
 }

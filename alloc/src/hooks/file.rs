@@ -84,7 +84,7 @@ pub(crate) fn file_alloc(
     // the window or just reserved).
     if unsafe { sys::map_file_fixed(start, len, fd, off, st.sync) }.is_err() {
         // SAFETY: the reservation; the file mapping over it failed.
-        let _ = unsafe { Linux.unmap(start as *mut c_void, len) };
+        unsafe { give_back(st, start, len) };
         let _ = sys::punch_hole(fd, off, size as i64);
         return fail(st);
     }
@@ -92,7 +92,7 @@ pub(crate) fn file_alloc(
         // SAFETY: the mapping just made, not yet handed to jemalloc.
         let _ = unsafe { Linux.advise(start as *mut c_void, len, libc::MADV_REMOVE) };
         // SAFETY: likewise.
-        let _ = unsafe { Linux.unmap(start as *mut c_void, len) };
+        unsafe { give_back(st, start, len) };
         fail(st)
     };
     // Logged before it is registered, so fork handling finds every registered granule's file
@@ -104,6 +104,19 @@ pub(crate) fn file_alloc(
         return undo(st);
     }
     start as *mut c_void
+}
+
+/// Give back `[start, start + len)` (granules carved or reserved by [`file_alloc`], contents
+/// dropped): the kind's window keeps its own granules reserved, others are unmapped.
+///
+/// # Safety
+/// Nothing uses the range any more.
+unsafe fn give_back(st: &PmemState, start: usize, len: usize) {
+    for g in (start..start + len).step_by(HUGE_2M) {
+        // SAFETY: the caller's contract; `file_alloc` runs while the kind is not destroyed,
+        // and only its own failed range is given back.
+        unsafe { st.window.give_back(g) };
+    }
 }
 
 /// `memkind_pmem_mmap` (the operations API): `size` more bytes of the kind's file, charged
@@ -162,8 +175,12 @@ pub(crate) fn file_destroy(
     map.retire(addr as usize, size, |g| {
         // SAFETY: every extent of this granule was destroyed (the extent map says so).
         let _ = unsafe { Linux.advise(g as *mut c_void, HUGE_2M, libc::MADV_REMOVE) };
-        // SAFETY: likewise.
-        let _ = unsafe { Linux.unmap(g as *mut c_void, HUGE_2M) };
+        match st {
+            // SAFETY: likewise; extents die at the arenas' destroy, when nothing carves.
+            Some(st) => unsafe { st.window.give_back(g) },
+            // SAFETY: likewise.
+            None => drop(unsafe { Linux.unmap(g as *mut c_void, HUGE_2M) }),
+        }
         super::note_unmap(g);
     });
 }

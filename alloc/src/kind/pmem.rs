@@ -188,14 +188,14 @@ impl Drop for PmemState {
                     let _ = unsafe {
                         Linux.advise(g as *mut core::ffi::c_void, HUGE_2M, libc::MADV_REMOVE)
                     };
-                    // SAFETY: likewise.
-                    let _ = unsafe { Linux.unmap(g as *mut core::ffi::c_void, HUGE_2M) };
+                    // SAFETY: likewise; the kind is being destroyed: nothing carves.
+                    unsafe { self.window.give_back(g) };
                 }
             });
         }
-        // What was never handed out of the address window (carved granules were unmapped
-        // above, or stay mapped for a detached kind's blocks).
-        self.window.release();
+        // The address window: kept whole for the next kind (every granule is reservation again),
+        // or, when a detached kind's blocks stay mapped, what was never handed out unmapped.
+        self.window.release(!keep);
         sys::close(self.fd.load(Ordering::Acquire));
     }
 }
