@@ -471,6 +471,37 @@ pub fn block_usable(p: *mut c_void) -> usize {
     block_usable_slow(p)
 }
 
+/// jemalloc's size-class index of a live block start, read from the emap as [`block_usable`]
+/// does (one fewer look-up: no index-to-size table); `usize::MAX` when it cannot be read
+/// directly (not set up yet, disabled, or no leaf): the caller then takes [`block_usable`].
+/// Indices below `arenas.nbins` are the small classes in ascending size ([`size_of_index`]).
+///
+/// `p` must be the start of a live jemalloc block (never an interior or foreign pointer).
+#[inline(always)]
+pub fn block_szind(p: *mut c_void) -> usize {
+    let root = EMAP_ROOT.load(Ordering::Relaxed);
+    if root > 1 {
+        // SAFETY: as in `block_usable`.
+        if let Some(ind) = unsafe { emap_szind(root, p as usize) } {
+            return ind;
+        }
+    }
+    usize::MAX
+}
+
+/// The size of jemalloc's size class `ind` (`None` beyond the table, or when the table cannot be
+/// trusted: direct emap reading disabled). Sets the direct reading up on first use.
+pub fn size_of_index(ind: usize) -> Option<usize> {
+    if EMAP_ROOT.load(Ordering::Acquire) == 0 {
+        emap_setup();
+    }
+    if EMAP_ROOT.load(Ordering::Acquire) <= 1 || ind >= EMAP_NSIZES.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: `ind` is below the table's length (SC_NSIZES, read from mallctl at set-up).
+    Some(unsafe { *INDEX2SIZE.as_ptr().add(ind) })
+}
+
 /// Root array address: 0 = not set up yet, 1 = direct reading disabled.
 static EMAP_ROOT: AtomicUsize = AtomicUsize::new(0);
 /// Number of size classes (`arenas.nbins` + `arenas.nlextents`), the table's length.
@@ -491,12 +522,12 @@ const EMAP_ROOT_OFFSET: usize = 120;
 /// The vendored jemalloc's version string, for which the layout above holds.
 const EMAP_VERSION: &CStr = c"5.3.0-1-ge13ca993e8ccb9ba9847cc330696e02839f328f7";
 
-/// One direct read; None when the entry is missing or its index out of range.
+/// One direct read of a block's size-class index; None when the leaf is missing.
 ///
 /// # Safety
 /// `root` must be the validated root array address and `key` a live block start.
 #[inline(always)]
-unsafe fn emap_usable(root: usize, key: usize) -> Option<usize> {
+unsafe fn emap_szind(root: usize, key: usize) -> Option<usize> {
     let i1 = (key >> (LG_PAGE + RTREE_BITS)) & (ROOT_LEN - 1);
     let i2 = (key >> LG_PAGE) & (ROOT_LEN - 1);
     // SAFETY: i1 < 2^18, the root array's length (caller's contract); jemalloc publishes the
@@ -507,7 +538,17 @@ unsafe fn emap_usable(root: usize, key: usize) -> Option<usize> {
     }
     // SAFETY: a root child of a height-2 rtree is a leaf array of 2^18 words; i2 < 2^18.
     let bits = unsafe { (*(leaf as *const AtomicUsize).add(i2)).load(Ordering::Acquire) };
-    let ind = bits >> 48;
+    Some(bits >> 48)
+}
+
+/// One direct read; None when the entry is missing or its index out of range.
+///
+/// # Safety
+/// `root` must be the validated root array address and `key` a live block start.
+#[inline(always)]
+unsafe fn emap_usable(root: usize, key: usize) -> Option<usize> {
+    // SAFETY: the caller's contract.
+    let ind = unsafe { emap_szind(root, key) }?;
     if ind >= EMAP_NSIZES.load(Ordering::Relaxed) {
         return None;
     }

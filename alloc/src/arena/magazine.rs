@@ -31,6 +31,9 @@ pub struct Classes {
     /// Largest request the table covers (MAX_SMALL unless jemalloc has more than MAX_BINS
     /// classes up to it).
     limit: usize,
+    /// Bins `0..direct` are jemalloc's size classes of the same index (checked against
+    /// jemalloc's own table), so a block's size-class index below it is its bin.
+    direct: usize,
 }
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
@@ -42,6 +45,7 @@ impl Classes {
             size: [0; MAX_BINS],
             count: 0,
             limit: 0,
+            direct: 0,
         };
         for slot in 1..=MAX_SMALL / 8 {
             let usable = jemalloc::nallocx(slot * 8, 0);
@@ -56,6 +60,9 @@ impl Classes {
             c.limit = slot * 8;
         }
         c.of[0] = 0;
+        c.direct = (0..c.count)
+            .take_while(|&b| jemalloc::size_of_index(b) == Some(c.size[b] as usize))
+            .count();
         c
     }
 
@@ -87,6 +94,13 @@ impl Classes {
         // one fails the compare below).
         let b = self.of[usable / 8] as usize;
         (self.size[b] as usize == usable).then_some(b)
+    }
+
+    /// Bin of a block whose jemalloc size-class index is `ind` ([`jemalloc::block_szind`]), if
+    /// that class is cached.
+    #[inline(always)]
+    pub fn bin_of_szind(&self, ind: usize) -> Option<usize> {
+        (ind < self.direct).then_some(ind)
     }
 
     /// Size of class `bin`.
@@ -201,6 +215,21 @@ mod tests {
         }
         assert_eq!(c.bin_of_usable(MAX_SMALL + 1), None);
         assert_eq!(c.bin_of_usable(0), None);
+        // Every cached class is jemalloc's class of the same index: a block's index is its bin.
+        assert_eq!(c.direct, c.count);
+        for size in [1, 8, 9, 16, 100, 1024, 3000, MAX_SMALL] {
+            let p = jemalloc::mallocx(size, 0).unwrap();
+            let b = c.bin_of(size);
+            assert_eq!(
+                c.bin_of_szind(jemalloc::block_szind(p)),
+                Some(b),
+                "size {size}"
+            );
+            jemalloc::dallocx(p, 0);
+        }
+        let big = jemalloc::mallocx(MAX_SMALL + 1, 0).unwrap();
+        assert_eq!(c.bin_of_szind(jemalloc::block_szind(big)), None);
+        jemalloc::dallocx(big, 0);
     }
 
     #[test]

@@ -449,8 +449,27 @@ fn refill_after_flush(pk: &mut PerKind, b: usize) -> usize {
 /// free of a block of non-default `kind` into this thread's magazine (or to jemalloc).
 #[inline(always)]
 pub fn free(kind: &'static Kind, p: *mut c_void) {
-    // `p` is a live block start of ours (the extent map said so).
-    free_sized(kind, p, jemalloc::block_usable(p))
+    // `p` is a live block start of ours (the extent map said so). Its size-class index is its
+    // bin: no usable size needed unless the magazine cannot take it.
+    if !push_szind(kind, p, jemalloc::block_szind(p)) {
+        free_slow(kind, p, jemalloc::block_usable(p))
+    }
+}
+
+/// [`push`] by the block's jemalloc size-class index (`usize::MAX`: unknown).
+#[inline(always)]
+fn push_szind(kind: &'static Kind, p: *mut c_void, ind: usize) -> bool {
+    let Some(pk) = ready(kind) else {
+        return false;
+    };
+    // SAFETY: see `ready`.
+    let pk = unsafe { &mut *pk };
+    match classes(pk).bin_of_szind(ind) {
+        // SAFETY: `bin_of_szind` yields a class index, below the class count, which is at most
+        // MAX_BINS, the length of `bins`.
+        Some(b) => unsafe { pk.bins.get_unchecked_mut(b) }.push(p),
+        None => false,
+    }
 }
 
 /// [`free`] of a block whose usable size (`sallocx`) the caller has already taken.
