@@ -36,6 +36,21 @@ impl Tmux {
         out
     }
 
+    /// A detached 160x40 session named "top" running `shell`.
+    fn start(&self, shell: &str) {
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "160",
+            "-y",
+            "40",
+            shell,
+        ]);
+    }
+
     fn keys(&self, keys: &[&str]) {
         let mut a = vec!["send-keys", "-t", "top"];
         a.extend_from_slice(keys);
@@ -123,17 +138,7 @@ fn top_in_tmux() {
         dir = tmp.0.display(),
         workload = workload.display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &shell,
-    ]);
+    tmux.start(&shell);
 
     // 1. Both kinds, counting: DEFAULT allocates twice as often as REGULAR.
     let s = tmux.wait_for("both kinds with allocs/s", 20, |s| {
@@ -303,17 +308,7 @@ fn top_all_in_tmux() {
         "{probe} top --all --library {lib} -I 500; echo memkind-probe exited $?; sleep 120",
         lib = tmp.path().join("libmemkind.so.0").display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &shell,
-    ]);
+    tmux.start(&shell);
 
     // 1. The process list: both workloads, each on a row of its own that starts with its pid.
     let pid_row = |s: &str, pid: &str| {
