@@ -436,8 +436,10 @@ pub fn reserve_aligned(len: usize, align: usize) -> Result<usize, Errno> {
 const WINDOW_GRANULES: u64 = 32;
 /// Bits of [`Window`]'s state word holding the granules left.
 const WINDOW_LEFT_BITS: u32 = 24;
-/// Windows of destroyed kinds kept for the next ones (their bases; 0 = empty slot).
-static SPARE_WINDOWS: std::sync::Mutex<[usize; 8]> = std::sync::Mutex::new([0; 8]);
+/// Windows of destroyed kinds kept for the next ones (their bases; 0 = empty slot). Atomics,
+/// not a lock: a fork child never finds it held.
+static SPARE_WINDOWS: [core::sync::atomic::AtomicUsize; 8] =
+    [const { core::sync::atomic::AtomicUsize::new(0) }; 8];
 
 /// A 2 MiB-aligned PROT_NONE reservation handed out from its bottom in 2 MiB-aligned ranges, so
 /// a file-backed extent is one `mmap(MAP_FIXED)` over its range instead of a reservation, the
@@ -480,12 +482,10 @@ impl Window {
         if self.state.load(Ordering::Acquire) != 0 {
             return;
         }
-        let spare = {
-            let mut kept = SPARE_WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
-            kept.iter_mut()
-                .find(|b| **b != 0)
-                .map(|b| core::mem::replace(b, 0))
-        };
+        let spare = SPARE_WINDOWS
+            .iter()
+            .map(|b| b.swap(0, Ordering::AcqRel))
+            .find(|&b| b != 0);
         let Some(base) = spare.or_else(|| reserve_aligned(Self::BYTES, HUGE_2M).ok()) else {
             return;
         };
@@ -580,12 +580,13 @@ impl Window {
         let s = self.state.swap(0, Ordering::AcqRel);
         let base = self.base.swap(0, Ordering::AcqRel);
         if whole && base != 0 && s != 0 {
-            let mut kept = SPARE_WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(slot) = kept.iter_mut().find(|b| **b == 0) {
-                *slot = base;
+            let kept = SPARE_WINDOWS.iter().any(|b| {
+                b.compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+            if kept {
                 return;
             }
-            drop(kept);
             // SAFETY: the whole window is reservation of ours (`whole`), used by nothing.
             let _ = unsafe { unmap_raw(base as *mut c_void, Self::BYTES) };
             return;
