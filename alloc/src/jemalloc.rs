@@ -424,15 +424,16 @@ pub unsafe fn stats_print(
 // makes the sweep that returns idle cached blocks walk the size classes more slowly (one class
 // per event).
 //
-// `tcache_nslots_small_min`: a thread cache bin holds at least this many blocks (jemalloc's
-// default 20; a bin holds twice its slab's block count, at most 200, so this raises the bins of
-// the classes above 128 B). 64, the depth of our non-default kinds' magazines, so every kind
-// keeps up to 64 free blocks per size class per thread: 64 blocks of 4 KiB allocated and freed
-// in turn stay in the cache instead of going through the arena's bin lock for 44 of them
-// (a C loop of 64 DEFAULT 4 KiB mallocs then 64 frees: 1,789 → 146 instructions per pair, 1.14: 1,774; memkind-bench DEFAULT 4 KiB batch ≈155 → ≈15-23 ns; churn RSS unchanged, tests/stress/compare_rss.sh). The
-// price: a thread may hold up to 44 more free blocks per class above 128 B (≈4 MiB if it frees
-// 64 blocks of every class up to 14 KiB and allocates none again), returned by the same cache
-// garbage collection as before.
+// `tcache_nslots_small_min`: a thread cache bin holds at least this many blocks (jemalloc's default
+// 20; a bin holds twice its slab's block count, at most 200, so this raises the bins of the classes
+// above 128 B). 64, the depth of our non-default kinds' magazines, so every kind keeps up to 64
+// free blocks per size class per thread: 64 blocks of 4 KiB allocated and freed in turn stay in the
+// cache instead of going through the arena's bin lock for 44 of them (a C loop of 64 DEFAULT 4 KiB
+// mallocs then 64 frees: 1,789 → 146 instructions per pair, 1.14: 1,774; memkind-bench DEFAULT 4
+// KiB batch ≈155 → ≈15-23 ns; churn RSS unchanged, tests/stress/compare_rss.sh). The price: a
+// thread may hold up to 44 more free blocks per class above 128 B (≈4 MiB if it frees 64 blocks of
+// every class up to 14 KiB and allocates none again), returned by the same cache garbage collection
+// as before.
 //
 // jemalloc defines `malloc_conf` weak; this strong definition replaces it. It is written in
 // assembly so that it can be `.hidden`: a Rust `#[no_mangle]` static would be exported from
