@@ -24,12 +24,17 @@
  *    at offset 5 like the functions below). While it is non-zero (and the first one is too),
  *    MEMKIND_DEFAULT's malloc, calloc and free go through those entry points instead of
  *    jemalloc's fast path, so a trace sees them.
+ *    With the trace semaphore set (and the first one), the traced entry points (malloc, calloc,
+ *    pmem_calloc, posix_memalign, realloc, realloc_with_kind_detect, free,
+ *    free_with_kind_detect) time the call themselves (CLOCK_MONOTONIC, read through the vDSO's
+ *    clock_gettime: the clock of bpf_ktime_get_ns) and hand one struct mkp_trace per call to
+ *    memkind_arena_trace_event(): one uprobe hit per call, no uretprobe.
  *  - memkind_probe_request: a probe that attaches to a running process writes a new value here
  *    (process_vm_writev) before it attaches. The first thread that counts after that drops the
  *    deltas left from an earlier session and re-announces every kind (MKP_KIND_ANNOUNCE) and
  *    every extent that exists (MKP_EXTENT_ANNOUNCE), so counting starts at the attach.
  *
- * The three functions are a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry point
+ * The four functions are a 5-byte NOP (0f 1f 44 00 00), as every memkind_arena_* entry point
  * of ours starts, then a jump to the next instruction (eb 00) and a return. Probes attach at
  * offset 5, on the jump, which the kernel emulates without single-stepping; not on the NOP:
  * kernel 6.18 rewrites a probed nop5 into a call to a per-process trampoline that fork() does
@@ -141,11 +146,45 @@ struct mkp_kind {
     char dir[MKP_DIR_LEN];   /* PMEM directory (truncated, NUL-terminated), else empty */
 };
 
+/* Traced calls (struct mkp_trace.call); bpf/src/bpf/events.h's enum mkb_call_id has the same
+ * ids. */
+enum mkp_call {
+    MKP_CALL_MALLOC = 1,          /* (kind, size) */
+    MKP_CALL_CALLOC = 2,          /* (kind, num, size) */
+    MKP_CALL_PMEM_CALLOC = 3,     /* (kind, num, size) */
+    MKP_CALL_POSIX_MEMALIGN = 4,  /* (kind, memptr, align, size) */
+    MKP_CALL_REALLOC = 5,         /* (kind, ptr, size) */
+    MKP_CALL_REALLOC_DETECT = 6,  /* (ptr, size) */
+    MKP_CALL_FREE = 7,            /* (kind, ptr) */
+    MKP_CALL_FREE_DETECT = 8,     /* (ptr) */
+};
+
+/* Argument of memkind_arena_trace_event(): one call of a traced memkind_arena_* entry point,
+ * measured by the library (written on the caller's stack after the call returned). */
+struct mkp_trace {
+    unsigned int version;        /* MKP_VERSION */
+    unsigned int call;           /* enum mkp_call */
+    unsigned int kind;           /* the named kind's id, MKP_NONE for none (the *_detect calls, a
+                                    pointer that is no kind) */
+    unsigned int arena;          /* arena index, MKP_NONE when not known (so far: always) */
+    unsigned long long kind_ptr; /* the kind pointer argument (0 for the *_detect calls) */
+    unsigned long long size;     /* size argument (calloc: the element size) */
+    unsigned long long num;      /* calloc's element count */
+    unsigned long long align;    /* posix_memalign's alignment */
+    unsigned long long ptr;      /* the pointer argument (realloc, free) */
+    unsigned long long result;   /* the pointer handed out (posix_memalign: *memptr on success) */
+    int ret;                     /* posix_memalign's return value, else 0 */
+    int err;                     /* errno after a call that handed out NULL for size > 0, else 0 */
+    unsigned long long start_ns; /* CLOCK_MONOTONIC at entry */
+    unsigned long long latency_ns; /* entry to return */
+};
+
 #ifndef __bpf__
 extern volatile unsigned long long memkind_probe_request;
 void memkind_arena_stats_flush(const struct mkp_flush *rec);
 void memkind_arena_extent_event(const struct mkp_extent *ev);
 void memkind_arena_kind_event(const struct mkp_kind *ev);
+void memkind_arena_trace_event(const struct mkp_trace *ev);
 #endif
 
 #endif /* MEMKIND_PROBE_H */

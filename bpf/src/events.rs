@@ -301,8 +301,10 @@ pub struct CallEvent {
     pub call: Call,
     /// The kind pointer argument (0 for the `*_with_kind_detect` calls).
     pub kind: u64,
-    /// The kind's id when known (stock: its partition; ours: the slot of the kind pointer in the
-    /// library's kind table, read from the process at the call).
+    /// The kind's id when known (stock: its partition; ours: the library's own record names it,
+    /// or with per-call probes on an older library of ours the slot of the kind pointer in its
+    /// kind table, read from the process at the call). Ours, one uprobe per call: a free names
+    /// the block's owner.
     pub kind_id: Option<u32>,
     /// Size argument.
     pub size: u64,

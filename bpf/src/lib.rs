@@ -6,8 +6,9 @@
 //!   kinds come through two more nop5 functions; user page faults are attributed to kinds by
 //!   address (`tp_btf/page_fault_user`). The probe's uprobe carries the library's semaphore as
 //!   its reference counter, so a library nobody watches keeps no counters.
-//! - **per call** (`trace`, and everything on Intel's memkind 1.14): a uprobe and a uretprobe per
-//!   call. Slow by nature.
+//! - **per call** (`trace`, and everything on Intel's memkind 1.14): on memkind-rs the library
+//!   times each call and hands one record to a uprobe on `memkind_arena_trace_event` (one hit
+//!   per call); on 1.14 (and older memkind-rs) a uprobe and a uretprobe per call.
 //!
 //! Layers, top to bottom: [`Probe`] (load, attach, read) → `events` (ring buffer records) →
 //! [`Library`] (the ELF file) → `sys` (/proc, the target's memory). The BPF C is in `src/bpf/`;
@@ -48,6 +49,6 @@ mod skel {
 pub use error::Error;
 pub use events::{Call, CallEvent, Event};
 pub use library::{Flavor, Library, Symbol};
-pub use probe::{Key, Options, Probe, ProgStat, RunStatsGuard, Scope, Snapshot};
+pub use probe::{Key, Options, Probe, ProgStat, RunStatsGuard, Scope, Snapshot, TraceMode};
 pub use spawn::HeldChild;
 pub use sys::monotonic_ns;

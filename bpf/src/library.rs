@@ -16,6 +16,8 @@ use crate::Error;
 pub(crate) const SYM_FLUSH: &str = "memkind_arena_stats_flush";
 pub(crate) const SYM_EXTENT: &str = "memkind_arena_extent_event";
 pub(crate) const SYM_KIND: &str = "memkind_arena_kind_event";
+/// The trace tier's one probed function (libraries from before it have none: per-call probes).
+pub(crate) const SYM_TRACE: &str = "memkind_arena_trace_event";
 /// The semaphore's section (the symbol is local, so the section is how it is found).
 pub(crate) const SEMAPHORE_SECTION: &str = ".memkind_probe";
 /// The trace tier's semaphore's section (the per-call uprobes' reference counter).

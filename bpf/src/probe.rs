@@ -18,7 +18,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder, UprobeOpts};
 
 use crate::events::{self, read, stat, Call, Event, MkbGranule, MkbGranuleKey, MkbKey};
-use crate::library::{Flavor, Library, SYM_EXTENT, SYM_FLUSH, SYM_KIND};
+use crate::library::{Flavor, Library, SYM_EXTENT, SYM_FLUSH, SYM_KIND, SYM_TRACE};
 use crate::records::MkpCounters;
 use crate::skel::memkind::{MemkindSkel, MemkindSkelBuilder};
 use crate::skel::stock::{StockSkel, StockSkelBuilder};
@@ -89,6 +89,16 @@ pub struct Snapshot {
     pub live_full: u64,
     /// Per-call tier: returns whose entry was another call.
     pub unpaired: u64,
+}
+
+/// How the trace tier sees calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceMode {
+    /// The library times each call and hands one record to `memkind_arena_trace_event`: one
+    /// uprobe hit per call (memkind-rs with counters, since the record exists).
+    OneUprobe,
+    /// A uprobe and a uretprobe on every probed function (memkind 1.14, older memkind-rs).
+    EntryAndReturn,
 }
 
 /// Run-time figures of one loaded BPF program (while [`Probe::enable_run_stats`] is held).
@@ -327,6 +337,7 @@ pub struct Probe {
     queue: Rc<RefCell<VecDeque<Event>>>,
     lib: Library,
     proc: Proc,
+    trace_mode: Option<TraceMode>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -445,6 +456,7 @@ impl Probe {
         };
         let queue = Rc::new(RefCell::new(VecDeque::new()));
         let mut links = Vec::new();
+        let mut trace_mode = None;
         let (main, trace) = match lib.flavor() {
             Flavor::Ours => {
                 let counters = lib.has_counters();
@@ -504,7 +516,23 @@ impl Probe {
                         sem,
                     )?);
                 }
-                if let Some(t) = &trace {
+                let one_uprobe = counters
+                    && lib.symbol(SYM_TRACE).is_some()
+                    && lib.trace_semaphore_offset().is_some();
+                if let (Some(t), true) = (&trace, one_uprobe) {
+                    // The trace semaphore as its reference counter: the library times and
+                    // hands over its calls only while this uprobe exists.
+                    let sem = lib.trace_semaphore_offset().unwrap_or(0);
+                    links.push(attach_uprobe(
+                        &t.skel.progs.mkb_trace_event,
+                        &lib,
+                        SYM_TRACE,
+                        false,
+                        sem,
+                    )?);
+                    trace_mode = Some(TraceMode::OneUprobe);
+                } else if let Some(t) = &trace {
+                    trace_mode = Some(TraceMode::EntryAndReturn);
                     let p = &t.skel.progs;
                     attach_calls!(
                         links,
@@ -566,6 +594,9 @@ impl Probe {
                         (Call::Free, mkb_free_enter, mkb_free_return)
                     ]
                 );
+                if opts.trace {
+                    trace_mode = Some(TraceMode::EntryAndReturn);
+                }
                 (Main::Stock(main), None)
             }
         };
@@ -594,7 +625,13 @@ impl Probe {
             queue,
             lib,
             proc,
+            trace_mode,
         })
+    }
+
+    /// How the trace tier sees calls (`None`: no trace attached).
+    pub fn trace_mode(&self) -> Option<TraceMode> {
+        self.trace_mode
     }
 
     /// The library attached to.

@@ -179,6 +179,60 @@ impl Default for MkpKind {
     }
 }
 
+/// `enum mkp_call` (the same ids as `enum mkb_call_id`).
+pub mod call {
+    /// `MKP_CALL_MALLOC`.
+    pub const MALLOC: u32 = 1;
+    /// `MKP_CALL_CALLOC`.
+    pub const CALLOC: u32 = 2;
+    /// `MKP_CALL_PMEM_CALLOC`.
+    pub const PMEM_CALLOC: u32 = 3;
+    /// `MKP_CALL_POSIX_MEMALIGN`.
+    pub const POSIX_MEMALIGN: u32 = 4;
+    /// `MKP_CALL_REALLOC`.
+    pub const REALLOC: u32 = 5;
+    /// `MKP_CALL_REALLOC_DETECT`.
+    pub const REALLOC_DETECT: u32 = 6;
+    /// `MKP_CALL_FREE`.
+    pub const FREE: u32 = 7;
+    /// `MKP_CALL_FREE_DETECT`.
+    pub const FREE_DETECT: u32 = 8;
+}
+
+/// `struct mkp_trace`: one traced call, measured by the library.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MkpTrace {
+    /// `MKP_VERSION`.
+    pub version: u32,
+    /// One of [`call`].
+    pub call: u32,
+    /// The named kind's id, or [`MKP_NONE`].
+    pub kind: u32,
+    /// Arena index, or [`MKP_NONE`].
+    pub arena: u32,
+    /// The kind pointer argument (0 for the `*_detect` calls).
+    pub kind_ptr: u64,
+    /// Size argument (calloc: the element size).
+    pub size: u64,
+    /// calloc's element count.
+    pub num: u64,
+    /// posix_memalign's alignment.
+    pub align: u64,
+    /// The pointer argument (realloc, free).
+    pub ptr: u64,
+    /// The pointer handed out (posix_memalign: `*memptr` on success).
+    pub result: u64,
+    /// posix_memalign's return value, else 0.
+    pub ret: i32,
+    /// errno after a call that handed out NULL for a size > 0, else 0.
+    pub err: i32,
+    /// CLOCK_MONOTONIC at entry, ns.
+    pub start_ns: u64,
+    /// Entry to return, ns.
+    pub latency_ns: u64,
+}
+
 /// The size bucket of a request of `n` bytes (see `MKP_SIZE_BUCKETS`).
 pub const fn size_bucket(n: u64) -> usize {
     if n <= 16 {

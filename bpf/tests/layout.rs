@@ -11,7 +11,7 @@ use memkind_bpf::events::{
     MkbCallEv, MkbExitEv, MkbExtentEv, MkbFlushEv, MkbGranule, MkbGranuleKey, MkbHdr, MkbKey,
     MkbKindEv,
 };
-use memkind_bpf::records::{MkpCounters, MkpExtent, MkpFlush, MkpKind};
+use memkind_bpf::records::{MkpCounters, MkpExtent, MkpFlush, MkpKind, MkpTrace};
 
 /// A C struct's name, the Rust mirror's size, and (C field, Rust field offset) pairs.
 type Layout = (&'static str, usize, Vec<(&'static str, usize)>);
@@ -34,6 +34,7 @@ fn mirrors_match_the_headers() {
         "mkp_flush" => MkpFlush { version, reason, kind, arena, tid, pad, delta }
         "mkp_extent" => MkpExtent { version, op, addr, size, addr2, size2, kind, arena, mbind_mode, backing, page_size, nodemask }
         "mkp_kind" => MkpKind { version, op, kind, backing, mbind_mode, pad, nodemask, name, dir }
+        "mkp_trace" => MkpTrace { version, call, kind, arena, kind_ptr, size, num, align, ptr, result, ret, err, start_ns, latency_ns }
         "mkb_hdr" => MkbHdr { type = kind, tgid, ts_ns }
         "mkb_flush_ev" => MkbFlushEv { hdr, rec }
         "mkb_extent_ev" => MkbExtentEv { hdr, rec }

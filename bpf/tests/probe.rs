@@ -33,6 +33,11 @@ fn trace_ours() {
 }
 
 #[test]
+fn trace_ours_exact() {
+    trace::trace_ours_exact();
+}
+
+#[test]
 fn trace_stock() {
     trace::trace_stock();
 }

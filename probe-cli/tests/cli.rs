@@ -4,7 +4,8 @@
 //! stderr and a non-zero exit, never a panic: a command that cannot run (127, as a shell), a
 //! pid that does not exist or maps no memkind, a file that is not a memkind library, an unknown
 //! format, a cgroup that is not one, no privileges, recordings that are not one, truncated or
-//! corrupted; `stat --all` counts a process started after it exactly.
+//! corrupted; `stat --all` counts a process started after it exactly; `trace` prints every call
+//! the workload made, one JSON line each, and counts them at the end.
 //!
 //! The tests that attach need root and kernel BTF (they skip with the reason without them);
 //! the ones on recordings and arguments run anywhere.
@@ -102,6 +103,72 @@ fn stat_leaves_the_command_alone_and_counts_exactly() {
         "{e}"
     );
     assert!(e.contains("1,502"), "the allocation count, grouped: {e}");
+}
+
+/// `trace -- CMD`: one JSON line per call, every call of the workload (its allocs, frees and
+/// reallocs per kind, and the bytes it asked for, against what it printed), an end line that
+/// counts them and says nothing was lost.
+#[test]
+fn trace_lines_are_the_calls_made() {
+    skip_unless!("trace_lines_are_the_calls_made", &[]);
+    let tmp = TempDir::new("memkind-cli-trace");
+    let w = build_workload(tmp.path(), "cli_workload");
+    let out = tmp.path().join("trace.jsonl");
+    let o = run(
+        &[
+            "trace",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            w.to_str().unwrap(),
+        ],
+        Some(tmp.path()),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expect = expectations(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(expect.len(), 2);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let (end, calls) = lines.split_last().unwrap();
+    assert_eq!(end["end"], true, "{end}");
+    assert_eq!(end["calls"].as_u64(), Some(calls.len() as u64));
+    assert_eq!(end["lost_events"].as_u64(), Some(0));
+    for (kind, n) in &expect {
+        let of = |name: &str| {
+            calls
+                .iter()
+                .filter(|c| c["kind"] == kind.as_str() && c["call"] == name)
+                .collect::<Vec<_>>()
+        };
+        let allocs: Vec<_> = ["memkind_arena_malloc", "memkind_arena_calloc"]
+            .iter()
+            .flat_map(|c| of(c))
+            .chain(of("memkind_arena_posix_memalign"))
+            .collect();
+        let reallocs = of("memkind_arena_realloc");
+        let frees: Vec<_> = of("memkind_arena_free")
+            .into_iter()
+            .filter(|c| c["pointer"] != "0x0")
+            .collect();
+        assert_eq!(
+            [allocs.len(), frees.len(), reallocs.len()].map(|x| x as u64),
+            [n[0], n[1], n[2]],
+            "{kind}: allocs, frees, reallocs"
+        );
+        let bytes: u64 = allocs
+            .iter()
+            .chain(&reallocs)
+            .map(|c| c["size"].as_u64().unwrap())
+            .sum();
+        assert_eq!(bytes, n[3], "{kind}: bytes requested");
+        for c in allocs.iter().chain(&reallocs) {
+            assert_ne!(c["result"], "0x0", "{c}");
+            assert!(c["latency_ns"].as_u64().unwrap() > 0, "{c}");
+        }
+    }
 }
 
 #[test]

@@ -47,6 +47,11 @@ fn probe_trace_ours() {
 }
 
 #[test]
+fn probe_trace_ours_exact() {
+    trace::trace_ours_exact();
+}
+
+#[test]
 fn probe_trace_stock() {
     trace::trace_stock();
 }

@@ -95,14 +95,25 @@ fn counted(kind: &Kind, p: *mut c_void) -> *mut c_void {
 /// malloc from `kind` (`size` > 0).
 #[inline(always)]
 pub fn malloc(kind: &'static Kind, size: usize) -> *mut c_void {
+    malloc_or(kind, size, counted::malloc)
+}
+
+/// [`malloc`] with `probed` in place of [`counted::malloc`] while a probe is attached (the
+/// arena layer's traced entry point: the same code, one jump target changed).
+#[inline(always)]
+pub(crate) fn malloc_or(
+    kind: &'static Kind,
+    size: usize,
+    probed: extern "C" fn(&'static Kind, usize) -> *mut c_void,
+) -> *mut c_void {
     if probe::on() {
-        return counted::malloc(kind, size);
+        return probed(kind, size);
     }
     malloc_uncounted(kind, size)
 }
 
 #[inline(always)]
-fn malloc_uncounted(kind: &'static Kind, size: usize) -> *mut c_void {
+pub(crate) fn malloc_uncounted(kind: &'static Kind, size: usize) -> *mut c_void {
     if kind.is_default() {
         return default::malloc(size);
     }
@@ -147,7 +158,7 @@ pub fn calloc(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     calloc_uncounted(kind, num, size)
 }
 
-fn calloc_uncounted(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
+pub(crate) fn calloc_uncounted(kind: &'static Kind, num: usize, size: usize) -> *mut c_void {
     let Some(total) = num.checked_mul(size) else {
         return enomem(core::ptr::null_mut());
     };
@@ -187,7 +198,7 @@ pub fn aligned(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
     aligned_uncounted(kind, size, align)
 }
 
-fn aligned_uncounted(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
+pub(crate) fn aligned_uncounted(kind: &'static Kind, size: usize, align: usize) -> *mut c_void {
     if kind.is_default() {
         return default::aligned(size, align);
     }
@@ -204,14 +215,21 @@ fn aligned_uncounted(kind: &'static Kind, size: usize, align: usize) -> *mut c_v
 /// free: the owner's cache gets the pointer; a foreign pointer is left alone.
 #[inline(always)]
 pub fn free(p: *mut c_void) {
+    free_or(p, counted::free)
+}
+
+/// [`free`] with `probed` in place of [`counted::free`] while a probe is attached (see
+/// [`malloc_or`]).
+#[inline(always)]
+pub(crate) fn free_or(p: *mut c_void, probed: extern "C" fn(*mut c_void)) {
     if probe::on() {
-        return counted::free(p);
+        return probed(p);
     }
     free_uncounted(p)
 }
 
 #[inline(always)]
-fn free_uncounted(p: *mut c_void) {
+pub(crate) fn free_uncounted(p: *mut c_void) {
     match owner(p) {
         Owner::Kind(k) if k.is_default() => default::free(p),
         Owner::Kind(k) => thread::free(k, p),
@@ -302,7 +320,11 @@ pub fn realloc(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *m
     realloc_uncounted(target, p, size)
 }
 
-fn realloc_uncounted(target: Option<&'static Kind>, p: *mut c_void, size: usize) -> *mut c_void {
+pub(crate) fn realloc_uncounted(
+    target: Option<&'static Kind>,
+    p: *mut c_void,
+    size: usize,
+) -> *mut c_void {
     let Owner::Kind(owner) = owner(p) else {
         foreign("realloc", p);
         set_errno(libc::EINVAL);

@@ -14,6 +14,10 @@ use crate::arena::{self, heap};
 use crate::error::{code, Error};
 use crate::jemalloc::ExtentHooks;
 use crate::kind::Kind;
+use crate::probe::{
+    self,
+    records::{call, MkpTrace, MKP_NONE},
+};
 use crate::sys::{errno, set_errno};
 
 /// Define an exported `extern "C"` function that starts with a nop5 and jumps to `$body`,
@@ -75,13 +79,102 @@ extern "C" fn arena_destroy(kind: MemkindT) -> c_int {
     }
 }
 
+/// The heap operations of the traced entry points' bodies. `P`: a probe is attached, so the
+/// counted operations (`heap::malloc` & co., which read the semaphore again); otherwise the
+/// uncounted ones, the entry point having read the semaphore once already. Detached, an entry
+/// point pays the one load and branch it paid before, in the entry instead of in `heap`.
+mod h {
+    use super::*;
+
+    #[inline(always)]
+    pub(super) fn malloc<const P: bool>(k: &'static Kind, size: usize) -> *mut c_void {
+        if P {
+            heap::malloc(k, size)
+        } else {
+            heap::malloc_uncounted(k, size)
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn calloc<const P: bool>(k: &'static Kind, num: usize, size: usize) -> *mut c_void {
+        if P {
+            heap::calloc(k, num, size)
+        } else {
+            heap::calloc_uncounted(k, num, size)
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn aligned<const P: bool>(
+        k: &'static Kind,
+        size: usize,
+        align: usize,
+    ) -> *mut c_void {
+        if P {
+            heap::aligned(k, size, align)
+        } else {
+            heap::aligned_uncounted(k, size, align)
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn free<const P: bool>(ptr: *mut c_void) {
+        if P {
+            heap::free(ptr)
+        } else {
+            heap::free_uncounted(ptr)
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn realloc<const P: bool>(
+        target: Option<&'static Kind>,
+        ptr: *mut c_void,
+        size: usize,
+    ) -> *mut c_void {
+        if P {
+            heap::realloc(target, ptr, size)
+        } else {
+            heap::realloc_uncounted(target, ptr, size)
+        }
+    }
+}
+
+/// The trace tier's record of one call: a call of `call` naming `kind` (NULL: none), started at
+/// `start_ns`. The remaining fields are filled by the caller.
+#[inline(always)]
+fn traced(call: u32, kind: MemkindT, start_ns: u64) -> MkpTrace {
+    MkpTrace {
+        call,
+        kind: kind_arg(kind).map_or(MKP_NONE, |k| u32::from(k.id())),
+        arena: MKP_NONE,
+        kind_ptr: kind as u64,
+        start_ns,
+        ..MkpTrace::default()
+    }
+}
+
+/// errno for a record of an allocation that handed out `r` for a request of `size` bytes.
+#[inline(always)]
+fn alloc_err(r: *mut c_void, size: usize) -> i32 {
+    if r.is_null() && size > 0 {
+        errno()
+    } else {
+        0
+    }
+}
+
 nop5_entry!(
     /// `memkind_arena_malloc(kind, size)`.
     fn memkind_arena_malloc(kind: MemkindT, size: usize) -> *mut c_void => arena_malloc
 );
 pub(crate) extern "C" fn arena_malloc(kind: MemkindT, size: usize) -> *mut c_void {
+    // Detached, this is the code it was before the trace tier: `heap::malloc_or` is
+    // `heap::malloc` with another target for the probed branch. The rare exits read the
+    // semaphore too, so that a trace sees them.
     match kind_arg(kind) {
-        Some(k) if size > 0 => heap::malloc(k, size),
+        Some(k) if size > 0 => heap::malloc_or(k, size, malloc_probed),
+        _ if probe::on() => malloc_rare_probed(kind, size),
         Some(_) => core::ptr::null_mut(),
         None => {
             set_errno(libc::EINVAL);
@@ -90,13 +183,33 @@ pub(crate) extern "C" fn arena_malloc(kind: MemkindT, size: usize) -> *mut c_voi
     }
 }
 
-nop5_entry!(
-    /// `memkind_arena_calloc(kind, num, size)`: NULL + ENOMEM on overflow.
-    fn memkind_arena_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void => arena_calloc
-);
-pub(crate) extern "C" fn arena_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void {
+/// [`arena_malloc`] of `size` > 0 from a valid kind while a probe is attached: counted, and
+/// (while a trace is attached) timed and handed to the trace tier, as every traced entry point
+/// below. Frameless (a tail call either way): the record lives in the traced function's frame.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_probed(k: &'static Kind, size: usize) -> *mut c_void {
+    if probe::tracing() {
+        return malloc_traced(k as *const Kind, size);
+    }
+    heap::counted::malloc(k, size)
+}
+
+/// [`arena_malloc`] of size 0 or with a bad kind while a probe is attached.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_rare_probed(kind: MemkindT, size: usize) -> *mut c_void {
+    if probe::tracing() {
+        return malloc_traced(kind, size);
+    }
+    malloc_body::<true>(kind, size)
+}
+
+#[inline(always)]
+fn malloc_body<const P: bool>(kind: MemkindT, size: usize) -> *mut c_void {
     match kind_arg(kind) {
-        Some(k) => heap::calloc(k, num, size),
+        Some(k) if size > 0 => h::malloc::<P>(k, size),
+        Some(_) => core::ptr::null_mut(),
         None => {
             set_errno(libc::EINVAL);
             core::ptr::null_mut()
@@ -104,11 +217,73 @@ pub(crate) extern "C" fn arena_calloc(kind: MemkindT, num: usize, size: usize) -
     }
 }
 
+#[inline(never)]
+extern "C" fn malloc_traced(kind: MemkindT, size: usize) -> *mut c_void {
+    let t = probe::now_ns();
+    let r = malloc_body::<true>(kind, size);
+    let mut rec = traced(call::MALLOC, kind, t);
+    rec.size = size as u64;
+    rec.result = r as u64;
+    rec.err = alloc_err(r, size);
+    probe::trace(&mut rec);
+    r
+}
+
+nop5_entry!(
+    /// `memkind_arena_calloc(kind, num, size)`: NULL + ENOMEM on overflow.
+    fn memkind_arena_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void => arena_calloc
+);
+pub(crate) extern "C" fn arena_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void {
+    if probe::on() {
+        return calloc_probed(kind, num, size, call::CALLOC);
+    }
+    calloc_body::<false>(kind, num, size)
+}
+
+#[inline(always)]
+fn calloc_body<const P: bool>(kind: MemkindT, num: usize, size: usize) -> *mut c_void {
+    match kind_arg(kind) {
+        Some(k) => h::calloc::<P>(k, num, size),
+        None => {
+            set_errno(libc::EINVAL);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+extern "C" fn calloc_probed(kind: MemkindT, num: usize, size: usize, id: u32) -> *mut c_void {
+    if probe::tracing() {
+        return calloc_traced(kind, num, size, id);
+    }
+    calloc_body::<true>(kind, num, size)
+}
+
+#[inline(never)]
+extern "C" fn calloc_traced(kind: MemkindT, num: usize, size: usize, id: u32) -> *mut c_void {
+    let t = probe::now_ns();
+    let r = calloc_body::<true>(kind, num, size);
+    let mut rec = traced(id, kind, t);
+    rec.num = num as u64;
+    rec.size = size as u64;
+    rec.result = r as u64;
+    rec.err = alloc_err(r, num.saturating_mul(size));
+    probe::trace(&mut rec);
+    r
+}
+
 nop5_entry!(
     /// `memkind_arena_pmem_calloc(kind, num, size)`: calloc for file-backed kinds (fresh file
     /// extents read as zero, jemalloc tracks that like for anonymous memory).
-    fn memkind_arena_pmem_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void => arena_calloc
+    fn memkind_arena_pmem_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void => arena_pmem_calloc
 );
+extern "C" fn arena_pmem_calloc(kind: MemkindT, num: usize, size: usize) -> *mut c_void {
+    if probe::on() {
+        return calloc_probed(kind, num, size, call::PMEM_CALLOC);
+    }
+    calloc_body::<false>(kind, num, size)
+}
 
 nop5_entry!(
     /// `memkind_arena_posix_memalign(kind, memptr, alignment, size)`: errno preserved; on
@@ -121,13 +296,56 @@ pub(crate) extern "C" fn arena_posix_memalign(
     alignment: usize,
     size: usize,
 ) -> c_int {
+    if probe::on() {
+        return posix_memalign_probed(kind, memptr, alignment, size);
+    }
     let saved = errno();
-    let r = posix_memalign(kind, memptr, alignment, size);
+    let r = posix_memalign::<false>(kind, memptr, alignment, size);
     set_errno(saved);
     r
 }
 
-fn posix_memalign(
+#[cold]
+#[inline(never)]
+extern "C" fn posix_memalign_probed(
+    kind: MemkindT,
+    memptr: *mut *mut c_void,
+    alignment: usize,
+    size: usize,
+) -> c_int {
+    if probe::tracing() {
+        return posix_memalign_traced(kind, memptr, alignment, size);
+    }
+    let saved = errno();
+    let r = posix_memalign::<true>(kind, memptr, alignment, size);
+    set_errno(saved);
+    r
+}
+
+#[inline(never)]
+extern "C" fn posix_memalign_traced(
+    kind: MemkindT,
+    memptr: *mut *mut c_void,
+    alignment: usize,
+    size: usize,
+) -> c_int {
+    let saved = errno();
+    let t = probe::now_ns();
+    let r = posix_memalign::<true>(kind, memptr, alignment, size);
+    set_errno(saved);
+    let mut rec = traced(call::POSIX_MEMALIGN, kind, t);
+    rec.align = alignment as u64;
+    rec.size = size as u64;
+    rec.ret = r;
+    if r == 0 && !memptr.is_null() {
+        // SAFETY: the call succeeded, so `memptr` is the caller's writable pointer it just set.
+        rec.result = unsafe { *memptr } as u64;
+    }
+    probe::trace(&mut rec);
+    r
+}
+
+fn posix_memalign<const P: bool>(
     kind: MemkindT,
     memptr: *mut *mut c_void,
     alignment: usize,
@@ -147,7 +365,7 @@ fn posix_memalign(
         unsafe { *memptr = core::ptr::null_mut() };
         return 0;
     }
-    let p = heap::aligned(k, size, alignment);
+    let p = h::aligned::<P>(k, size, alignment);
     if p.is_null() {
         // 1.14: arena kinds (also unavailable ones) clear *memptr on ENOMEM, DEFAULT
         // (jemalloc's posix_memalign) leaves it. On EINVAL ours leaves it for every kind.
@@ -171,14 +389,55 @@ pub(crate) extern "C" fn arena_realloc(
     ptr: *mut c_void,
     size: usize,
 ) -> *mut c_void {
-    realloc(kind_arg(kind), ptr, size)
+    if probe::on() {
+        return realloc_probed(kind, ptr, size, call::REALLOC);
+    }
+    realloc::<false>(kind_arg(kind), ptr, size)
+}
+
+/// [`arena_realloc`] and [`arena_realloc_detect`] while a probe is attached (`kind` NULL: the
+/// kind-detecting call).
+#[cold]
+#[inline(never)]
+extern "C" fn realloc_probed(
+    kind: MemkindT,
+    ptr: *mut c_void,
+    size: usize,
+    id: u32,
+) -> *mut c_void {
+    if probe::tracing() {
+        return realloc_traced(kind, ptr, size, id);
+    }
+    realloc::<true>(kind_arg(kind), ptr, size)
+}
+
+#[inline(never)]
+extern "C" fn realloc_traced(
+    kind: MemkindT,
+    ptr: *mut c_void,
+    size: usize,
+    id: u32,
+) -> *mut c_void {
+    let t = probe::now_ns();
+    let r = realloc::<true>(kind_arg(kind), ptr, size);
+    let mut rec = traced(id, kind, t);
+    rec.ptr = ptr as u64;
+    rec.size = size as u64;
+    rec.result = r as u64;
+    rec.err = alloc_err(r, size);
+    probe::trace(&mut rec);
+    r
 }
 
 /// realloc semantics of memkind 1.14 for a (possibly absent) kind.
-pub(crate) fn realloc(kind: Option<&'static Kind>, ptr: *mut c_void, size: usize) -> *mut c_void {
+fn realloc<const P: bool>(
+    kind: Option<&'static Kind>,
+    ptr: *mut c_void,
+    size: usize,
+) -> *mut c_void {
     if ptr.is_null() {
         return match kind {
-            Some(k) if size > 0 => heap::malloc(k, size),
+            Some(k) if size > 0 => h::malloc::<P>(k, size),
             Some(_) => core::ptr::null_mut(),
             None => {
                 set_errno(libc::EINVAL);
@@ -187,10 +446,10 @@ pub(crate) fn realloc(kind: Option<&'static Kind>, ptr: *mut c_void, size: usize
         };
     }
     if size == 0 {
-        heap::free(ptr);
+        h::free::<P>(ptr);
         return core::ptr::null_mut();
     }
-    heap::realloc(kind, ptr, size)
+    h::realloc::<P>(kind, ptr, size)
 }
 
 nop5_entry!(
@@ -198,7 +457,10 @@ nop5_entry!(
     fn memkind_arena_realloc_with_kind_detect(ptr: *mut c_void, size: usize) -> *mut c_void => arena_realloc_detect
 );
 extern "C" fn arena_realloc_detect(ptr: *mut c_void, size: usize) -> *mut c_void {
-    realloc(None, ptr, size)
+    if probe::on() {
+        return realloc_probed(core::ptr::null(), ptr, size, call::REALLOC_DETECT);
+    }
+    realloc::<false>(None, ptr, size)
 }
 
 nop5_entry!(
@@ -286,10 +548,59 @@ nop5_entry!(
     /// `memkind_arena_free(kind, ptr)`: the pointer goes to the cache of the kind that owns it.
     fn memkind_arena_free(kind: MemkindT, ptr: *mut c_void) => arena_free
 );
-pub(crate) extern "C" fn arena_free(_kind: MemkindT, ptr: *mut c_void) {
+pub(crate) extern "C" fn arena_free(kind: MemkindT, ptr: *mut c_void) {
+    // Detached, the code it was before the trace tier (see `arena_malloc`); free(NULL) takes a
+    // tail call that reads the semaphore, so that a trace sees it.
+    let _ = kind;
     if !ptr.is_null() {
-        heap::free(ptr);
+        heap::free_or(ptr, free_probed)
     }
+}
+
+/// free(NULL): nothing to do, but a trace sees the call (`kind` as named).
+#[cold]
+#[inline(never)]
+extern "C" fn free_null(kind: MemkindT, id: u32) {
+    if probe::on() && probe::tracing() {
+        let mut rec = traced(id, kind, probe::now_ns());
+        probe::trace(&mut rec);
+    }
+}
+
+/// [`arena_free`] of a non-NULL pointer while a probe is attached.
+#[cold]
+#[inline(never)]
+extern "C" fn free_probed(ptr: *mut c_void) {
+    if probe::tracing() {
+        return free_traced(ptr, call::FREE);
+    }
+    heap::counted::free(ptr)
+}
+
+/// [`arena_free_detect`] of a non-NULL pointer while a probe is attached.
+#[cold]
+#[inline(never)]
+extern "C" fn free_detect_probed(ptr: *mut c_void) {
+    if probe::tracing() {
+        return free_traced(ptr, call::FREE_DETECT);
+    }
+    heap::counted::free(ptr)
+}
+
+/// A traced free: the record names the block's owner (`memkind_arena_free` frees into the
+/// owner whatever kind is named; memkind_free names the owner), none for the kind-detecting
+/// call.
+#[inline(never)]
+extern "C" fn free_traced(ptr: *mut c_void, id: u32) {
+    let t = probe::now_ns();
+    let kind = match heap::owner(ptr) {
+        heap::Owner::Kind(k) if id == call::FREE => k as *const Kind,
+        _ => core::ptr::null(),
+    };
+    h::free::<true>(ptr);
+    let mut rec = traced(id, kind, t);
+    rec.ptr = ptr as u64;
+    probe::trace(&mut rec);
 }
 
 nop5_entry!(
@@ -297,9 +608,10 @@ nop5_entry!(
     fn memkind_arena_free_with_kind_detect(ptr: *mut c_void) => arena_free_detect
 );
 extern "C" fn arena_free_detect(ptr: *mut c_void) {
-    if !ptr.is_null() {
-        heap::free(ptr);
+    if ptr.is_null() {
+        return free_null(core::ptr::null(), call::FREE_DETECT);
     }
+    heap::free_or(ptr, free_detect_probed)
 }
 
 nop5_entry!(

@@ -1,5 +1,5 @@
 //! The library's side of the eBPF probe (`alloc/include/memkind_probe.h`, which explains the
-//! protocol): the semaphore, the request word, the three nop5-entered functions the probe's
+//! protocol): the semaphore, the request word, the four nop5-entered functions the probe's
 //! uprobes read their records from, and the builders of those records.
 //!
 //! Everything here is below the kinds and arenas: callers pass ids, addresses and policies in.
@@ -15,7 +15,9 @@ pub mod records;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use records::{MkpExtent, MkpFlush, MkpKind, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MKP_VERSION};
+use records::{
+    MkpExtent, MkpFlush, MkpKind, MkpTrace, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MKP_VERSION,
+};
 
 /// The semaphore: a u16 alone in section `.memkind_probe` that the kernel increments while a
 /// uprobe attached with its file offset as `ref_ctr_offset` exists (the USDT semaphore
@@ -112,6 +114,36 @@ probe_entry!(
     /// `memkind_arena_kind_event(ev)`: a kind was created, destroyed or is announced.
     fn memkind_arena_kind_event(ev: *const MkpKind)
 );
+
+probe_entry!(
+    /// `memkind_arena_trace_event(ev)`: one traced call, timed by the library (the trace tier's
+    /// only uprobe on our library: one hit per call).
+    fn memkind_arena_trace_event(ev: *const MkpTrace)
+);
+
+/// CLOCK_MONOTONIC in ns, read through the vDSO (glibc's `clock_gettime` calls the vDSO's: no
+/// system call). The clock of `bpf_ktime_get_ns`, so a traced call's start time and the BPF
+/// programs' event times are on one axis.
+#[inline]
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Hand one traced call to the probe. `rec.latency_ns` is filled here, from `rec.start_ns`.
+#[inline(never)]
+pub(crate) fn trace(rec: &mut MkpTrace) {
+    rec.version = MKP_VERSION;
+    rec.latency_ns = now_ns().wrapping_sub(rec.start_ns);
+    memkind_arena_trace_event(rec);
+}
 
 /// Hand one flush record to the probe.
 #[inline(never)]
@@ -249,6 +281,7 @@ mod tests {
             memkind_arena_stats_flush as *const u8,
             memkind_arena_extent_event as *const u8,
             memkind_arena_kind_event as *const u8,
+            memkind_arena_trace_event as *const u8,
         ] {
             // SAFETY: reading the first bytes of our own function's code.
             let b = unsafe { core::slice::from_raw_parts(f, 8) };

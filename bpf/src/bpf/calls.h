@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * calls.h: the per-call tier (trace.bpf.c on our memkind_arena_* functions, stock.bpf.c on
- * memkind 1.14's memkind_* API). An entry uprobe saves the call's arguments in a per-thread
+ * calls.h: the per-call probes (stock.bpf.c on memkind 1.14's memkind_* API, trace.bpf.c on the
+ * memkind_arena_* functions of a library of ours from before memkind_arena_trace_event, which
+ * needs no pairing: one record per call). An entry uprobe saves the call's arguments in a per-thread
  * hash; the matching uretprobe pairs them with the result. Nested probed calls (memkind 1.14's
  * realloc(p, 0) frees through memkind_free) only deepen the outermost call's entry: one call
  * made by the program is one event.

@@ -59,6 +59,15 @@ enum mkb_call_id {
     MKB_CALL_N = 9,
 };
 
+/* The library's struct mkp_trace names calls by the same ids. */
+_Static_assert(MKB_CALL_MALLOC == MKP_CALL_MALLOC && MKB_CALL_CALLOC == MKP_CALL_CALLOC &&
+                   MKB_CALL_PMEM_CALLOC == MKP_CALL_PMEM_CALLOC &&
+                   MKB_CALL_POSIX_MEMALIGN == MKP_CALL_POSIX_MEMALIGN &&
+                   MKB_CALL_REALLOC == MKP_CALL_REALLOC &&
+                   MKB_CALL_REALLOC_DETECT == MKP_CALL_REALLOC_DETECT &&
+                   MKB_CALL_FREE == MKP_CALL_FREE && MKB_CALL_FREE_DETECT == MKP_CALL_FREE_DETECT,
+               "enum mkb_call_id and enum mkp_call differ");
+
 struct mkb_call_ev {
     struct mkb_hdr hdr;          /* ts_ns: entry */
     unsigned int tid;

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * trace.bpf.c: the exact per-call tier on memkind-rs's exported memkind_arena_* functions.
- * Slow by nature (a uprobe and a uretprobe per call). Loaded next to memkind.bpf.c, whose
- * "traced", "events" and "stats" maps it reuses: one filter, one ring buffer.
+ * Loaded next to memkind.bpf.c, whose "traced", "events" and "stats" maps it reuses: one
+ * filter, one ring buffer.
+ *
+ * A library that exports memkind_arena_trace_event times each traced call itself and hands
+ * one struct mkp_trace to that function: mkb_trace_event, the only uprobe of the tier, copies
+ * it into the ring buffer (one uprobe hit per call). Older libraries of ours: a uprobe and a
+ * uretprobe on every entry point (the MKB_CALL_PROGS below).
  *
  * Kind ids: memkind-rs keeps every kind in one table of 128-byte slots indexed by id (alloc/src/
  * kind/mod.rs), each starting with 1.14's struct memkind fields (ops, then the partition, which
@@ -52,6 +57,52 @@ static __always_inline int call_exit(__u32 call, long ret)
         return 0;
     decode_args(&c, &a);
     emit_call(id, &c, &a, call_result(&c, &a, ret), ret, ours_kind_id(&c, a.kind));
+    return 0;
+}
+
+/* Above this much unread data in the ring buffer a record wakes the consumer up; below, none
+ * does (it polls on a timer): no wakeup per record, and a burst does not fill the ring before
+ * the next poll. */
+#define MKB_WAKEUP_BYTES (1 << 20)
+/* bpf_ringbuf_query()'s BPF_RB_AVAIL_DATA (uapi linux/bpf.h; not in the trimmed vmlinux.h). */
+#define MKB_RB_AVAIL_DATA 0
+
+SEC("uprobe")
+int BPF_UPROBE(mkb_trace_event, const struct mkp_trace *ev)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct mkb_call_ev *e;
+    struct mkp_trace r;
+    __u64 flags;
+
+    if (!lib_traced(id >> 32))
+        return 0;
+    if (bpf_probe_read_user(&r, sizeof(r), ev) || r.version != MKP_VERSION || !r.call ||
+        r.call >= MKB_CALL_N) {
+        stat_inc(MKB_STAT_READ_FAULT);
+        return 0;
+    }
+    e = RB_RESERVE(struct mkb_call_ev);
+    if (!e)
+        return 0;
+    e->hdr.type = MKB_EV_CALL;
+    e->hdr.tgid = id >> 32;
+    e->hdr.ts_ns = r.start_ns;
+    e->tid = (__u32)id;
+    e->call = r.call;
+    e->kind = r.kind_ptr;
+    e->size = r.size;
+    e->num = r.num;
+    e->align = r.align;
+    e->ptr = r.ptr;
+    e->result = r.result;
+    e->ret = r.ret;
+    e->latency_ns = r.latency_ns;
+    e->kind_id = r.kind;
+    e->pad = 0;
+    flags = bpf_ringbuf_query(&events, MKB_RB_AVAIL_DATA) > MKB_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+                                                                            : BPF_RB_NO_WAKEUP;
+    bpf_ringbuf_submit(e, flags);
     return 0;
 }
 

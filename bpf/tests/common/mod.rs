@@ -82,6 +82,7 @@ pub struct Run {
     pub snapshot: Snapshot,
     pub events: Vec<Event>,
     pub kind_names: BTreeMap<u32, String>,
+    pub trace_mode: Option<memkind_bpf::TraceMode>,
 }
 
 /// Spawn `cmd` held, attach with `Scope::Tree`, release it, poll until it exits, drain.
@@ -114,6 +115,7 @@ pub fn run_under_probe(library: &Path, mut cmd: Command, trace: bool, record: bo
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     let kind_names = kind_names(&events, tgid);
+    let trace_mode = probe.trace_mode();
     Run {
         status,
         stdout,
@@ -121,6 +123,7 @@ pub fn run_under_probe(library: &Path, mut cmd: Command, trace: bool, record: bo
         snapshot,
         events,
         kind_names,
+        trace_mode,
     }
 }
 

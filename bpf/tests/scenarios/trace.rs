@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
-use memkind_bpf::{Call, CallEvent, Event};
+use memkind_bpf::{Call, CallEvent, Event, TraceMode};
 
 const STOCK: &str = "/usr/lib/x86_64-linux-gnu/libmemkind.so.0";
 
@@ -93,6 +93,103 @@ pub fn trace_ours() {
     );
     let run = crate::common::run_under_probe(&lib, Command::new(&exe), true, false);
     check(&run);
+    assert_eq!(run.trace_mode, Some(TraceMode::OneUprobe));
+}
+
+/// One uprobe per call (the library's own records): two threads of malloc/free pairs flat out
+/// and the rare exits of the calls in a third; every call is delivered, with its thread, kind,
+/// arguments and result.
+pub fn trace_ours_exact() {
+    crate::require_root!();
+    const PAIRS: usize = 20000;
+    let dir = tempfile::tempdir().unwrap();
+    let lib = crate::common::our_library(dir.path());
+    let libdir = lib.parent().unwrap().to_str().unwrap();
+    let exe = crate::common::cc(
+        dir.path(),
+        "trace_calls",
+        &[
+            "-L",
+            libdir,
+            "-lmemkind",
+            "-pthread",
+            &format!("-Wl,-rpath,{libdir}"),
+        ],
+    );
+    let run = crate::common::run_under_probe(&lib, Command::new(&exe), true, false);
+    assert!(run.status.success(), "{:?}", run.status);
+    assert_eq!(run.trace_mode, Some(TraceMode::OneUprobe));
+    assert_eq!(run.snapshot.lost_events, 0);
+    assert_eq!(run.snapshot.read_faults, 0);
+    let out: Vec<&str> = run.stdout.split_whitespace().collect();
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    let (a, b, einval) = (hex(out[0]), hex(out[1]), out[2].parse::<i32>().unwrap());
+    let calls = calls(&run);
+    let regular = crate::common::kind_id(&run.kind_names, "MEMKIND_REGULAR");
+    let default = crate::common::kind_id(&run.kind_names, "MEMKIND_DEFAULT");
+    // Per thread: the main thread's six calls, and two workers of PAIRS pairs each.
+    let mut by_tid: BTreeMap<u32, Vec<CallEvent>> = BTreeMap::new();
+    for c in &calls {
+        assert!(c.latency_ns > 0 && c.latency_ns < 1_000_000_000, "{c:?}");
+        by_tid.entry(c.tid).or_default().push(*c);
+    }
+    assert_eq!(by_tid.len(), 3, "{:?}", by_tid.keys());
+    let main = &by_tid[&run.tgid];
+    let seq: Vec<Call> = main.iter().map(|c| c.call).collect();
+    assert_eq!(
+        seq,
+        [
+            Call::Realloc,
+            Call::ReallocWithKindDetect,
+            Call::Realloc,
+            Call::Malloc,
+            Call::Calloc,
+            Call::PosixMemalign
+        ]
+    );
+    assert_eq!((main[0].ptr, main[0].size, main[0].result), (0, 100, a));
+    assert_eq!(main[0].kind_id, Some(regular));
+    assert_eq!((main[1].ptr, main[1].size, main[1].result), (a, 200, b));
+    assert_eq!((main[1].kind, main[1].kind_id), (0, None));
+    assert_eq!((main[2].ptr, main[2].size, main[2].result), (b, 0, 0));
+    assert_eq!((main[3].size, main[3].result), (0, 0));
+    assert_eq!(
+        (main[4].num, main[4].size, main[4].result),
+        (u64::MAX / 2, 4, 0)
+    );
+    assert_eq!((main[5].align, main[5].size, main[5].ret), (3, 64, einval));
+    assert_eq!(main[5].result, 0);
+    // Entry times in call order.
+    assert!(main.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns), "{main:?}");
+    for (tid, cs) in &by_tid {
+        if *tid == run.tgid {
+            continue;
+        }
+        assert_eq!(cs.len(), 2 * PAIRS, "thread {tid}");
+        let kind = cs[0].kind_id;
+        assert!(
+            kind == Some(regular) || kind == Some(default),
+            "{:?}",
+            cs[0]
+        );
+        let mut sorted = cs.clone();
+        sorted.sort_by_key(|c| c.ts_ns);
+        for (i, pair) in sorted.chunks(2).enumerate() {
+            let (m, f) = (pair[0], pair[1]);
+            assert_eq!((m.call, f.call), (Call::Malloc, Call::Free), "pair {i}");
+            assert_eq!(m.size, 16 + (i as u64 & 255), "pair {i}");
+            assert_ne!(m.result, 0);
+            assert_eq!(f.ptr, m.result, "pair {i}");
+            assert_eq!((m.kind_id, f.kind_id), (kind, kind), "pair {i}");
+            assert!(m.ts_ns + m.latency_ns <= f.ts_ns, "pair {i}");
+        }
+    }
+    let kinds: HashSet<Option<u32>> = by_tid
+        .iter()
+        .filter(|(t, _)| **t != run.tgid)
+        .map(|(_, cs)| cs[0].kind_id)
+        .collect();
+    assert_eq!(kinds.len(), 2, "one worker per kind");
 }
 
 pub fn trace_stock() {

@@ -135,7 +135,7 @@ fn call(c: &mb::CallEvent, start_ns: u64, flavor: mb::Flavor) -> Call {
         ts_ns: c.ts_ns.saturating_sub(start_ns),
         tgid: c.tgid,
         tid: c.tid,
-        call: c.call.symbol(flavor).unwrap_or(c.call.name()).to_string(),
+        call: c.call.symbol(flavor).unwrap_or(c.call.name()),
         kind: c.kind_id,
         arena: None,
         size,

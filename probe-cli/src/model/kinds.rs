@@ -143,6 +143,18 @@ impl KindTable {
         }
     }
 
+    /// [`KindTable::name`] without a copy (allocates only for a `kind#<id>` name).
+    pub fn name_str(&self, tgid: u32, id: u32) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self.kinds.get(&(tgid, id)) {
+            Some(k) => Cow::Borrowed(k.name.as_str()),
+            None => match STATIC_KINDS.get(id as usize) {
+                Some(n) => Cow::Borrowed(n),
+                None => Cow::Owned(format!("kind#{id}")),
+            },
+        }
+    }
+
     /// What the events said about kind `id` of `tgid`.
     pub fn info(&self, tgid: u32, id: u32) -> Option<&KindInfo> {
         self.kinds.get(&(tgid, id))

@@ -1,4 +1,4 @@
-//! One traced call (trace mode: a uprobe and a uretprobe per call).
+//! One traced call (trace mode).
 
 /// A call of the memkind API, as `trace` prints it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -10,7 +10,7 @@ pub struct Call {
     /// Thread.
     pub tid: u32,
     /// The function (`memkind_malloc`, `memkind_arena_malloc`, …).
-    pub call: String,
+    pub call: &'static str,
     /// Kind id, when the call names one.
     pub kind: Option<u32>,
     /// Arena, when known.

@@ -19,8 +19,8 @@
 //!
 //! Rounds rotate the order of the contenders; each cell is the median over rounds. Then: the
 //! cost of a fresh-page fault detached vs attached (the `tp_btf/page_fault_user` program), the
-//! rate of the trace tier (`memkind-probe trace`, a uprobe and a uretprobe per call, every lost
-//! record counted), and the time `Probe::attach` takes on a process of 100 threads.
+//! rate of the trace tier (`memkind-probe trace`: on our library one uprobe per call, every lost
+//! record counted; `--trace-only --probe-before P --lib-before L` puts an earlier build beside it), and the time `Probe::attach` takes on a process of 100 threads.
 //! The attached rows need root and kernel BTF; without them they print why and are left out.
 
 use std::ffi::OsString;
@@ -46,6 +46,9 @@ USAGE: probe-bench [--quick] [--rounds N] [--ms MS] [--kinds DEFAULT,REGULAR]
   --faults-only         only the fresh-page fault table, detached vs attached
   --probe-before PATH   another memkind-probe binary (e.g. a build of an earlier commit): an
                         \"attached (before)\" column in the fault table, in the same rounds
+  --trace-only          only the trace tier's rate (--rounds runs per thread count)
+  --lib-before PATH     with --probe-before: the trace rate also with that probe over this
+                        libmemkind.so (an earlier build: the design before), runs alternating
 ";
 
 struct Args {
@@ -55,7 +58,9 @@ struct Args {
     sizes: Vec<usize>,
     threads: Vec<usize>,
     faults_only: bool,
+    trace_only: bool,
     probe_before: Option<PathBuf>,
+    lib_before: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,7 +71,9 @@ fn parse_args() -> Result<Args, String> {
         sizes: vec![16, 256, 4096],
         threads: vec![1, 2],
         faults_only: false,
+        trace_only: false,
         probe_before: None,
+        lib_before: None,
     };
     let mut it = std::env::args().skip(1);
     let list = |v: Option<String>| -> Result<Vec<String>, String> {
@@ -92,6 +99,10 @@ fn parse_args() -> Result<Args, String> {
             "--sizes" => a.sizes = nums(list(it.next())?)?,
             "--threads" => a.threads = nums(list(it.next())?)?,
             "--faults-only" => a.faults_only = true,
+            "--trace-only" => a.trace_only = true,
+            "--lib-before" => {
+                a.lib_before = Some(it.next().ok_or("missing value")?.into());
+            }
             "--probe-before" => {
                 a.probe_before = Some(it.next().ok_or("missing value")?.into());
             }
@@ -346,11 +357,19 @@ fn main() {
         eprintln!("probe-bench: {e}");
         std::process::exit(2)
     });
-    let mut b = setup(!a.faults_only).unwrap_or_else(|e| {
+    let mut b = setup(!a.faults_only && !a.trace_only).unwrap_or_else(|e| {
         eprintln!("probe-bench: {e}");
         std::process::exit(1)
     });
     b.probe_before = a.probe_before.clone();
+    if a.trace_only {
+        if let Some(why) = &b.no_attach {
+            println!("trace rate: not measured ({why})");
+            return;
+        }
+        trace_rate(&b, &a);
+        return;
+    }
     // --faults-only: detached vs attached (the no-counters library is not built for it).
     let mut who = if a.faults_only {
         vec![Who::Detached]
@@ -434,58 +453,82 @@ fn main() {
 }
 
 /// `memkind-probe trace` over REGULAR pairs from 1 and 2 threads: calls made and delivered per
-/// second, records lost.
+/// second, records lost. With `--probe-before` and `--lib-before`, the same with that probe over
+/// that library, runs alternating; `--trace-only` makes it `--rounds` runs per thread count.
 fn trace_rate(b: &Bench, a: &Args) {
     println!();
     println!("trace tier (memkind-probe trace -o FILE, REGULAR 16 B pairs flat out)");
     let out = target_dir().join("probe-bench/trace.jsonl");
+    let mut who: Vec<(&str, PathBuf, PathBuf)> = vec![("now", b.probe.clone(), b.ours_dir.clone())];
+    if let (Some(p), Some(l)) = (&b.probe_before, &a.lib_before) {
+        let dir = lib_dir(&target_dir().join("probe-bench/lib-before"), l);
+        who.push(("before", p.clone(), dir));
+    }
+    let runs = if a.trace_only { a.rounds } else { 1 };
     for threads in [1, 2] {
-        let t0 = Instant::now();
-        let o = Command::new(&b.probe)
-            .args(["trace", "-o"])
-            .arg(&out)
-            .arg("--")
-            .arg(&b.exe)
-            .args([
-                "pairs",
-                "REGULAR",
-                "16",
-                &threads.to_string(),
-                &a.ms.to_string(),
-            ])
-            .env("LD_LIBRARY_PATH", &b.ours_dir)
-            .output();
-        let wall = t0.elapsed().as_secs_f64();
-        let Ok(o) = o else {
-            println!("  memkind-probe trace did not run");
-            return;
-        };
-        let ns_pair: Option<f64> = String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
-            l.strip_prefix("result ")?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        });
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        let _ = std::fs::remove_file(&out);
-        let end = text.lines().rev().find_map(serde_end);
-        match (ns_pair, end) {
-            (Some(ns), Some((calls, lost))) => {
-                // Two calls per pair per thread.
-                let rate = 2.0 * threads as f64 * 1e9 / ns;
-                println!(
-                    "  {threads} thread(s): {ns:.0} ns per pair under trace = {:.2} M calls/s made; {calls} delivered, {lost} lost ({:.1} %); {wall:.1} s wall",
-                    rate / 1e6,
-                    100.0 * lost as f64 / (calls + lost).max(1) as f64
-                );
+        for _ in 0..runs {
+            for (label, probe, libdir) in &who {
+                trace_run(b, a, label, probe, libdir, threads, &out);
             }
-            _ => println!(
-                "  {threads} thread(s): no figures: {}\n{}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr)
-            ),
         }
+    }
+}
+
+fn trace_run(
+    b: &Bench,
+    a: &Args,
+    label: &str,
+    probe: &Path,
+    libdir: &Path,
+    threads: usize,
+    out: &Path,
+) {
+    let t0 = Instant::now();
+    let o = Command::new(probe)
+        .args(["trace", "-o"])
+        .arg(out)
+        .arg("--")
+        .arg(&b.exe)
+        .args([
+            "pairs",
+            "REGULAR",
+            "16",
+            &threads.to_string(),
+            &a.ms.to_string(),
+        ])
+        .env("LD_LIBRARY_PATH", libdir)
+        .output();
+    let wall = t0.elapsed().as_secs_f64();
+    let Ok(o) = o else {
+        println!("  {label}: memkind-probe trace did not run");
+        return;
+    };
+    let ns_pair: Option<f64> = String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+        l.strip_prefix("result ")?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    });
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    let _ = std::fs::remove_file(out);
+    let end = text.lines().rev().find_map(serde_end);
+    match (ns_pair, end) {
+        (Some(ns), Some((calls, lost))) => {
+            // Two calls per pair per thread.
+            let rate = 2.0 * threads as f64 * 1e9 / ns;
+            println!(
+                "  {label:<6} {threads} thread(s): {ns:.0} ns per pair under trace = {:.2} M calls/s made; {calls} delivered, {lost} lost ({:.1} %); {:.2} M delivered/s of wall; {wall:.1} s wall",
+                rate / 1e6,
+                100.0 * lost as f64 / (calls + lost).max(1) as f64,
+                calls as f64 / wall / 1e6
+            );
+        }
+        _ => println!(
+            "  {label} {threads} thread(s): no figures: {}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ),
     }
 }
 
