@@ -228,9 +228,23 @@ pub(crate) fn free_or(p: *mut c_void, probed: extern "C" fn(*mut c_void)) {
     free_uncounted(p)
 }
 
+/// The owner's free. Every way out of the fast path (an owner the granule map does not name, a
+/// full magazine) is a tail call, so the inlined fast path builds no frame.
 #[inline(always)]
 pub(crate) fn free_uncounted(p: *mut c_void) {
-    match owner(p) {
+    match MAP.lookup(p as usize).and_then(|id| KINDS.get(id as usize)) {
+        Some(k) if k.is_default() => default::free(p),
+        Some(k) => thread::free(k, p),
+        None => free_by_owner_slow(p),
+    }
+}
+
+/// [`free_uncounted`] of a block the granule map does not attribute (a fixed kind's, or not
+/// ours).
+#[cold]
+#[inline(never)]
+extern "C" fn free_by_owner_slow(p: *mut c_void) {
+    match owner_slow(p) {
         Owner::Kind(k) if k.is_default() => default::free(p),
         Owner::Kind(k) => thread::free(k, p),
         Owner::Foreign => foreign("free", p),

@@ -128,21 +128,23 @@ impl Bin {
     /// Take a block.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<*mut c_void> {
-        if self.n == 0 {
-            return None;
-        }
-        self.n -= 1;
-        Some(self.items[self.n as usize])
+        // One compare for both "empty" (the index wraps past the end) and the bounds.
+        let i = self.n.wrapping_sub(1) as usize;
+        let p = *self.items.get(i)?;
+        self.n = i as u32;
+        Some(p)
     }
 
     /// Keep a block; `false` when full.
     #[inline(always)]
     pub fn push(&mut self, p: *mut c_void) -> bool {
-        if self.n as usize == CAPACITY {
+        // `get_mut` is the "full" test and the bounds check in one compare.
+        let i = self.n as usize;
+        let Some(slot) = self.items.get_mut(i) else {
             return false;
-        }
-        self.items[self.n as usize] = p;
-        self.n += 1;
+        };
+        *slot = p;
+        self.n = i as u32 + 1;
         true
     }
 

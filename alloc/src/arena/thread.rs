@@ -452,8 +452,15 @@ pub fn free(kind: &'static Kind, p: *mut c_void) {
     // `p` is a live block start of ours (the extent map said so). Its size-class index is its
     // bin: no usable size needed unless the magazine cannot take it.
     if !push_szind(kind, p, jemalloc::block_szind(p)) {
-        free_slow(kind, p, jemalloc::block_usable(p))
+        free_slow_unsized(kind, p)
     }
+}
+
+/// [`free_slow`] of a block whose usable size is still to be read (a tail call from [`free`]).
+#[cold]
+#[inline(never)]
+extern "C" fn free_slow_unsized(kind: &'static Kind, p: *mut c_void) {
+    free_slow(kind, p, jemalloc::block_usable(p))
 }
 
 /// [`push`] by the block's jemalloc size-class index (`usize::MAX`: unknown).

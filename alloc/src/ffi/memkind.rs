@@ -79,12 +79,11 @@ pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
     // memory (the common case, named or not) is recognised from the extent map's id alone and
     // takes jemalloc's fast path; anything else is looked up in full. Every exit is a tail
     // call, so the fast paths build no frame.
-    if !core::ptr::eq(kind, default_kind()) {
-        // `from_ptr` gives back the slot `kind` points to, which is not DEFAULT's (the compare
-        // above), and refuses NULL.
-        if let Some(k) = kind_arg(kind) {
-            return ar::memkind_arena_free(k, ptr);
-        }
+    if !core::ptr::eq(kind, default_kind()) && !kind.is_null() {
+        // Not validated here: the arena layer's free looks the owner up from the pointer and
+        // never reads `kind` (a trace record validates it for the kind id it names), so a
+        // pointer that is no kind of ours ends where a NULL kind does.
+        return ar::memkind_arena_free(kind, ptr);
     }
     if heap::is_default_memory(ptr) {
         return free_default(ptr);
