@@ -159,8 +159,20 @@ pub fn trace_ours_exact() {
     );
     assert_eq!((main[5].align, main[5].size, main[5].ret), (3, 64, einval));
     assert_eq!(main[5].result, 0);
-    // Entry times in call order.
-    assert!(main.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns), "{main:?}");
+    // Records come in call order per thread (one ring buffer, reserved as the calls return).
+    // Their times are CLOCK_MONOTONIC, which in the software-emulated VMs can step back when a
+    // thread moves to another vCPU (the guests' TSCs disagree: "clocksource: Watchdog remote CPU
+    // read timed out"): there a few steps back are allowed; on the host none.
+    let steps_back = |ts: &mut dyn Iterator<Item = u64>| {
+        let v: Vec<u64> = ts.collect();
+        v.windows(2).filter(|w| w[0] > w[1]).count()
+    };
+    let allowed = |n: usize| if crate::common::in_vm() { n / 100 } else { 0 };
+    let back = steps_back(&mut main.iter().map(|c| c.ts_ns));
+    assert!(
+        back <= allowed(main.len()).max(usize::from(crate::common::in_vm())),
+        "{main:?}"
+    );
     for (tid, cs) in &by_tid {
         if *tid == run.tgid {
             continue;
@@ -172,17 +184,23 @@ pub fn trace_ours_exact() {
             "{:?}",
             cs[0]
         );
-        let mut sorted = cs.clone();
-        sorted.sort_by_key(|c| c.ts_ns);
-        for (i, pair) in sorted.chunks(2).enumerate() {
+        let mut late = 0;
+        for (i, pair) in cs.chunks(2).enumerate() {
             let (m, f) = (pair[0], pair[1]);
             assert_eq!((m.call, f.call), (Call::Malloc, Call::Free), "pair {i}");
             assert_eq!(m.size, 16 + (i as u64 & 255), "pair {i}");
             assert_ne!(m.result, 0);
             assert_eq!(f.ptr, m.result, "pair {i}");
             assert_eq!((m.kind_id, f.kind_id), (kind, kind), "pair {i}");
-            assert!(m.ts_ns + m.latency_ns <= f.ts_ns, "pair {i}");
+            if m.ts_ns + m.latency_ns > f.ts_ns {
+                late += 1;
+            }
         }
+        let back = steps_back(&mut cs.iter().map(|c| c.ts_ns));
+        assert!(
+            late <= allowed(PAIRS) && back <= allowed(2 * PAIRS),
+            "thread {tid}: {late} frees before their malloc ended, {back} steps back in time"
+        );
     }
     let kinds: HashSet<Option<u32>> = by_tid
         .iter()
