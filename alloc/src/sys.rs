@@ -457,6 +457,10 @@ pub struct Window {
     state: core::sync::atomic::AtomicU64,
     /// Base of the current window (0: none); written only with `state`'s renewals.
     base: core::sync::atomic::AtomicUsize,
+    /// A granule of the current window could not be reserved again and was unmapped instead:
+    /// someone else may map there, so the window is neither kept for the next kind nor
+    /// unmapped whole (only its never-carved rest is).
+    holed: core::sync::atomic::AtomicBool,
 }
 
 impl Window {
@@ -465,6 +469,7 @@ impl Window {
         Window {
             state: core::sync::atomic::AtomicU64::new(0),
             base: core::sync::atomic::AtomicUsize::new(0),
+            holed: core::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -563,9 +568,13 @@ impl Window {
     pub unsafe fn give_back(&self, g: usize) {
         let base = self.base.load(core::sync::atomic::Ordering::Acquire);
         let mine = base != 0 && (base..base + Self::BYTES).contains(&g);
-        // SAFETY: the caller's contract: the granule is dead and ours.
-        if mine && unsafe { reserve_fixed(g, HUGE_2M) }.is_ok() {
-            return;
+        if mine {
+            // SAFETY: the caller's contract: the granule is dead and ours.
+            if unsafe { reserve_fixed(g, HUGE_2M) }.is_ok() {
+                return;
+            }
+            self.holed
+                .store(true, core::sync::atomic::Ordering::Release);
         }
         // SAFETY: likewise.
         let _ = unsafe { unmap_raw(g as *mut c_void, HUGE_2M) };
@@ -573,13 +582,15 @@ impl Window {
 
     /// The kind is destroyed. `whole`: every granule carved from the current window was given
     /// back ([`Window::give_back`]), so the whole window is reservation again and is kept for the
-    /// next kind (up to a few windows; beyond, unmapped). Otherwise (blocks outlive the kind)
-    /// only what was never handed out is unmapped.
+    /// next kind (up to a few windows; beyond, unmapped). Otherwise (blocks outlive the kind, or
+    /// a granule could not be reserved again) only what was never handed out is unmapped; the
+    /// dead granules given back stay reserved (address space, no memory).
     pub fn release(&self, whole: bool) {
         use core::sync::atomic::Ordering;
         let s = self.state.swap(0, Ordering::AcqRel);
         let base = self.base.swap(0, Ordering::AcqRel);
-        if whole && base != 0 && s != 0 {
+        let holed = self.holed.swap(false, Ordering::AcqRel);
+        if whole && !holed && base != 0 && s != 0 {
             let kept = SPARE_WINDOWS.iter().any(|b| {
                 b.compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
