@@ -1,9 +1,10 @@
 //! Per-thread state: for every kind this thread uses, a [`PerKind`] record with its mallocx flags
 //! (arena + explicit jemalloc tcache) and its magazines, and the clean-up at thread exit.
 //!
-//! Records live in chunks mapped for them ([`List`]), are reached through the thread's slot for the kind
-//! id, and are also linked into one process-wide list so that destroying a kind can drain every
-//! thread's magazines of it (memkind's contract: a kind is not used while it is destroyed).
+//! Records live in chunks mapped for them ([`List`]), are reached through the thread's slot for
+//! the kind id, and are also linked into one process-wide list so that destroying a kind can
+//! drain every thread's magazines of it (memkind's contract: a kind is not used while it is
+//! destroyed).
 //!
 //! The slots of the first [`INLINE_SLOTS`] kind ids (the 26 static kinds and the first 38
 //! dynamic ones: dynamic ids are handed out lowest first) are a small thread-local array, one load
