@@ -2,7 +2,7 @@
 # Runs inside a vmtest guest (the host root is the guest's root over 9p). Prepares what the cell
 # promises, then runs every host-built `kernel_*` test executable with --test-threads=1.
 # Usage: guest.sh CELL_ENV_FILE   (written by vmtest/run; defines CELL TOPOLOGY PROVIDES KROOT
-# TESTS_FILE REPO_DIR HUGEPAGES_PER_NODE)
+# TESTS_FILE REPO_DIR HUGEPAGES_PER_NODE TEST_ARGS REPEAT)
 set -uo pipefail
 # shellcheck disable=SC1090
 source "$1"
@@ -62,14 +62,17 @@ cd "$REPO_DIR" || exit 1
 fail=0
 while read -r name exe; do
     [[ -n $name ]] || continue
-    say "=== $name"
-    t0=$SECONDS
-    if "$exe" --test-threads=1 --nocapture; then
-        say "=== $name: ok ($((SECONDS - t0)) s)"
-    else
-        say "=== $name: FAILED ($((SECONDS - t0)) s)"
-        fail=1
-    fi
+    for run in $(seq "${REPEAT:-1}"); do
+        say "=== $name (run $run)"
+        t0=$SECONDS
+        # shellcheck disable=SC2086 # TEST_ARGS: words for the test harness
+        if "$exe" --test-threads=1 --nocapture ${TEST_ARGS:-}; then
+            say "=== $name: ok ($((SECONDS - t0)) s)"
+        else
+            say "=== $name: FAILED ($((SECONDS - t0)) s)"
+            fail=1
+        fi
+    done
 done <"$TESTS_FILE"
 
 if [[ -n $pmem_dir ]]; then

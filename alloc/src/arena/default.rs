@@ -234,6 +234,34 @@ mod tests {
         }
     }
 
+    /// The counters' class `i` is jemalloc's size-class index `i`: the counted frees take a
+    /// block's class from the index jemalloc's page map holds for it.
+    #[test]
+    fn the_counters_class_indices_are_jemallocs() {
+        use crate::counters::thread::{class_size_of, NCLASS};
+        super::super::init::ensure();
+        for i in 0..NCLASS {
+            assert_eq!(
+                crate::jemalloc::size_of_index(i),
+                Some(class_size_of(i)),
+                "index {i}"
+            );
+        }
+        // The class above the last counted one is above CLASS_MAX.
+        assert!(
+            crate::jemalloc::size_of_index(NCLASS).unwrap() > crate::counters::thread::CLASS_MAX
+        );
+        for size in [8usize, 16, 48, 4096] {
+            let p = malloc(size);
+            let ind = crate::jemalloc::block_szind(p);
+            assert!(
+                ind < NCLASS && class_size_of(ind) == size,
+                "{size}: index {ind}"
+            );
+            free(p);
+        }
+    }
+
     /// Every DEFAULT block whose size class reaches jemalloc's oversize threshold comes from an
     /// arena with our hooks (regression: requests between the class below the threshold and
     /// the threshold went to jemalloc's huge arena, invisible to the extent map).

@@ -374,7 +374,10 @@ pub(crate) fn realloc_uncounted(
 /// a branch.
 pub(crate) mod counted {
     use super::*;
-    use crate::counters::thread::{count, Op, CLASS_MAX};
+    use crate::counters::thread::{
+        class_size_of, count, count_alloc_class, count_free_class, Op, CLASS_MAX, NCLASS,
+    };
+    use crate::kind::{default_kind, STATIC_GENERATION};
 
     // The magazines' blocks are counted per class.
     const _: () = assert!(thread::SMALL <= CLASS_MAX);
@@ -395,6 +398,46 @@ pub(crate) mod counted {
     #[inline(always)]
     fn note(kind: &'static Kind, op: Op) {
         if count(kind.id(), kind.generation(), || arena_of(kind), op) {
+            crate::kind::announce_all();
+        }
+    }
+
+    /// An allocation of `requested` bytes (≤ [`CLASS_MAX`]) got a block of the request's class.
+    #[inline(always)]
+    fn note_alloc_class(kind: &'static Kind, requested: usize) {
+        if count_alloc_class(kind.id(), kind.generation(), || arena_of(kind), requested) {
+            crate::kind::announce_all();
+        }
+    }
+
+    /// [`note_alloc_class`] for DEFAULT: its id and generation are constants.
+    #[inline(always)]
+    fn note_default_alloc_class(requested: usize) {
+        let id = crate::kind::partition::DEFAULT as u16;
+        if count_alloc_class(
+            id,
+            STATIC_GENERATION,
+            || arena_of(default_kind()),
+            requested,
+        ) {
+            crate::kind::announce_all();
+        }
+    }
+
+    /// A block of class `class` (< [`NCLASS`]: jemalloc's size-class index of the block) was
+    /// freed.
+    #[inline(always)]
+    fn note_free_class(kind: &'static Kind, class: usize) {
+        if count_free_class(kind.id(), kind.generation(), || arena_of(kind), class) {
+            crate::kind::announce_all();
+        }
+    }
+
+    /// [`note_free_class`] for DEFAULT.
+    #[inline(always)]
+    fn note_default_free_class(class: usize) {
+        let id = crate::kind::partition::DEFAULT as u16;
+        if count_free_class(id, STATIC_GENERATION, || arena_of(default_kind()), class) {
             crate::kind::announce_all();
         }
     }
@@ -428,7 +471,7 @@ pub(crate) mod counted {
             if !p.is_null() {
                 // size ≤ SMALL ≤ CLASS_MAX (a request of 0 gets jemalloc's smallest class,
                 // as AllocClass counts it).
-                note(kind, Op::AllocClass { requested: size });
+                note_alloc_class(kind, size);
                 return p;
             }
         }
@@ -437,20 +480,21 @@ pub(crate) mod counted {
 
     /// malloc of DEFAULT (`size` > 0), counted: the kind is known, so no owner lookup, and the
     /// usable size is the request's size class (what `sallocx` of the block would say).
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn malloc_default(size: usize) -> *mut c_void {
         let p = default::malloc(size);
         if !p.is_null() {
-            let op = if size <= CLASS_MAX {
-                Op::AllocClass { requested: size }
+            if size <= CLASS_MAX {
+                note_default_alloc_class(size);
             } else {
-                Op::Alloc {
-                    requested: size,
-                    usable: default::size_class(size),
-                }
-            };
-            note(crate::kind::default_kind(), op);
+                note(
+                    default_kind(),
+                    Op::Alloc {
+                        requested: size,
+                        usable: default::size_class(size),
+                    },
+                );
+            }
         }
         p
     }
@@ -469,14 +513,27 @@ pub(crate) mod counted {
         alloc(aligned_uncounted(kind, size, align), size)
     }
 
-    /// free of a live DEFAULT block (the extent map said so), counted: one size lookup, which
-    /// jemalloc's sized free then does not repeat.
-    #[cold]
-    #[inline(never)]
+    /// free of a live DEFAULT block (the extent map said so), counted. A small block's
+    /// size-class index, read from jemalloc's page map, is its counted class, and its class
+    /// size lets jemalloc's sized free skip its own look-up.
+    #[inline(always)]
     pub(crate) fn free_default(p: *mut c_void) {
         // `p` is a live DEFAULT block start (the caller's extent-map lookup said so).
+        let ind = crate::jemalloc::block_szind(p);
+        if ind < NCLASS {
+            note_default_free_class(ind);
+            return default::free_sized(p, class_size_of(ind));
+        }
+        free_default_large(p)
+    }
+
+    /// [`free_default`] of a block above the counted classes (or when the page map cannot be
+    /// read directly).
+    #[cold]
+    #[inline(never)]
+    extern "C" fn free_default_large(p: *mut c_void) {
         let usable = crate::jemalloc::block_usable(p);
-        note(crate::kind::default_kind(), Op::Free { usable });
+        note(default_kind(), Op::Free { usable });
         default::free_sized(p, usable);
     }
 
@@ -487,6 +544,14 @@ pub(crate) mod counted {
         match owner(p) {
             Owner::Kind(k) => {
                 // `p` is a block start in our memory (see `free`).
+                let ind = crate::jemalloc::block_szind(p);
+                if ind < NCLASS {
+                    note_free_class(k, ind);
+                    if k.is_default() {
+                        return default::free_sized(p, class_size_of(ind));
+                    }
+                    return thread::free_szind(k, p, ind);
+                }
                 let usable = crate::jemalloc::block_usable(p);
                 note(k, Op::Free { usable });
                 if k.is_default() {

@@ -457,6 +457,14 @@ pub fn free(kind: &'static Kind, p: *mut c_void) {
     }
 }
 
+/// [`free`] of a block whose jemalloc size-class index `ind` the caller has read.
+#[inline(always)]
+pub fn free_szind(kind: &'static Kind, p: *mut c_void, ind: usize) {
+    if !push_szind(kind, p, ind) {
+        free_slow_unsized(kind, p)
+    }
+}
+
 /// [`free_slow`] of a block whose usable size is still to be read (a tail call from [`free`]).
 #[cold]
 #[inline(never)]

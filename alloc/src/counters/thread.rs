@@ -66,8 +66,10 @@ pub(crate) const fn class_size(n: usize) -> usize {
     n.div_ceil(spacing) * spacing
 }
 
-/// Classes up to [`CLASS_MAX`].
-const NCLASS: usize = 29;
+/// Classes up to [`CLASS_MAX`]: class `i` is jemalloc's size-class index `i` (its small classes
+/// in ascending order; checked against jemalloc by the arena layer's tests), so a freed block's
+/// index read from jemalloc's page map is its class here.
+pub(crate) const NCLASS: usize = 29;
 
 /// The class sizes, ascending.
 const CLASS_SIZES: [u16; NCLASS] = {
@@ -99,6 +101,13 @@ const CLASS_INDEX: [u8; CLASS_MAX / 8 + 1] = {
     }
     out
 };
+
+/// The size of class `i` (< [`NCLASS`]).
+#[inline(always)]
+pub(crate) fn class_size_of(i: usize) -> usize {
+    // Not 0: callers pass i < NCLASS.
+    usize::from(CLASS_SIZES.get(i).copied().unwrap_or(0))
+}
 
 #[inline(always)]
 fn class_index(n: usize) -> usize {
@@ -189,6 +198,8 @@ pub(crate) enum Op {
     AllocClass { requested: usize },
     /// A block of `usable` bytes was freed.
     Free { usable: usize },
+    /// A block of class `class` (< [`NCLASS`]) was freed.
+    FreeClass { class: usize },
     /// A live block of `old` usable bytes became one of `new` for a request of `requested`.
     Realloc {
         requested: usize,
@@ -219,28 +230,83 @@ fn add32(c: &AtomicU32, n: u32) {
 ///
 /// The common case (the thread has its record, no new request, an entry of the first chunk
 /// already set up for this generation) is inline here: a few loads and compares and the adds;
-/// everything else is [`count_slow`].
+/// everything else is [`count_slow`]. The two commonest operations have their own entry points,
+/// [`count_alloc_class`] and [`count_free_class`], whose slow paths take their arguments in
+/// registers (an [`Op`] does not fit in two).
 #[inline(always)]
 pub(crate) fn count(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -> bool {
-    let t = MINE.with(Cell::get);
-    if !t.is_null() && (kind as usize) < CHUNK {
-        // SAFETY: this thread's record, alive until its exit destructor.
-        let t = unsafe { &*t };
-        let e = &t.first[kind as usize];
-        // No test of ANNOUNCED: a thread stores a request in `seen_request` only in
-        // `count_slow`, which makes ANNOUNCED equal to it first (and a fork child's
-        // `seen_request` is invalidated with ANNOUNCED).
-        if t.seen_request.load(Relaxed) == crate::probe::request()
-            && e.ready.load(Relaxed) == ready(generation)
-        {
-            e.add(op);
-            if e.events.load(Relaxed) >= MKP_FLUSH_EVERY {
-                e.flush_events(kind, t);
-            }
-            return false;
-        }
+    if let Some((t, e)) = ready_entry(kind, generation) {
+        e.add(op);
+        return e.event(kind, t);
     }
     count_slow(kind, generation, arena, op)
+}
+
+/// [`count`] of `Op::AllocClass { requested }`.
+#[inline(always)]
+pub(crate) fn count_alloc_class(
+    kind: u16,
+    generation: u32,
+    arena: impl FnOnce() -> u32,
+    requested: usize,
+) -> bool {
+    if let Some((t, e)) = ready_entry(kind, generation) {
+        e.add(Op::AllocClass { requested });
+        return e.event(kind, t);
+    }
+    alloc_class_slow(kind, generation, arena, requested)
+}
+
+/// [`count`] of `Op::FreeClass { class }`.
+#[inline(always)]
+pub(crate) fn count_free_class(
+    kind: u16,
+    generation: u32,
+    arena: impl FnOnce() -> u32,
+    class: usize,
+) -> bool {
+    if let Some((t, e)) = ready_entry(kind, generation) {
+        e.add(Op::FreeClass { class });
+        return e.event(kind, t);
+    }
+    free_class_slow(kind, generation, arena, class)
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_class_slow(
+    kind: u16,
+    generation: u32,
+    arena: impl FnOnce() -> u32,
+    requested: usize,
+) -> bool {
+    count_slow(kind, generation, arena, Op::AllocClass { requested })
+}
+
+#[cold]
+#[inline(never)]
+fn free_class_slow(kind: u16, generation: u32, arena: impl FnOnce() -> u32, class: usize) -> bool {
+    count_slow(kind, generation, arena, Op::FreeClass { class })
+}
+
+/// This thread's record and its entry of `kind` when the fast path may count there: the record
+/// exists, the entry is in the first chunk and set up for `generation`, and no probe asked for
+/// a new session since the thread last looked.
+#[inline(always)]
+fn ready_entry(kind: u16, generation: u32) -> Option<(&'static ThreadCounters, &'static Entry)> {
+    let t = MINE.with(Cell::get);
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's record, alive until its exit destructor.
+    let t: &'static ThreadCounters = unsafe { &*t };
+    let e = t.first.get(kind as usize)?;
+    // No test of ANNOUNCED: a thread stores a request in `seen_request` only in `count_slow`,
+    // which makes ANNOUNCED equal to it first (and a fork child's `seen_request` is invalidated
+    // with ANNOUNCED).
+    (e.ready.load(Relaxed) == ready(generation)
+        && t.seen_request.load(Relaxed) == crate::probe::request())
+    .then_some((t, e))
 }
 
 /// [`count`] for a thread without its record yet, after a probe's request, for an entry not set
@@ -272,9 +338,7 @@ fn count_slow(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -
     }
     e.ready.store(ready(generation), Relaxed);
     e.add(op);
-    if e.events.load(Relaxed) >= MKP_FLUSH_EVERY {
-        e.flush_events(kind, t);
-    }
+    e.event(kind, t);
     announce
 }
 
@@ -287,6 +351,11 @@ impl Entry {
             Op::AllocClass { requested } => {
                 add16(&c.class_allocs[class_index(requested)]);
                 add(&c.bytes_requested, requested as u64);
+            }
+            Op::FreeClass { class } => {
+                if let Some(f) = c.class_frees.get(class) {
+                    add16(f);
+                }
             }
             Op::Free { usable } if usable <= CLASS_MAX => {
                 // A block's usable size up to CLASS_MAX is its class's size.
@@ -315,7 +384,17 @@ impl Entry {
                 add(&c.size_buckets[size_bucket(requested as u64)], 1);
             }
         }
+    }
+
+    /// One more event since the last flush; the flush every `MKP_FLUSH_EVERY` events. False (the
+    /// caller has nothing to announce).
+    #[inline(always)]
+    fn event(&self, kind: u16, t: &ThreadCounters) -> bool {
         add32(&self.events, 1);
+        if self.events.load(Relaxed) >= MKP_FLUSH_EVERY {
+            self.flush_events(kind, t);
+        }
+        false
     }
 
     /// The flush every `MKP_FLUSH_EVERY` events.

@@ -180,6 +180,10 @@ unsafe impl Sync for OpsPtr {}
 /// Length of the C-visible name (1.14's `MEMKIND_NAME_LENGTH_PRIV`), NUL included.
 pub const NAME_LEN: usize = 64;
 
+/// The generation of every static kind's slot, for its whole life (only dynamic slots are
+/// reused, and bumped when they are).
+pub(crate) const STATIC_GENERATION: u32 = 1;
+
 /// One memory kind. `memkind_t` in C is a pointer to one of these. 64-byte aligned and 128 bytes,
 /// so validating a pointer from C is a subtraction, a compare and a mask.
 ///

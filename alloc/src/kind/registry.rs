@@ -24,7 +24,7 @@ const fn static_kind(
         ops: AtomicPtr::new(ops as *mut OpsTable),
         partition: id as u32,
         cname,
-        generation: AtomicU32::new(1),
+        generation: AtomicU32::new(super::STATIC_GENERATION),
         family: AtomicPtr::new(family as *const Family as *mut Family),
         dynamic: AtomicPtr::new(core::ptr::null_mut()),
         placement: AtomicPtr::new(core::ptr::null_mut()),

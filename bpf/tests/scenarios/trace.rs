@@ -200,11 +200,20 @@ pub fn trace_ours_exact() {
         let mut late = 0;
         for (i, pair) in cs.chunks(2).enumerate() {
             let (m, f) = (pair[0], pair[1]);
-            assert_eq!((m.call, f.call), (Call::Malloc, Call::Free), "pair {i}");
-            assert_eq!(m.size, 16 + (i as u64 & 255), "pair {i}");
-            assert_ne!(m.result, 0);
-            assert_eq!(f.ptr, m.result, "pair {i}");
-            assert_eq!((m.kind_id, f.kind_id), (kind, kind), "pair {i}");
+            // The records around a mismatch, to tell a reordering from a duplicate or a gap.
+            let around = || {
+                let lo = (2 * i).saturating_sub(6);
+                let hi = (2 * i + 8).min(cs.len());
+                format!(
+                    "thread {tid}, pair {i}; records {lo}..{hi}: {:#?}",
+                    &cs[lo..hi]
+                )
+            };
+            assert_eq!((m.call, f.call), (Call::Malloc, Call::Free), "{}", around());
+            assert_eq!(m.size, 16 + (i as u64 & 255), "{}", around());
+            assert_ne!(m.result, 0, "{}", around());
+            assert_eq!(f.ptr, m.result, "{}", around());
+            assert_eq!((m.kind_id, f.kind_id), (kind, kind), "{}", around());
             if m.ts_ns + m.latency_ns > f.ts_ns {
                 late += 1;
             }
