@@ -26,6 +26,7 @@ pub(crate) mod stat {
     pub const LIVE_MISS: u32 = 4;
     pub const LIVE_FULL: u32 = 5;
     pub const UNPAIRED: u32 = 6;
+    pub const BAD_REGS: u32 = 7;
 }
 
 /// `MKB_GRANULE_SHIFT`: the granule map's unit, 2 MiB.

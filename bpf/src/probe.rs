@@ -83,6 +83,10 @@ pub struct Snapshot {
     pub map_full: u64,
     /// Records that could not be read from the traced process.
     pub read_faults: u64,
+    /// Records dropped because the probed registers were not consistent (the record pointer
+    /// outside the thread's stack; seen only in software-emulated guests); included in
+    /// `lost_events`.
+    pub bad_regs: u64,
     /// Stock: frees and reallocs of a pointer not seen allocated (bytes freed unknown).
     pub live_misses: u64,
     /// Stock: allocations not remembered (the live-block map is full).
@@ -786,7 +790,9 @@ impl Probe {
             }
         }
         let s = |slot: u32| sum_u64(m.stats, &slot.to_ne_bytes());
-        snap.lost_events = s(stat::LOST)?;
+        snap.bad_regs = s(stat::BAD_REGS)?;
+        // A record dropped for inconsistent registers is a lost record too.
+        snap.lost_events = s(stat::LOST)? + snap.bad_regs;
         snap.granule_overflows = s(stat::GRANULE_OVERFLOW)?;
         snap.map_full = s(stat::MAP_FULL)?;
         snap.read_faults = s(stat::READ_FAULT)?;

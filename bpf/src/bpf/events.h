@@ -120,6 +120,7 @@ enum mkb_stat {
     MKB_STAT_LIVE_MISS = 4,        /* stock: a freed pointer was not in the live-block map */
     MKB_STAT_LIVE_FULL = 5,        /* stock: the live-block map is full */
     MKB_STAT_UNPAIRED = 6,         /* a return without its entry (attached mid-call) */
+    MKB_STAT_BAD_REGS = 7,         /* a record pointer not in the probed thread's stack: dropped */
     MKB_STAT_N = 8,
 };
 

@@ -79,7 +79,7 @@ int BPF_UPROBE(mkb_stats_flush, const struct mkp_flush *rec)
     struct mkp_counters *c;
     __u32 tgid = current_tgid();
 
-    if (!lib_traced(tgid))
+    if (!lib_traced(tgid) || !rec_on_stack(ctx, rec))
         return 0;
     if (bpf_probe_read_user(&f, sizeof(f), rec)) {
         stat_inc(MKB_STAT_READ_FAULT);
@@ -127,7 +127,7 @@ int BPF_UPROBE(mkb_extent_event, const struct mkp_extent *ev)
     __u64 first, end, id = bpf_get_current_pid_tgid();
     __u32 tgid = id >> 32;
 
-    if (!lib_traced(tgid))
+    if (!lib_traced(tgid) || !rec_on_stack(ctx, ev))
         return 0;
     if (bpf_probe_read_user(&x, sizeof(x), ev)) {
         stat_inc(MKB_STAT_READ_FAULT);
@@ -232,7 +232,7 @@ int BPF_UPROBE(mkb_kind_event, const struct mkp_kind *ev)
     struct mkb_kind_ev *e;
     __u32 tgid = current_tgid();
 
-    if (!lib_traced(tgid))
+    if (!lib_traced(tgid) || !rec_on_stack(ctx, ev))
         return 0;
     e = RB_RESERVE(struct mkb_kind_ev);
     if (!e)

@@ -75,7 +75,7 @@ int BPF_UPROBE(mkb_trace_event, const struct mkp_trace *ev)
     struct mkp_trace r;
     __u64 flags;
 
-    if (!lib_traced(id >> 32))
+    if (!lib_traced(id >> 32) || !rec_on_stack(ctx, ev))
         return 0;
     if (bpf_probe_read_user(&r, sizeof(r), ev) || r.version != MKP_VERSION || !r.call ||
         r.call >= MKB_CALL_N) {

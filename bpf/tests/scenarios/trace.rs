@@ -124,11 +124,19 @@ pub fn trace_ours_exact() {
     let made = 6 + 2 * 2 * PAIRS as u64;
     if crate::common::in_vm() && run.snapshot.lost_events > 0 {
         // The software-emulated guests can leave the consumer too little CPU to keep up (5.10
-        // pmem, 2026-12-03: 1 record lost): then every call is delivered or counted lost.
-        assert_eq!(calls.len() as u64 + run.snapshot.lost_events, made);
+        // pmem, 2026-12-03: 1 record lost), and on kernel 7.2 a probe hit may see another
+        // thread's registers (its record is dropped and counted: bad_regs). Then every call is
+        // delivered or counted lost (the lost records may include extent and kind records).
+        let n = calls.len() as u64;
+        assert!(
+            n <= made && n + run.snapshot.lost_events >= made,
+            "{n} calls delivered, {} lost ({} bad registers), {made} made",
+            run.snapshot.lost_events,
+            run.snapshot.bad_regs
+        );
         eprintln!(
-            "{} of {made} records lost (counted): exact per-call checks skipped",
-            run.snapshot.lost_events
+            "{} records lost ({} bad registers), counted: exact per-call checks skipped",
+            run.snapshot.lost_events, run.snapshot.bad_regs
         );
         return;
     }
