@@ -34,7 +34,7 @@ fn mirrors_match_the_headers() {
         "mkp_flush" => MkpFlush { version, reason, kind, arena, tid, pad, delta }
         "mkp_extent" => MkpExtent { version, op, addr, size, addr2, size2, kind, arena, mbind_mode, backing, page_size, nodemask }
         "mkp_kind" => MkpKind { version, op, kind, backing, mbind_mode, pad, nodemask, name, dir }
-        "mkp_trace" => MkpTrace { version, call, kind, arena, kind_ptr, size, num, align, ptr, result, ret, err, start_ns, latency_ns }
+        "mkp_trace" => MkpTrace { version, call, kind, arena, kind_ptr, size, num, align, ptr, result, ret, err, start_ns, latency_ns, tid, pad }
         "mkb_hdr" => MkbHdr { type = kind, tgid, ts_ns }
         "mkb_flush_ev" => MkbFlushEv { hdr, rec }
         "mkb_extent_ev" => MkbExtentEv { hdr, rec }

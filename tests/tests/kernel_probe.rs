@@ -47,8 +47,8 @@ fn probe_trace_ours() {
 }
 
 // In the software-emulated guests a record may be lost (a consumer short of CPU) or dropped
-// (kernel 7.2: a probe hit that saw another thread's first argument, counted as bad_regs); then
-// every call must be delivered or counted, and the per-call checks are skipped.
+// (kernel 7.2: a probe hit that saw another thread's registers, counted as bad_regs or as a read
+// fault); then every call must be delivered or counted, and the per-call checks are skipped.
 #[test]
 fn probe_trace_ours_exact() {
     trace::trace_ours_exact();

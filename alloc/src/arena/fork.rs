@@ -29,6 +29,7 @@ extern "C" fn child() {
     super::thread::LIST.release();
     // Move every PMEM kind onto its own file, so parent and child never share file blocks.
     crate::kind::pmem::fork_child();
+    crate::probe::fork_child();
     crate::kind::INIT_LOCK.release();
 }
 

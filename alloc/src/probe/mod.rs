@@ -141,6 +141,7 @@ pub(crate) fn now_ns() -> u64 {
 #[inline(never)]
 pub(crate) fn trace(rec: &mut MkpTrace) {
     rec.version = MKP_VERSION;
+    rec.tid = cached_tid();
     rec.latency_ns = now_ns().wrapping_sub(rec.start_ns);
     memkind_arena_trace_event(rec);
 }
@@ -263,6 +264,28 @@ pub(crate) fn static_name(memkind_name: &str) -> [u8; MKP_NAME_LEN] {
         *d = s.to_ascii_uppercase();
     }
     out
+}
+
+std::thread_local! {
+    /// This thread's id once asked (0: not yet); a fork child's thread forgets it
+    /// ([`fork_child`]).
+    static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// The calling thread's id, asked once per thread (the trace records carry it: the probe drops a
+/// record whose thread is not the one that hit the uprobe).
+fn cached_tid() -> u32 {
+    TID.with(|t| {
+        if t.get() == 0 {
+            t.set(gettid());
+        }
+        t.get()
+    })
+}
+
+/// In a fork child (the forking thread, which is the child's only thread): its id changed.
+pub(crate) fn fork_child() {
+    TID.with(|t| t.set(0));
 }
 
 /// The calling thread's id.

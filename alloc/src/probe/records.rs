@@ -231,6 +231,10 @@ pub struct MkpTrace {
     pub start_ns: u64,
     /// Entry to return, ns.
     pub latency_ns: u64,
+    /// The calling thread (gettid).
+    pub tid: u32,
+    /// Zero.
+    pub pad: u32,
 }
 
 /// The size bucket of a request of `n` bytes (see `MKP_SIZE_BUCKETS`).

@@ -82,6 +82,12 @@ int BPF_UPROBE(mkb_trace_event, const struct mkp_trace *ev)
         stat_inc(MKB_STAT_READ_FAULT);
         return 0;
     }
+    /* The record names the thread that made it: another thread's (registers not the probed
+     * thread's, see rec_on_stack) is dropped and counted. */
+    if (r.tid != (__u32)id) {
+        stat_inc(MKB_STAT_BAD_REGS);
+        return 0;
+    }
     e = RB_RESERVE(struct mkb_call_ev);
     if (!e)
         return 0;

@@ -119,27 +119,30 @@ pub fn trace_ours_exact() {
     let run = crate::common::run_under_probe(&lib, Command::new(&exe), true, false);
     assert!(run.status.success(), "{:?}", run.status);
     assert_eq!(run.trace_mode, Some(TraceMode::OneUprobe));
-    assert_eq!(run.snapshot.read_faults, 0);
     let calls = calls(&run);
     let made = 6 + 2 * 2 * PAIRS as u64;
-    if crate::common::in_vm() && run.snapshot.lost_events > 0 {
+    let dropped = run.snapshot.lost_events + run.snapshot.read_faults;
+    if crate::common::in_vm() && dropped > 0 {
         // The software-emulated guests can leave the consumer too little CPU to keep up (5.10
         // pmem, 2026-12-03: 1 record lost), and on kernel 7.2 a probe hit may see another
-        // thread's registers (its record is dropped and counted: bad_regs). Then every call is
-        // delivered or counted lost (the lost records may include extent and kind records).
+        // thread's registers: its record is dropped and counted (bad_regs), or, once in 15 runs
+        // (sid numa2, 2026-12-03), its read faulted (read_faults). Then every call is delivered
+        // or counted (the counted records may include extent and kind records).
         let n = calls.len() as u64;
         assert!(
-            n <= made && n + run.snapshot.lost_events >= made,
-            "{n} calls delivered, {} lost ({} bad registers), {made} made",
+            n <= made && n + dropped >= made,
+            "{n} calls delivered, {} lost ({} bad registers), {} read faults, {made} made",
             run.snapshot.lost_events,
-            run.snapshot.bad_regs
+            run.snapshot.bad_regs,
+            run.snapshot.read_faults
         );
         eprintln!(
-            "{} records lost ({} bad registers), counted: exact per-call checks skipped",
-            run.snapshot.lost_events, run.snapshot.bad_regs
+            "{} records lost ({} bad registers), {} read faults, counted: exact per-call checks skipped",
+            run.snapshot.lost_events, run.snapshot.bad_regs, run.snapshot.read_faults
         );
         return;
     }
+    assert_eq!(run.snapshot.read_faults, 0);
     assert_eq!(run.snapshot.lost_events, 0);
     let out: Vec<&str> = run.stdout.split_whitespace().collect();
     let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
