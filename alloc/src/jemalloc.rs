@@ -8,7 +8,7 @@
 
 use core::ffi::{c_char, c_void, CStr};
 use core::mem::{size_of, MaybeUninit};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use tikv_jemalloc_sys as je;
 
@@ -469,14 +469,12 @@ core::arch::global_asm!(
 /// `p` must be the start of a live jemalloc block (never an interior or foreign pointer).
 #[inline(always)]
 pub fn block_usable(p: *mut c_void) -> usize {
-    let root = EMAP_ROOT.load(Ordering::Relaxed);
-    if root > 1 {
-        // SAFETY: `root` was validated by `emap_setup` as the address of the rtree's root array
-        // (2^18 words inside `je_arena_emap_global`); `p` is a live block start, so its leaf
-        // exists and is never freed while the block lives (rtree leaves are never unmapped).
-        if let Some(u) = unsafe { emap_usable(root, p as usize) } {
-            return u;
-        }
+    let root = EMAP_READ.load(Ordering::Relaxed) as usize;
+    // SAFETY: `root` is a root array of 2^18 words: jemalloc's, validated by `emap_setup`, or
+    // the all-zero stand-in; `p` is a live block start, so in jemalloc's its leaf exists and is
+    // never freed while the block lives (rtree leaves are never unmapped).
+    if let Some(u) = unsafe { emap_usable(root, p as usize) } {
+        return u;
     }
     block_usable_slow(p)
 }
@@ -489,14 +487,9 @@ pub fn block_usable(p: *mut c_void) -> usize {
 /// `p` must be the start of a live jemalloc block (never an interior or foreign pointer).
 #[inline(always)]
 pub fn block_szind(p: *mut c_void) -> usize {
-    let root = EMAP_ROOT.load(Ordering::Relaxed);
-    if root > 1 {
-        // SAFETY: as in `block_usable`.
-        if let Some(ind) = unsafe { emap_szind(root, p as usize) } {
-            return ind;
-        }
-    }
-    usize::MAX
+    let root = EMAP_READ.load(Ordering::Relaxed) as usize;
+    // SAFETY: as in `block_usable`.
+    unsafe { emap_szind(root, p as usize) }.unwrap_or(usize::MAX)
 }
 
 /// The size of jemalloc's size class `ind` (`None` beyond the table, or when the table cannot be
@@ -514,6 +507,13 @@ pub fn size_of_index(ind: usize) -> Option<usize> {
 
 /// Root array address: 0 = not set up yet, 1 = direct reading disabled.
 static EMAP_ROOT: AtomicUsize = AtomicUsize::new(0);
+/// The root array the fast paths read: jemalloc's once `emap_setup` validated it, until then
+/// (and for good when direct reading is disabled) [`ZERO_ROOT`], whose every entry says "no
+/// leaf", so the fast paths need no test of the set-up state (two instructions per free).
+static EMAP_READ: AtomicPtr<AtomicUsize> = AtomicPtr::new(ZERO_ROOT.as_ptr().cast_mut());
+/// A stand-in root array of the real one's length, all zeros: 2 MiB of `.bss`, address space
+/// only (a read maps the kernel's shared zero page; read only before set-up or when disabled).
+static ZERO_ROOT: [AtomicUsize; ROOT_LEN] = [const { AtomicUsize::new(0) }; ROOT_LEN];
 /// Number of size classes (`arenas.nbins` + `arenas.nlextents`), the table's length.
 static EMAP_NSIZES: AtomicUsize = AtomicUsize::new(0);
 
@@ -535,7 +535,8 @@ const EMAP_VERSION: &CStr = c"5.3.0-1-ge13ca993e8ccb9ba9847cc330696e02839f328f7"
 /// One direct read of a block's size-class index; None when the leaf is missing.
 ///
 /// # Safety
-/// `root` must be the validated root array address and `key` a live block start.
+/// `root` must be the validated root array address (or [`ZERO_ROOT`]'s) and `key` a live
+/// block start.
 #[inline(always)]
 unsafe fn emap_szind(root: usize, key: usize) -> Option<usize> {
     let i1 = (key >> (LG_PAGE + RTREE_BITS)) & (ROOT_LEN - 1);
@@ -630,6 +631,9 @@ fn emap_setup() {
     }
     for &p in blocks.iter().filter(|p| !p.is_null()) {
         dallocx(p, 0);
+    }
+    if found > 1 {
+        EMAP_READ.store(found as *mut AtomicUsize, Ordering::Release);
     }
     EMAP_ROOT.store(found, Ordering::Release);
 }

@@ -232,12 +232,17 @@ impl Kind {
         let off = (p as usize).wrapping_sub(base);
         let i = off.rotate_right(SIZE.trailing_zeros());
         if i < MAX_KINDS {
-            // Slot `i` reached as the table's address plus `off` (which the compiler folds back
-            // into `p`) rather than by indexing (which recomputes `i * SIZE`).
+            // Slot `i` is `p` itself: no index arithmetic, and `p` stays in its register (the
+            // table's address plus `off` made the compiler load the address again).
             #[allow(unsafe_code, reason = "pointer into a static table")]
             // SAFETY: `i < MAX_KINDS` and the rotate left no low bits, so `off == i * SIZE`:
-            // the address of slot `i` of KINDS, a static that lives for the whole program.
-            let k: &'static Kind = unsafe { &*KINDS.as_ptr().byte_add(off) };
+            // `p` is the address of slot `i` of KINDS, a static that lives for the whole
+            // program (C got it from us: the exported kind pointers or memkind_create_*).
+            let k: &'static Kind = unsafe {
+                // Not null: the table's address plus `off` (the compiler cannot see it).
+                core::hint::assert_unchecked(!p.is_null());
+                &*p
+            };
             // Static slots are always live; the load is only needed for dynamic ones.
             (i < STATIC_KINDS || k.live.load(Ordering::Acquire)).then_some(k)
         } else {
