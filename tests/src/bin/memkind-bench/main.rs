@@ -33,6 +33,7 @@ mod hugepages;
 mod instructions;
 mod measure;
 mod output;
+mod processes;
 mod vtable;
 
 use std::path::PathBuf;
@@ -77,6 +78,12 @@ USAGE: memkind-bench [OPTIONS]
                            library gets the static TLS it gets when a program links it at
                            start-up, as programs built against memkind do)
   --reserve-hugepages N    set /proc/sys/vm/nr_hugepages to N for the run (root), restore after
+  --processes N            the run in N fresh processes, one after another; each figure is
+                           the median over them of each process's median, and cells where
+                           single processes disagree on who is faster are listed. Above the
+                           thread caches (64K, 1M) a process's heap layout sets a pair's cost
+                           for its life (about 250 or 500 ns per 1M pair, for all three
+                           allocators): one process is one draw of it
   -h, --help               this text
 
   --instructions           instead of timing: instructions per malloc/free pair counted by
@@ -119,6 +126,7 @@ struct Args {
     warmup: u64,
     callgrind_dir: Option<PathBuf>,
     hbw_nodes: Option<String>,
+    processes: Option<usize>,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -170,6 +178,7 @@ fn parse_args() -> Result<Args, String> {
         warmup: 10_000,
         callgrind_dir: None,
         hbw_nodes: Some("0".into()),
+        processes: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -273,6 +282,15 @@ fn parse_args() -> Result<Args, String> {
             }
             "--samples" => a.samples = Some(val()?.parse().map_err(|_| "bad --samples")?),
             "--sample-ms" => a.sample_ms = Some(val()?.parse().map_err(|_| "bad --sample-ms")?),
+            "--processes" => {
+                a.processes = Some(
+                    val()?
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or("bad --processes")?,
+                )
+            }
             "--reserve-hugepages" => {
                 a.reserve_hugepages = Some(val()?.parse().map_err(|_| "bad --reserve-hugepages")?)
             }
@@ -436,6 +454,15 @@ fn run() -> Result<i32, String> {
             keep_dir: args.callgrind_dir.clone(),
             format: args.format,
         });
+        drop(reservation);
+        return code;
+    }
+    if let Some(n) = args.processes {
+        let reservation = match args.reserve_hugepages {
+            Some(n) => Some(Reservation::reserve(n)?),
+            None => None,
+        };
+        let code = processes::run(n, &processes::child_args(), args.format);
         drop(reservation);
         return code;
     }
