@@ -2,7 +2,7 @@
 # Runs inside a vmtest guest (the host root is the guest's root over 9p). Prepares what the cell
 # promises, then runs every host-built `kernel_*` test executable with --test-threads=1.
 # Usage: guest.sh CELL_ENV_FILE   (written by vmtest/run; defines CELL TOPOLOGY PROVIDES KROOT
-# TESTS_FILE REPO_DIR HUGEPAGES_PER_NODE TEST_ARGS REPEAT)
+# TESTS_FILE REPO_DIR HUGEPAGES_PER_NODE TEST_ARGS REPEAT RERUN_FAILED)
 set -uo pipefail
 # shellcheck disable=SC1090
 source "$1"
@@ -68,6 +68,9 @@ while read -r name exe; do
         # shellcheck disable=SC2086 # TEST_ARGS: words for the test harness
         if "$exe" --test-threads=1 --nocapture ${TEST_ARGS:-}; then
             say "=== $name: ok ($((SECONDS - t0)) s)"
+        elif [[ ${RERUN_FAILED:-0} == 1 ]] && say "=== $name: failed, running it once more (vmtest/run: rerun_failed_for)" \
+            && "$exe" --test-threads=1 --nocapture ${TEST_ARGS:-}; then
+            say "=== $name: FLAKY: failed, then passed on the rerun ($((SECONDS - t0)) s)"
         else
             say "=== $name: FAILED ($((SECONDS - t0)) s)"
             fail=1
