@@ -177,7 +177,8 @@ struct mkp_trace {
     int err;                     /* errno after a call that handed out NULL for size > 0, else 0 */
     unsigned long long start_ns; /* CLOCK_MONOTONIC at entry */
     unsigned long long latency_ns; /* entry to return */
-    unsigned int tid;            /* the calling thread (gettid), for the probe's consistency check */
+    unsigned int tid;            /* the calling thread (gettid) for the probe's consistency check;
+                                    0 in a process outside the initial PID namespace (not checked) */
     unsigned int pad;
 };
 

@@ -231,7 +231,7 @@ pub struct MkpTrace {
     pub start_ns: u64,
     /// Entry to return, ns.
     pub latency_ns: u64,
-    /// The calling thread (gettid).
+    /// The calling thread (gettid); 0 outside the initial PID namespace (not checked).
     pub tid: u32,
     /// Zero.
     pub pad: u32,

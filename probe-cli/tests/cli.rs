@@ -111,19 +111,33 @@ fn stat_leaves_the_command_alone_and_counts_exactly() {
 #[test]
 fn trace_lines_are_the_calls_made() {
     skip_unless!("trace_lines_are_the_calls_made", &[]);
+    trace_is_exact(&[]);
+}
+
+/// The same in a PID namespace of its own (as in a container): the library's thread ids are not
+/// the ones the probe sees there, and no record may be dropped for it.
+#[test]
+fn trace_in_a_pid_namespace_is_exact() {
+    skip_unless!("trace_in_a_pid_namespace_is_exact", &[]);
+    let unshare = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "true"])
+        .status();
+    if !unshare.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP trace_in_a_pid_namespace_is_exact: unshare --pid --fork does not work here");
+        return;
+    }
+    trace_is_exact(&["unshare", "--pid", "--fork"]);
+}
+
+/// `memkind-probe trace -- [WRAPPER..] WORKLOAD`: one line per call the workload made.
+fn trace_is_exact(wrapper: &[&str]) {
     let tmp = TempDir::new("memkind-cli-trace");
     let w = build_workload(tmp.path(), "cli_workload");
     let out = tmp.path().join("trace.jsonl");
-    let o = run(
-        &[
-            "trace",
-            "-o",
-            out.to_str().unwrap(),
-            "--",
-            w.to_str().unwrap(),
-        ],
-        Some(tmp.path()),
-    );
+    let mut args = vec!["trace", "-o", out.to_str().unwrap(), "--"];
+    args.extend_from_slice(wrapper);
+    args.push(w.to_str().unwrap());
+    let o = run(&args, Some(tmp.path()));
     assert!(o.status.success(), "{}", stderr(&o));
     let expect = expectations(&String::from_utf8_lossy(&o.stdout));
     assert_eq!(expect.len(), 2);

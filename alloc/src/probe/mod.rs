@@ -13,7 +13,7 @@
 
 pub mod records;
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use records::{
     MkpExtent, MkpFlush, MkpKind, MkpTrace, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MKP_VERSION,
@@ -272,20 +272,51 @@ std::thread_local! {
     static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
 }
 
-/// The calling thread's id, asked once per thread (the trace records carry it: the probe drops a
-/// record whose thread is not the one that hit the uprobe).
+/// Whether this process is in the initial PID namespace, where its thread ids are the ones the
+/// probe's programs see: 0 not known yet, 1 yes, 2 no (or not known: no /proc).
+static INIT_PIDNS: AtomicU8 = AtomicU8::new(0);
+
+/// `readlink /proc/self/ns/pid` of the initial PID namespace (PROC_PID_INIT_INO, fixed since
+/// Linux 3.8).
+const INIT_PIDNS_LINK: &[u8] = b"pid:[4026531836]";
+
+fn in_init_pidns() -> bool {
+    let mut state = INIT_PIDNS.load(Ordering::Relaxed);
+    if state == 0 {
+        let mut buf = [0u8; 64];
+        // SAFETY: a NUL-terminated path and a buffer of `buf.len()` bytes, which readlink does
+        // not overrun (it does not NUL-terminate either).
+        let n = unsafe {
+            libc::readlink(
+                c"/proc/self/ns/pid".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let link = usize::try_from(n).ok().and_then(|n| buf.get(..n));
+        state = if link == Some(INIT_PIDNS_LINK) { 1 } else { 2 };
+        INIT_PIDNS.store(state, Ordering::Relaxed);
+    }
+    state == 1
+}
+
+/// The calling thread's id for a trace record, asked once per thread: the probe drops a record
+/// whose thread is not the one that hit the uprobe. 0 (no check) in a process of another PID
+/// namespace (a container), whose ids are not the ones the probe sees.
 fn cached_tid() -> u32 {
     TID.with(|t| {
-        if t.get() == 0 {
+        if t.get() == 0 && in_init_pidns() {
             t.set(gettid());
         }
         t.get()
     })
 }
 
-/// In a fork child (the forking thread, which is the child's only thread): its id changed.
+/// In a fork child (the forking thread, which is the child's only thread): its id changed, and
+/// so may its PID namespace (a parent that called `unshare(CLONE_NEWPID)`).
 pub(crate) fn fork_child() {
     TID.with(|t| t.set(0));
+    INIT_PIDNS.store(0, Ordering::Relaxed);
 }
 
 /// The calling thread's id.
@@ -309,6 +340,18 @@ mod tests {
             // SAFETY: reading the first bytes of our own function's code.
             let b = unsafe { core::slice::from_raw_parts(f, 8) };
             assert_eq!(b, [0x0f, 0x1f, 0x44, 0x00, 0x00, 0xeb, 0x00, 0xc3]);
+        }
+    }
+
+    #[test]
+    fn trace_tid_only_in_the_initial_pid_namespace() {
+        let init = std::fs::read_link("/proc/self/ns/pid")
+            .is_ok_and(|l| l.as_os_str().as_encoded_bytes() == INIT_PIDNS_LINK);
+        assert_eq!(in_init_pidns(), init);
+        let tid = std::thread::spawn(cached_tid).join().unwrap();
+        assert_eq!(tid != 0, init);
+        if init {
+            assert_ne!(tid, cached_tid(), "per thread");
         }
     }
 

@@ -83,8 +83,9 @@ int BPF_UPROBE(mkb_trace_event, const struct mkp_trace *ev)
         return 0;
     }
     /* The record names the thread that made it: another thread's (registers not the probed
-     * thread's, see rec_on_stack) is dropped and counted. */
-    if (r.tid != (__u32)id) {
+     * thread's, see rec_on_stack) is dropped and counted. 0: not known (a process in another
+     * PID namespace, whose ids are not these). */
+    if (r.tid && r.tid != (__u32)id) {
         stat_inc(MKB_STAT_BAD_REGS);
         return 0;
     }
