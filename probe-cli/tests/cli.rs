@@ -123,7 +123,9 @@ fn trace_in_a_pid_namespace_is_exact() {
         .args(["--pid", "--fork", "true"])
         .status();
     if !unshare.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP trace_in_a_pid_namespace_is_exact: unshare --pid --fork does not work here");
+        eprintln!(
+            "SKIP trace_in_a_pid_namespace_is_exact: unshare --pid --fork does not work here"
+        );
         return;
     }
     trace_is_exact(&["unshare", "--pid", "--fork"]);
