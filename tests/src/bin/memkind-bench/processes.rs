@@ -114,10 +114,13 @@ pub fn run(n: usize, args: &[String], format: Format) -> Result<i32, String> {
         }
         if !out.status.success() {
             failed += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last: Vec<&str> = err.lines().rev().take(3).collect();
             info(&format!(
-                "# process {}: {} (its rows are kept)",
+                "# process {}: {} (its rows are kept); it said last: {}",
                 i + 1,
-                out.status
+                out.status,
+                last.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ));
         }
         for line in String::from_utf8_lossy(&out.stdout).lines() {
