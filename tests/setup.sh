@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   gcc make pkg-config           # C test programs, the demo, jemalloc's build
   clang libelf-dev zlib1g-dev   # BPF programs and the vendored libbpf
+  clang-19                      # jemalloc's build (.cargo/config.toml: one TLS-descriptor call per malloc, gcc 12 makes two)
   libmemkind-dev libmemkind0    # memkind 1.14: the ABI we match, the oracle and the baseline
   libmemkind-progs              # its utilities (memkind-hbw-nodes, memtier), run on ours too
   libjemalloc2                  # jemalloc's own malloc/free, the baseline of probe-bench and memkind-bench

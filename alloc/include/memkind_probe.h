@@ -8,12 +8,15 @@
  * it compiles unchanged for the host and for the BPF target.
  *
  * How the library talks to the probe:
- *  - The semaphore: a USDT-style u16, alone in section ".memkind_probe" (a local symbol, not
- *    exported: the hot path compares it with one RIP-relative instruction). The probe attaches
- *    its uprobes with ref_ctr_offset = the file offset of that section (kernel >= 4.20), so the
- *    kernel increments it in every process mapping the library while a probe is attached. While
- *    it is 0 the library keeps no counters and calls none of the functions below: the hot path
- *    pays one compare and a predictable branch per call.
+ *  - The semaphore: a USDT-style u16, the last two bytes of section ".memkind_probe" (a local
+ *    symbol, not exported: the hot path compares it with one RIP-relative instruction). The
+ *    probe attaches its uprobes with ref_ctr_offset = the file offset of those two bytes (kernel
+ *    >= 4.20), so the kernel increments it in every process mapping the library while a probe is
+ *    attached. While it is 0 the library keeps no counters and calls none of the functions
+ *    below: the hot path pays one compare and a predictable branch per call. The six bytes
+ *    before it (the section is one aligned 8-byte word) hold the address of MEMKIND_DEFAULT's
+ *    kind once the library has started, so DEFAULT's malloc and free compare their kind
+ *    argument with the whole word: equal means DEFAULT and no probe attached.
  *  - While it is non-zero, each thread counts its calls per kind (struct mkp_counters, in its
  *    own per-kind record) and hands the deltas over through memkind_arena_stats_flush() every
  *    MKP_FLUSH_EVERY counted events, at thread exit, at kind destroy and at process exit.

@@ -62,6 +62,14 @@ pub struct ExtentMap {
     /// Entries readable at `flat`: 0 until it is mapped, then [`FLAT_LEN`] (stored after `flat`
     /// with Release). Lookups compare the granule index with it, so they need no null test.
     flat_len: AtomicUsize,
+    /// What the hot paths' lookups ([`ExtentMap::lookup_fast`]) read: [`NOT_OURS`] (one zero
+    /// entry) until the mirror is mapped, then the mirror (stored before `fast_mask`).
+    fast: AtomicPtr<AtomicU16>,
+    /// The mask of granule indices [`ExtentMap::lookup_fast`] applies instead of a bounds
+    /// compare: 0 until `fast` is the mirror (stored after it with Release), then
+    /// `FLAT_LEN - 1`; it stays 0 where the kernel hands out addresses above 2^47 (5-level
+    /// page tables), since such an address would alias one below.
+    fast_mask: AtomicUsize,
     /// One bit per 1 GiB region in which jemalloc's page map has a leaf for sure (see
     /// [`ExtentMap::note_je_leaf`]). Bits are never cleared: jemalloc never frees its leaves.
     je_leaves: [AtomicU64; JE_LEAVES / 64],
@@ -69,6 +77,27 @@ pub struct ExtentMap {
 
 /// The process's map.
 pub static MAP: ExtentMap = ExtentMap::new();
+
+/// The one entry [`ExtentMap::lookup_fast`] reads before the mirror is mapped (always 0).
+static NOT_OURS: AtomicU16 = AtomicU16::new(0);
+
+/// True when the kernel may hand this process addresses at or above 2^47 (x86_64 5-level page
+/// tables, which it does only for a mapping asked for there): a hint above 2^47 is honoured.
+fn high_addresses_possible() -> bool {
+    let hint = (1usize << 48) as *mut core::ffi::c_void;
+    match crate::sys::map_raw(
+        hint,
+        PAGE_SIZE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+    ) {
+        Ok(p) => {
+            // SAFETY: the page just mapped, unused.
+            let _ = unsafe { Linux.unmap(p, PAGE_SIZE) };
+            p as usize >> 47 != 0
+        }
+        Err(_) => false,
+    }
+}
 
 #[inline(always)]
 fn split(addr: usize) -> Option<(usize, usize)> {
@@ -84,6 +113,8 @@ impl ExtentMap {
             top: [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN],
             flat: AtomicPtr::new(core::ptr::null_mut()),
             flat_len: AtomicUsize::new(0),
+            fast: AtomicPtr::new((&raw const NOT_OURS).cast_mut()),
+            fast_mask: AtomicUsize::new(0),
             je_leaves: [const { AtomicU64::new(0) }; JE_LEAVES / 64],
         }
     }
@@ -130,6 +161,65 @@ impl ExtentMap {
         r < JE_LEAVES && self.je_leaves[r / 64].load(Ordering::Acquire) & (1 << (r % 64)) != 0
     }
 
+    /// The mirror's entry for `addr` as the hot paths read it: a mask instead of a bounds
+    /// compare, so one `and`, two loads and no branch. Any address is safe. It reads 0 ("not
+    /// ours") for every address until the mirror is mapped, and on a machine with more than 47
+    /// bits of user addresses; callers then take their slow paths, which ask
+    /// [`ExtentMap::lookup_base`].
+    #[inline(always)]
+    fn fast_entry(&self, addr: usize) -> u16 {
+        let g = (addr >> GRANULE_SHIFT) & self.fast_mask.load(Ordering::Acquire);
+        let base = self.fast.load(Ordering::Relaxed);
+        // SAFETY: `fast_mask` is 0 (so `g` is 0) until `fast` points to the mirror of FLAT_LEN
+        // entries, stored before the mask with Release and read after it here with Acquire;
+        // either pointer is valid at index 0, the mirror at every index up to `FLAT_LEN - 1`,
+        // and neither is ever unmapped while the map is alive.
+        unsafe { &*base.add(g) }.load(Ordering::Relaxed)
+    }
+
+    /// True when `addr`'s granule in the process's [`MAP`] belongs to kind `ID` with no
+    /// fixed-kind overlay; false may also mean "ask [`ExtentMap::lookup_base`]" (a hot-path
+    /// read, see [`ExtentMap::fast_entry`]). Written out so that it costs five instructions: shift, `and` with the mask in memory, the mirror
+    /// pointer's load, a 16-bit compare with the entry in memory, the branch.
+    #[inline(always)]
+    pub fn is_in_map<const ID: u16>(addr: usize) -> bool {
+        // SAFETY: the same reads as `fast_entry` on MAP, in the same order (the mask with
+        // Acquire semantics, as every x86 load, then the pointer; the entry is in bounds of
+        // whichever pointer goes with the mask read); no stack use, flags clobbered as asm!
+        // assumes. `g` is the input register, overwritten (declared as a clobbered output).
+        unsafe {
+            core::arch::asm!(
+                "shr ${shift}, {g}",
+                "and {map}+{mask}(%rip), {g}",
+                "mov {map}+{fast}(%rip), {base}",
+                "cmpw ${id}, ({base},{g},2)",
+                "je {yes}",
+                shift = const GRANULE_SHIFT,
+                map = sym MAP,
+                mask = const core::mem::offset_of!(ExtentMap, fast_mask),
+                fast = const core::mem::offset_of!(ExtentMap, fast),
+                id = const ID + 1,
+                g = inout(reg) addr => _,
+                base = out(reg) _,
+                yes = label { return true; },
+                options(att_syntax, nostack, readonly),
+            );
+        }
+        false
+    }
+
+    /// As [`ExtentMap::lookup`] for the hot paths: `None` may also mean "ask
+    /// [`ExtentMap::lookup_base`]" (see [`ExtentMap::fast_entry`]).
+    #[inline(always)]
+    pub fn lookup_fast(&self, addr: usize) -> Option<u16> {
+        let v = self.fast_entry(addr);
+        if v == 0 {
+            None
+        } else {
+            Some(v - 1)
+        }
+    }
+
     /// The kind id owning `addr`, or `None` for an address we never mapped.
     #[inline(always)]
     pub fn lookup(&self, addr: usize) -> Option<u16> {
@@ -139,13 +229,6 @@ impl ExtentMap {
         } else {
             Some(v - 1)
         }
-    }
-
-    /// True when `addr`'s granule belongs to kind `id` with no fixed-kind overlay: one compare
-    /// of the flat entry.
-    #[inline(always)]
-    pub fn is(&self, addr: usize, id: u16) -> bool {
-        self.flat_entry(addr) == id + 1
     }
 
     /// As [`ExtentMap::lookup`], ignoring a fixed-kind overlay mark: the kind whose extent
@@ -189,6 +272,10 @@ impl ExtentMap {
             }
         };
         self.flat_len.store(FLAT_LEN, Ordering::Release);
+        if self.fast_mask.load(Ordering::Acquire) == 0 && !high_addresses_possible() {
+            self.fast.store(f, Ordering::Release);
+            self.fast_mask.store(FLAT_LEN - 1, Ordering::Release);
+        }
         Some(f)
     }
 
@@ -414,11 +501,17 @@ mod tests {
         let len = 2 * HUGE_2M + 3 * PAGE_SIZE;
         assert!(m.register(base, len, 7));
         assert_eq!(m.lookup(base), Some(7));
-        assert!(m.is(base, 7) && !m.is(base, 6));
+        // The hot paths' read agrees, unless this machine hands out addresses above 2^47
+        // (then it always says "ask lookup_base").
+        let fast = m.fast_mask.load(Ordering::Relaxed) != 0;
+        assert_eq!(fast, !high_addresses_possible());
+        assert_eq!(m.lookup_fast(base), fast.then_some(7));
+        assert_eq!(m.lookup_base(base), Some(7));
         // Addresses outside the mirror stay unknown once it is mapped.
         assert_eq!(m.lookup(1 << 47), None);
         assert_eq!(m.lookup(usize::MAX), None);
-        assert!(!m.is(usize::MAX, 7));
+        assert_eq!(m.lookup_fast(1 << 47), None);
+        assert_eq!(m.lookup_fast(usize::MAX), None);
         assert_eq!(m.lookup(base + HUGE_2M + 5), Some(7));
         assert_eq!(m.lookup(base + 2 * HUGE_2M + 3 * PAGE_SIZE + 100), Some(7)); // padding
         assert_eq!(m.lookup(base + 3 * HUGE_2M), None);

@@ -159,11 +159,13 @@ impl Library {
             .map(|&(a, off, _)| (off & !0xfff, a & !0xfff))
             .min()
             .unwrap_or((0, 0));
+        // The semaphore is the section's last u16 (the library keeps its DEFAULT fast-path key
+        // in the bytes before it; see alloc/include/memkind_probe.h).
         let semaphore = file
             .section_by_name(SEMAPHORE_SECTION)
             .and_then(|s| s.file_range())
             .filter(|&(_, size)| size >= 2)
-            .map(|(off, _)| off)
+            .map(|(off, size)| off + size - 2)
             .or_else(|| symbols.get(SYM_SEMAPHORE).and_then(|s| s.file_offset));
         let trace_semaphore = file
             .section_by_name(TRACE_SEMAPHORE_SECTION)
@@ -251,7 +253,8 @@ impl Library {
         })
     }
 
-    /// The semaphore's file offset (the uprobe `ref_ctr_offset`): section `.memkind_probe`.
+    /// The semaphore's file offset (the uprobe `ref_ctr_offset`): the last u16 of section
+    /// `.memkind_probe`.
     pub fn semaphore_offset(&self) -> Option<u64> {
         self.semaphore
     }

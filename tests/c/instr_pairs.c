@@ -21,7 +21,7 @@
  * loaded) and "valgrind 0|1". Exit 0 unless the arguments are bad.
  *
  * INSTR_PROBE_SEMAPHORE=0xVMA (our library only): store 1 in the u16 at that address of the
- * loaded libmemkind (the `.memkind_probe` section's address, `readelf -S`), as the kernel does
+ * loaded libmemkind (the last u16 of the `.memkind_probe` section, `readelf -S`), as the kernel does
  * while `memkind-probe stat` is attached, so the pairs take the counted path. Nothing reads the
  * flushes (no uprobe), so the count leaves out the uprobe hit every MKP_FLUSH_EVERY events.
  */

@@ -99,12 +99,21 @@ pub fn malloc(size: usize) -> *mut c_void {
 /// (`size - 1 < OVERSIZE - 1`, wrapping), so the caller's fast path is a test and a tail call.
 #[inline(always)]
 pub fn malloc_any(size: usize) -> *mut c_void {
-    if size.wrapping_sub(1) < FAST_BELOW.load(Ordering::Relaxed) {
-        // SAFETY: 0 < size < OVERSIZE: as in `malloc`.
-        unsafe { je::malloc(size) }
-    } else {
-        malloc_any_slow(size)
+    // SAFETY: reads FAST_BELOW (an atomic word; a plain load is a relaxed atomic load on
+    // x86_64) in the compare itself, which the compiler does not do for an atomic load; no
+    // stack use, flags clobbered as asm! assumes.
+    unsafe {
+        core::arch::asm!(
+            "cmp {below}(%rip), {n}",
+            "jae {slow}",
+            below = sym FAST_BELOW,
+            n = in(reg) size.wrapping_sub(1),
+            slow = label { return malloc_any_slow(size); },
+            options(att_syntax, nostack, readonly),
+        );
     }
+    // SAFETY: 0 < size < OVERSIZE: as in `malloc`.
+    unsafe { je::malloc(size) }
 }
 
 /// [`malloc_any`] for 0, oversize requests and the first call (before start-up). `extern "C"`

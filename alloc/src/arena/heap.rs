@@ -36,7 +36,10 @@ pub enum Owner {
 /// a fixed kind's buffer) the table of fixed-kind ranges.
 #[inline(always)]
 pub fn owner(p: *const c_void) -> Owner {
-    match MAP.lookup(p as usize).and_then(|id| KINDS.get(id as usize)) {
+    match MAP
+        .lookup_fast(p as usize)
+        .and_then(|id| KINDS.get(id as usize))
+    {
         Some(k) => Owner::Kind(k),
         None => owner_slow(p),
     }
@@ -46,7 +49,9 @@ pub fn owner(p: *const c_void) -> Owner {
 /// one map lookup, no kind table access.
 #[inline(always)]
 pub fn is_default_memory(p: *const c_void) -> bool {
-    MAP.is(p as usize, crate::kind::partition::DEFAULT as u16)
+    crate::extent_map::ExtentMap::is_in_map::<{ crate::kind::partition::DEFAULT as u16 }>(
+        p as usize,
+    )
 }
 
 /// Second chance: fixed kinds' buffers are not in the granule map (their granules are shared
@@ -234,7 +239,10 @@ pub(crate) fn free_or(p: *mut c_void, probed: extern "C" fn(*mut c_void)) {
 /// full magazine) is a tail call, so the inlined fast path builds no frame.
 #[inline(always)]
 pub(crate) fn free_uncounted(p: *mut c_void) {
-    match MAP.lookup(p as usize).and_then(|id| KINDS.get(id as usize)) {
+    match MAP
+        .lookup_fast(p as usize)
+        .and_then(|id| KINDS.get(id as usize))
+    {
         Some(k) if k.is_default() => default::free(p),
         Some(k) => thread::free(k, p),
         None => free_by_owner_slow(p),

@@ -56,6 +56,9 @@ fn init() {
     super::fork::register_fork_handlers();
     apply_background_thread_limit();
     READY.store(true, Ordering::Release);
+    // Last: from here DEFAULT's fast paths (memkind_malloc / memkind_free) skip the checks
+    // above.
+    crate::probe::set_default_key((default as *const crate::kind::Kind).cast());
 }
 
 /// Clears [`RUNNING`] when `init` returns.

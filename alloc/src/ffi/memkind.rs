@@ -13,26 +13,31 @@ pub const VERSION: c_int = 1_014_000;
 
 /// `memkind_malloc(kind, size)`: NULL for size 0; NULL + ENOMEM for an unavailable kind.
 ///
-/// DEFAULT's fast path is a leaf: the kind compare, the probe's semaphore, one compare for
-/// "size is neither 0 nor oversize" and a tail call into jemalloc; everything else is a tail
-/// call too, so no frame is built.
+/// DEFAULT's fast path is a leaf: one compare that says "DEFAULT, started, no probe attached"
+/// (`probe::is_default_unprobed`), one for "size is neither 0 nor oversize" and a tail call
+/// into jemalloc. Every other exit is a tail call too, so no frame is built: DEFAULT while a
+/// probe is attached (or before start-up) to its counted path, other kinds to the arena
+/// layer's entry point.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_malloc(kind: MemkindT, size: usize) -> *mut c_void {
-    if core::ptr::eq(kind, default_kind()) {
-        if crate::probe::on() {
-            return malloc_default_probed(size);
-        }
+    if crate::probe::is_default_unprobed(kind.cast()) {
         return crate::arena::default::malloc_any(size);
+    }
+    if core::ptr::eq(kind, default_kind()) {
+        return malloc_default_other(size);
     }
     ar::memkind_arena_malloc(kind, size)
 }
 
-/// malloc of DEFAULT while a probe is attached: counted, or (traced) through the arena layer's
-/// entry point, where the trace tier's uprobe sees the call (counted there). Size 0 is NULL
-/// before either, as detached.
+/// malloc of DEFAULT while a probe is attached, or before start-up: counted, or (traced)
+/// through the arena layer's entry point, where the trace tier sees the call (counted there).
+/// Size 0 is NULL before either, as detached.
 #[cold]
 #[inline(never)]
-extern "C" fn malloc_default_probed(size: usize) -> *mut c_void {
+extern "C" fn malloc_default_other(size: usize) -> *mut c_void {
+    if !crate::probe::on() {
+        return crate::arena::default::malloc_any(size);
+    }
     if size == 0 {
         return core::ptr::null_mut();
     }
@@ -74,17 +79,31 @@ pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize)
 /// `memkind_free(kind, ptr)`: the owner is taken from the pointer whatever `kind` says.
 #[unsafe(no_mangle)]
 pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
-    // The owner decides, whatever the caller named. A named non-default kind goes straight to
-    // the arena layer's entry point (one owner lookup there, where uprobes see it). DEFAULT
-    // memory (the common case, named or not) is recognised from the extent map's id alone and
-    // takes jemalloc's fast path; anything else is looked up in full. Every exit is a tail
-    // call, so the fast paths build no frame.
-    if !core::ptr::eq(kind, default_kind()) && !kind.is_null() {
-        // Not validated here: the arena layer's free looks the owner up from the pointer and
-        // never reads `kind` (a trace record validates it for the kind id it names), so a
-        // pointer that is no kind of ours ends where a NULL kind does.
-        return ar::memkind_arena_free(kind, ptr);
+    // The owner decides, whatever the caller named. DEFAULT named with no probe attached (the
+    // common case, one compare) and DEFAULT memory, recognised from the extent map's id alone,
+    // takes jemalloc's fast path; other memory is looked up in full. A named kind otherwise
+    // (DEFAULT too while a probe is attached) goes straight to the arena layer's entry point
+    // (one owner lookup there, where uprobes see it). Every exit is a tail call, so the fast
+    // paths build no frame.
+    if crate::probe::is_default_unprobed(kind.cast()) {
+        if heap::is_default_memory(ptr) {
+            return crate::arena::default::free(ptr);
+        }
+        return free_by_owner(ptr);
     }
+    if kind.is_null() || core::ptr::eq(kind, default_kind()) {
+        return free_unnamed(ptr);
+    }
+    // Not validated here: the arena layer's free looks the owner up from the pointer and never
+    // reads `kind` (a trace record validates it for the kind id it names), so a pointer that
+    // is no kind of ours ends where a NULL kind does.
+    ar::memkind_arena_free(kind, ptr)
+}
+
+/// [`memkind_free`] with a NULL kind, or DEFAULT while a probe is attached (or before
+/// start-up): DEFAULT memory recognised from the extent map, the probe checked.
+#[inline(never)]
+extern "C" fn free_unnamed(ptr: *mut c_void) {
     if heap::is_default_memory(ptr) {
         return free_default(ptr);
     }

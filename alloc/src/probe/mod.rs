@@ -19,13 +19,66 @@ use records::{
     MkpExtent, MkpFlush, MkpKind, MkpTrace, MKP_NAME_LEN, MKP_NODEMASK_WORDS, MKP_VERSION,
 };
 
-/// The semaphore: a u16 alone in section `.memkind_probe` that the kernel increments while a
-/// uprobe attached with its file offset as `ref_ctr_offset` exists (the USDT semaphore
-/// mechanism, kernel ≥ 4.20); the probe finds it by that section (`bpf/`). Written only by the
-/// kernel. Not exported: a local symbol is reached with one RIP-relative compare.
+/// The semaphore and MEMKIND_DEFAULT's fast-path key in one 8-byte word, alone in section
+/// `.memkind_probe`: bytes 0..6 hold the address of DEFAULT's kind (x86_64 user addresses fit
+/// in 47 bits; written once at start-up by [`set_default_key`]), bytes 6..8 the semaphore, a
+/// u16 that the kernel increments while a uprobe attached with its file offset as
+/// `ref_ctr_offset` exists (the USDT semaphore mechanism, kernel ≥ 4.20). The probe finds the
+/// semaphore as the last two bytes of the section (`bpf/`). So the word equals DEFAULT's
+/// address exactly while no probe is attached, and DEFAULT's fast paths test "this is DEFAULT
+/// and no probe is attached" with one compare ([`is_default_unprobed`]); before start-up the
+/// word is 0 and they take their slow paths, which start the library up. Not exported: a
+/// local symbol is reached with one RIP-relative compare.
+#[repr(C, align(8))]
+struct KeyAndSemaphore {
+    /// The low 48 bits of DEFAULT's address, little-endian.
+    key: [u16; 3],
+    /// Written only by the kernel.
+    semaphore: u16,
+}
+
 #[unsafe(link_section = ".memkind_probe")]
 #[used]
-static mut SEMAPHORE: u16 = 0;
+static mut SEMAPHORE: KeyAndSemaphore = KeyAndSemaphore {
+    key: [0; 3],
+    semaphore: 0,
+};
+
+/// Store DEFAULT's address (`kind`, below 2^48) in the key half of [`SEMAPHORE`]'s word; the
+/// semaphore half is not touched. Called at start-up (and again harmlessly).
+pub(crate) fn set_default_key(kind: *const core::ffi::c_void) {
+    let a = kind as usize;
+    debug_assert!(a >> 48 == 0);
+    for (i, part) in [a as u16, (a >> 16) as u16, (a >> 32) as u16]
+        .into_iter()
+        .enumerate()
+    {
+        // SAFETY: writes one u16 of the key half, which only this function writes (the same
+        // value each time); the kernel writes only the semaphore half, another two bytes.
+        unsafe { core::ptr::write_volatile(&raw mut SEMAPHORE.key[i], part) };
+    }
+}
+
+/// True when `kind` is MEMKIND_DEFAULT and no probe is attached (and the library is started):
+/// one compare of `kind` with [`SEMAPHORE`]'s word and one branch (asm goto, as
+/// `semaphore_set!`). False otherwise, including for DEFAULT while a probe is attached.
+#[inline(always)]
+pub(crate) fn is_default_unprobed(kind: *const core::ffi::c_void) -> bool {
+    // SAFETY: reads the 8-byte word whose key half only `set_default_key` writes and whose
+    // semaphore half only the kernel writes (a torn or stale read only sends one call to the
+    // slow path, which checks everything again); no stack use, flags clobbered as asm! assumes.
+    unsafe {
+        core::arch::asm!(
+            "cmp {word}(%rip), {kind}",
+            "je {yes}",
+            word = sym SEMAPHORE,
+            kind = in(reg) kind,
+            yes = label { return true; },
+            options(att_syntax, nostack, readonly),
+        );
+    }
+    false
+}
 
 /// The trace tier's semaphore: a u16 alone in section `.memkind_probe_trace`, counted up by the
 /// kernel while the per-call uprobes on the `memkind_arena_*` entry points are attached (their
@@ -42,10 +95,11 @@ static mut TRACE_SEMAPHORE: u16 = 0;
 #[used]
 pub static memkind_probe_request: AtomicU64 = AtomicU64::new(0);
 
-/// Whether semaphore `$sem` (a u16 only the kernel writes) is non-zero: one compare with 0 and
-/// one branch (asm goto, so the compiler cannot spill the loaded value or materialise a bool).
+/// Whether the semaphore at byte `$off` of static `$sem` (a u16 only the kernel writes) is
+/// non-zero: one compare with 0 and one branch (asm goto, so the compiler cannot spill the
+/// loaded value or materialise a bool).
 macro_rules! semaphore_set {
-    ($sem:ident) => {{
+    ($sem:ident + $off:literal) => {{
         if !cfg!(feature = "probe") {
             return false;
         }
@@ -53,7 +107,7 @@ macro_rules! semaphore_set {
         // a call); no stack use, flags clobbered as asm! assumes.
         unsafe {
             core::arch::asm!(
-                "cmpw $0, {sem}(%rip)",
+                concat!("cmpw $0, {sem}+", $off, "(%rip)"),
                 "jne {on}",
                 sem = sym $sem,
                 on = label { return true; },
@@ -67,13 +121,13 @@ macro_rules! semaphore_set {
 /// True while a probe is attached. Detached, nothing else of the probe runs on any path.
 #[inline(always)]
 pub(crate) fn on() -> bool {
-    semaphore_set!(SEMAPHORE)
+    semaphore_set!(SEMAPHORE + "6")
 }
 
 /// True while the trace tier's per-call uprobes are attached (see [`TRACE_SEMAPHORE`]).
 #[inline(always)]
 pub(crate) fn tracing() -> bool {
-    semaphore_set!(TRACE_SEMAPHORE)
+    semaphore_set!(TRACE_SEMAPHORE + "0")
 }
 
 /// The current request value.
@@ -363,13 +417,23 @@ mod tests {
         copy_cstr(&mut d, b"abcdef");
         assert_eq!(d, *b"abc\0");
         assert!(!on(), "no probe attached in unit tests");
-        // SAFETY: a test-only write of the semaphore, read back through `on`, then restored;
-        // nothing else in this test binary attaches probes.
+        crate::arena::init::ensure();
+        let default = (crate::kind::default_kind() as *const crate::kind::Kind).cast();
+        let regular = (&crate::kind::KINDS[crate::kind::partition::REGULAR]
+            as *const crate::kind::Kind)
+            .cast();
+        assert!(is_default_unprobed(default));
+        assert!(!is_default_unprobed(regular) && !is_default_unprobed(core::ptr::null()));
+        // SAFETY: a test-only write of the semaphore, read back through `on` and the DEFAULT
+        // key compare, then restored; nothing else in this test binary attaches probes.
         unsafe {
-            core::ptr::write_volatile(&raw mut SEMAPHORE, 1);
+            core::ptr::write_volatile(&raw mut SEMAPHORE.semaphore, 1);
             let seen = on();
-            core::ptr::write_volatile(&raw mut SEMAPHORE, 0);
+            let fast = is_default_unprobed(default);
+            core::ptr::write_volatile(&raw mut SEMAPHORE.semaphore, 0);
             assert_eq!(seen, cfg!(feature = "probe"));
+            assert!(!fast, "the semaphore is part of the DEFAULT key's word");
         }
+        assert!(is_default_unprobed(default));
     }
 }

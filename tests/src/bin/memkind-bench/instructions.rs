@@ -291,9 +291,9 @@ fn execute(run: &Run, exe: &Path, out_dir: &Path, opts: &Options) -> Results {
     res
 }
 
-/// The address (relative to the load base) of the probe's semaphore in library `so`: section
-/// `.memkind_probe`'s `sh_addr`, from `readelf -SW` (binutils, installed with the C compiler
-/// this mode needs).
+/// The address (relative to the load base) of the probe's semaphore in library `so`: the last
+/// two bytes of section `.memkind_probe` (`sh_addr + sh_size - 2`), from `readelf -SW`
+/// (binutils, installed with the C compiler this mode needs).
 fn semaphore_vma(so: &Path) -> Result<u64, String> {
     let o = Command::new("readelf")
         .arg("-SW")
@@ -301,23 +301,28 @@ fn semaphore_vma(so: &Path) -> Result<u64, String> {
         .output()
         .map_err(|e| format!("readelf: {e}"))?;
     let text = String::from_utf8_lossy(&o.stdout);
-    section_addr(&text, ".memkind_probe").ok_or_else(|| {
-        format!(
-            "{} has no section .memkind_probe (no probe counters)",
-            so.display()
-        )
-    })
+    section_addr_size(&text, ".memkind_probe")
+        .filter(|&(_, size)| size >= 2)
+        .map(|(addr, size)| addr + size - 2)
+        .ok_or_else(|| {
+            format!(
+                "{} has no section .memkind_probe (no probe counters)",
+                so.display()
+            )
+        })
 }
 
-/// `sh_addr` of section `name` in `readelf -SW` output.
-fn section_addr(readelf: &str, name: &str) -> Option<u64> {
+/// `sh_addr` and `sh_size` of section `name` in `readelf -SW` output.
+fn section_addr_size(readelf: &str, name: &str) -> Option<(u64, u64)> {
     readelf.lines().find_map(|l| {
-        // "  [16] .memkind_probe     PROGBITS        0000000000148c00 147c00 000002 00  WA  0   0  2"
+        // "  [16] .memkind_probe     PROGBITS        0000000000148c00 147c00 000008 00  WA  0   0  8"
         let rest = l.split_once(']')?.1;
         let mut w = rest.split_whitespace();
         (w.next()? == name).then_some(())?;
         let _type = w.next()?;
-        u64::from_str_radix(w.next()?, 16).ok()
+        let addr = u64::from_str_radix(w.next()?, 16).ok()?;
+        let _off = w.next()?;
+        Some((addr, u64::from_str_radix(w.next()?, 16).ok()?))
     })
 }
 
@@ -707,11 +712,17 @@ mod tests {
     #[test]
     fn finds_a_section() {
         let out = "  [15] .data.rel.ro       PROGBITS        0000000000146000 145000 001c00 00  WA  0   0 32\n\
-                   \x20 [16] .memkind_probe     PROGBITS        0000000000148c00 147c00 000002 00  WA  0   0  2\n\
-                   \x20 [ 2] .memkind_probe_trace PROGBITS  0000000000148c02 147c02 000002 00  WA  0   0  2\n";
-        assert_eq!(section_addr(out, ".memkind_probe"), Some(0x148c00));
-        assert_eq!(section_addr(out, ".memkind_probe_trace"), Some(0x148c02));
-        assert_eq!(section_addr(out, ".bss"), None);
+                   \x20 [16] .memkind_probe     PROGBITS        0000000000148c00 147c00 000008 00  WA  0   0  8\n\
+                   \x20 [ 2] .memkind_probe_trace PROGBITS  0000000000148c08 147c08 000002 00  WA  0   0  2\n";
+        assert_eq!(
+            section_addr_size(out, ".memkind_probe"),
+            Some((0x148c00, 8))
+        );
+        assert_eq!(
+            section_addr_size(out, ".memkind_probe_trace"),
+            Some((0x148c08, 2))
+        );
+        assert_eq!(section_addr_size(out, ".bss"), None);
     }
 
     #[test]
