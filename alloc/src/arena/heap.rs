@@ -117,6 +117,15 @@ pub(crate) fn malloc_or(
     malloc_uncounted(kind, size)
 }
 
+/// The arena layer's fast path of malloc while no probe is attached: a block from this
+/// thread's magazine of `kind` (of the current generation, so `kind` is live: see
+/// `Kind::in_table`), `None` for anything else (size 0, DEFAULT, no ready record, an empty
+/// magazine: then the caller's full path).
+#[inline(always)]
+pub(crate) fn pop(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
+    thread::pop(kind, size)
+}
+
 #[inline(always)]
 pub(crate) fn malloc_uncounted(kind: &'static Kind, size: usize) -> *mut c_void {
     if kind.is_default() {
@@ -239,14 +248,16 @@ pub(crate) fn free_or(p: *mut c_void, probed: extern "C" fn(*mut c_void)) {
 /// full magazine) is a tail call, so the inlined fast path builds no frame.
 #[inline(always)]
 pub(crate) fn free_uncounted(p: *mut c_void) {
-    match MAP
-        .lookup_fast(p as usize)
-        .and_then(|id| KINDS.get(id as usize))
-    {
-        Some(k) if k.is_default() => default::free(p),
-        Some(k) => thread::free(k, p),
-        None => free_by_owner_slow(p),
+    // The extent map's id alone decides DEFAULT and the magazine's path; anything else (a
+    // kind beyond the inline slots, a fixed kind's granule, not ours) takes the full lookup.
+    let id = MAP.lookup_fast(p as usize).map_or(usize::MAX, usize::from);
+    if id == crate::kind::partition::DEFAULT {
+        return default::free(p);
     }
+    if id < thread::INLINE_SLOTS {
+        return thread::free_inline_id(&KINDS[id], id, p);
+    }
+    free_by_owner_slow(p)
 }
 
 /// [`free_uncounted`] of a block the granule map does not attribute (a fixed kind's, or not

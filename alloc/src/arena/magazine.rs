@@ -84,6 +84,11 @@ impl Classes {
         self.limit
     }
 
+    /// Bins `0..direct()` are jemalloc's size classes of the same index.
+    pub fn direct(&self) -> usize {
+        self.direct
+    }
+
     /// Bin of a block whose usable size is `usable`, if it is exactly a class.
     #[inline(always)]
     pub fn bin_of_usable(&self, usable: usize) -> Option<usize> {
@@ -96,13 +101,6 @@ impl Classes {
         (self.size[b] as usize == usable).then_some(b)
     }
 
-    /// Bin of a block whose jemalloc size-class index is `ind` ([`jemalloc::block_szind`]), if
-    /// that class is cached.
-    #[inline(always)]
-    pub fn bin_of_szind(&self, ind: usize) -> Option<usize> {
-        (ind < self.direct).then_some(ind)
-    }
-
     /// Size of class `bin`.
     #[inline(always)]
     pub fn size(&self, bin: usize) -> usize {
@@ -110,83 +108,107 @@ impl Classes {
     }
 }
 
-/// One magazine.
+/// One record's magazines, one per cached class: the block counts side by side (words, so
+/// the fast paths index with them as they are; four cache lines), then the stacks, each [`CAPACITY`] pointers (512 bytes, a power of two), so a fast
+/// path reaches magazine `b`'s count with a scaled index and its stack with one shift.
 #[repr(C)]
-pub struct Bin {
-    n: u32,
-    items: [*mut c_void; CAPACITY],
+pub struct Magazines {
+    n: [usize; MAX_BINS],
+    items: [[*mut c_void; CAPACITY]; MAX_BINS],
 }
 
-impl Bin {
-    /// An empty magazine.
+impl Magazines {
+    /// Every magazine empty.
     #[cfg(test)]
-    pub const EMPTY: Bin = Bin {
-        n: 0,
-        items: [core::ptr::null_mut(); CAPACITY],
+    pub const EMPTY: Magazines = Magazines {
+        n: [0; MAX_BINS],
+        items: [[core::ptr::null_mut(); CAPACITY]; MAX_BINS],
     };
 
-    /// Take a block.
+    /// Take a block from magazine `b` (below [`MAX_BINS`]; a larger index is taken modulo
+    /// [`MAX_BINS`], which costs the fast paths one `and` instead of a bounds check).
     #[inline(always)]
-    pub fn pop(&mut self) -> Option<*mut c_void> {
+    pub fn pop(&mut self, b: usize) -> Option<*mut c_void> {
+        debug_assert!(b < MAX_BINS);
+        let b = b % MAX_BINS;
         // One compare for both "empty" (the index wraps past the end) and the bounds.
-        let i = self.n.wrapping_sub(1) as usize;
-        let p = *self.items.get(i)?;
-        self.n = i as u32;
+        let i = self.n[b].wrapping_sub(1);
+        let p = *self.items[b].get(i)?;
+        self.n[b] = i;
         Some(p)
     }
 
-    /// Keep a block; `false` when full.
+    /// Keep a block in magazine `b` (as in [`Magazines::pop`]); `false` when full.
     #[inline(always)]
-    pub fn push(&mut self, p: *mut c_void) -> bool {
+    pub fn push(&mut self, b: usize, p: *mut c_void) -> bool {
+        debug_assert!(b < MAX_BINS);
+        let b = b % MAX_BINS;
         // `get_mut` is the "full" test and the bounds check in one compare.
-        let i = self.n as usize;
-        let Some(slot) = self.items.get_mut(i) else {
+        let i = self.n[b];
+        let Some(slot) = self.items[b].get_mut(i) else {
             return false;
         };
         *slot = p;
-        self.n = i as u32 + 1;
+        self.n[b] = i + 1;
         true
     }
 
     /// Forget every block (a record's reuse: its magazines were drained when it was released).
+    /// Writes the counts only.
     pub fn forget_all(&mut self) {
-        self.n = 0;
+        self.n = [0; MAX_BINS];
     }
 
-    /// Give back the oldest `count` blocks (the bottom of the stack) with `flags`; returns how
-    /// many were given back.
-    pub fn drain(&mut self, count: usize, flags: i32) -> usize {
-        let count = count.min(self.n as usize);
-        for &p in &self.items[..count] {
+    /// True when no magazine holds a block.
+    #[cfg(test)]
+    pub fn all_empty(&self) -> bool {
+        self.n.iter().all(|&n| n == 0)
+    }
+
+    /// Give back the oldest `count` blocks of magazine `b` (the bottom of the stack) with
+    /// `flags`; returns how many were given back.
+    pub fn drain(&mut self, b: usize, count: usize, flags: i32) -> usize {
+        let n = self.n[b];
+        let items = &mut self.items[b];
+        let count = count.min(n);
+        for &p in &items[..count] {
             jemalloc::dallocx(p, flags);
         }
-        self.items.copy_within(count..self.n as usize, 0);
-        self.n -= count as u32;
+        items.copy_within(count..n, 0);
+        self.n[b] = n - count;
         count
     }
 
-    /// Refill with up to `count` fresh blocks of `size` bytes; returns how many were added.
+    /// Give back every block of every magazine with `flags`; returns how many.
+    pub fn drain_all(&mut self, flags: i32) -> usize {
+        (0..MAX_BINS).map(|b| self.drain(b, CAPACITY, flags)).sum()
+    }
+
+    /// Refill magazine `b` with up to `count` fresh blocks of `size` bytes; returns how many
+    /// were added.
     ///
     /// jemalloc hands out a fresh slab's regions lowest address first; they are stacked in
     /// reverse (the first one on top) so that pops return them in jemalloc's order, ascending,
     /// as memkind 1.14's callers see them. The pop / push fast paths stay as they are.
-    pub fn refill(&mut self, size: usize, count: usize, flags: i32) -> usize {
-        self.refill_with(count, || jemalloc::mallocx(size, flags))
+    pub fn refill(&mut self, b: usize, size: usize, count: usize, flags: i32) -> usize {
+        self.refill_with(b, count, || jemalloc::mallocx(size, flags))
     }
 
-    /// [`Bin::refill`] with blocks from `alloc` (a test seam).
+    /// [`Magazines::refill`] with blocks from `alloc` (a test seam).
     fn refill_with(
         &mut self,
+        b: usize,
         count: usize,
         mut alloc: impl FnMut() -> Option<*mut c_void>,
     ) -> usize {
-        let n = self.n as usize;
+        let n = self.n[b];
+        let items = &mut self.items[b];
         let want = count.min(CAPACITY - n);
         let mut added = 0;
         while added < want {
             match alloc() {
                 Some(p) => {
-                    self.items[n + want - 1 - added] = p;
+                    items[n + want - 1 - added] = p;
                     added += 1;
                 }
                 None => break,
@@ -194,9 +216,9 @@ impl Bin {
         }
         if added < want {
             // Short of blocks: close the gap below the ones taken (their order is kept).
-            self.items.copy_within(n + want - added..n + want, n);
+            items.copy_within(n + want - added..n + want, n);
         }
-        self.n += added as u32;
+        self.n[b] += added;
         added
     }
 }
@@ -222,61 +244,68 @@ mod tests {
         for size in [1, 8, 9, 16, 100, 1024, 3000, MAX_SMALL] {
             let p = jemalloc::mallocx(size, 0).unwrap();
             let b = c.bin_of(size);
-            assert_eq!(
-                c.bin_of_szind(jemalloc::block_szind(p)),
-                Some(b),
-                "size {size}"
-            );
+            let ind = jemalloc::block_szind(p);
+            assert!(ind < c.direct() && ind == b, "size {size}: index {ind}");
             jemalloc::dallocx(p, 0);
         }
         let big = jemalloc::mallocx(MAX_SMALL + 1, 0).unwrap();
-        assert_eq!(c.bin_of_szind(jemalloc::block_szind(big)), None);
+        assert!(jemalloc::block_szind(big) >= c.direct());
+        // The fast paths' unchecked assumptions (thread.rs): every bin and `direct` fit.
+        assert!(c.direct() <= c.count && c.count <= MAX_BINS);
+        assert!((1..=c.limit()).all(|n| c.bin_of(n) < c.count));
         jemalloc::dallocx(big, 0);
     }
 
     #[test]
     fn bin_is_lifo_and_bounded() {
-        let mut b = Bin::EMPTY;
-        assert_eq!(b.pop(), None);
+        let mut m = Box::new(Magazines::EMPTY);
+        assert_eq!(m.pop(3), None);
         for i in 1..=CAPACITY {
-            assert!(b.push(i as *mut c_void));
+            assert!(m.push(3, i as *mut c_void));
         }
-        assert!(!b.push(999 as *mut c_void));
-        assert_eq!(b.pop(), Some(CAPACITY as *mut c_void));
+        assert!(!m.push(3, 999 as *mut c_void));
+        assert_eq!(m.pop(3), Some(CAPACITY as *mut c_void));
+        // The magazines are separate.
+        assert_eq!(m.pop(4), None);
+        assert!(!m.all_empty());
+        m.forget_all();
+        assert!(m.all_empty() && m.pop(3).is_none());
+        // The stacks' stride is a power of two (the fast paths' shift).
+        assert!(core::mem::size_of::<[*mut c_void; CAPACITY]>().is_power_of_two());
     }
 
     #[test]
     fn refill_pops_in_allocation_order() {
-        let mut b = Bin::EMPTY;
-        assert!(b.push(1000 as *mut c_void));
+        let mut m = Box::new(Magazines::EMPTY);
+        assert!(m.push(3, 1000 as *mut c_void));
         let mut next = 0usize;
         let ascending = || {
             next += 1;
             Some(next as *mut c_void)
         };
-        assert_eq!(b.refill_with(8, ascending), 8);
-        let got: Vec<usize> = (0..8).map(|_| b.pop().unwrap() as usize).collect();
+        assert_eq!(m.refill_with(3, 8, ascending), 8);
+        let got: Vec<usize> = (0..8).map(|_| m.pop(3).unwrap() as usize).collect();
         assert_eq!(
             got,
             (1..=8).collect::<Vec<_>>(),
             "first allocated comes out first"
         );
-        assert_eq!(b.pop(), Some(1000 as *mut c_void));
+        assert_eq!(m.pop(3), Some(1000 as *mut c_void));
         // Short refill: 3 of 8, still in order, below them the older block.
-        assert!(b.push(1000 as *mut c_void));
+        assert!(m.push(3, 1000 as *mut c_void));
         let mut next = 0usize;
         let short = || {
             next += 1;
             (next <= 3).then_some(next as *mut c_void)
         };
-        assert_eq!(b.refill_with(8, short), 3);
-        let got: Vec<usize> = (0..4).map(|_| b.pop().unwrap() as usize).collect();
+        assert_eq!(m.refill_with(3, 8, short), 3);
+        let got: Vec<usize> = (0..4).map(|_| m.pop(3).unwrap() as usize).collect();
         assert_eq!(got, vec![1, 2, 3, 1000]);
-        assert_eq!(b.pop(), None);
+        assert_eq!(m.pop(3), None);
         // A full magazine takes nothing.
         for i in 0..CAPACITY {
-            assert!(b.push((i + 8) as *mut c_void));
+            assert!(m.push(3, (i + 8) as *mut c_void));
         }
-        assert_eq!(b.refill_with(8, || Some(1000 as *mut c_void)), 0);
+        assert_eq!(m.refill_with(3, 8, || Some(1000 as *mut c_void)), 0);
     }
 }

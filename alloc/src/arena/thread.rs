@@ -30,7 +30,7 @@ use crate::sync::ForkLock;
 
 use tikv_jemalloc_sys::{MALLOCX_ARENA, MALLOCX_TCACHE, MALLOCX_TCACHE_NONE};
 
-use super::magazine::{Bin, Classes, CAPACITY, MAX_BINS, MAX_SMALL};
+use super::magazine::{Classes, Magazines, CAPACITY, MAX_BINS, MAX_SMALL};
 use super::{owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
 use crate::counters::outstanding;
 use crate::error::Error;
@@ -52,7 +52,11 @@ pub struct PerKind {
     next: *mut PerKind,
     /// `Classes::get()`, cached so the fast paths skip its once-check.
     classes: *const Classes,
-    bins: [Bin; MAX_BINS],
+    /// `classes.limit()` and `classes.direct()`, cached so the fast paths compare with a field
+    /// of the record they already hold.
+    limit: usize,
+    direct: usize,
+    mags: Magazines,
 }
 
 thread_local! {
@@ -361,9 +365,16 @@ fn ready(kind: &'static Kind) -> Option<*mut PerKind> {
     if id >= INLINE_SLOTS {
         return None;
     }
+    ready_inline(kind, id)
+}
+
+/// [`ready`] for a kind whose id `id` (below [`INLINE_SLOTS`]) the caller has at hand.
+#[inline(always)]
+fn ready_inline(kind: &'static Kind, id: usize) -> Option<*mut PerKind> {
+    debug_assert!(id == kind.id() as usize && id < INLINE_SLOTS);
     let base = STATIC_SLOTS.with(|s| s.as_ptr());
-    // SAFETY: `id < INLINE_SLOTS`, the array's length; the array is this thread's.
-    let p = unsafe { (*base.add(id)).get() };
+    // SAFETY: `id % INLINE_SLOTS` is below the array's length; the array is this thread's.
+    let p = unsafe { (*base.add(id % INLINE_SLOTS)).get() };
     if p.is_null() {
         return None;
     }
@@ -389,23 +400,26 @@ pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
 }
 
 /// The fast path of [`malloc_small`]: a block from the magazine of `size`'s class, `None` when
-/// the thread has no ready record of `kind`, `size` is above the cached classes or the magazine
+/// the thread has no ready record of `kind` (DEFAULT never has one; a kind that is not live has
+/// none of its current generation), `size` is 0 or above the cached classes, or the magazine
 /// is empty.
 #[inline(always)]
 pub fn pop(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
     // SAFETY: see `ready`.
     let pk = unsafe { &mut *ready(kind)? };
-    let c = classes(pk);
-    if size > c.limit() {
+    // 0 < size <= limit, in one compare.
+    if size.wrapping_sub(1) >= pk.limit {
         return None;
     }
     // SAFETY: `limit` is at most MAX_SMALL (`Classes::build`; checked by the magazine's
     // tests). Told, the compiler drops `bin_of`'s bounds check and overflow-safe rounding.
     unsafe { core::hint::assert_unchecked(size <= MAX_SMALL) };
-    let b = c.bin_of(size);
+    let b = classes(pk).bin_of(size);
     // SAFETY: `bin_of` of a request up to `limit` is a class index, below the class count,
-    // which is at most MAX_BINS, the length of `bins`.
-    unsafe { pk.bins.get_unchecked_mut(b) }.pop()
+    // which is at most MAX_BINS (`Classes::build`; checked by the magazine's tests). Told, the
+    // compiler drops the magazine's index mask.
+    unsafe { core::hint::assert_unchecked(b < MAX_BINS) };
+    pk.mags.pop(b)
 }
 
 /// [`malloc_small`] when [`pop`] has no block: set up the record, refill the magazine, or
@@ -431,10 +445,10 @@ pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_
         return p;
     }
     let b = classes.bin_of(size);
-    if let Some(p) = pk.bins[b].pop() {
+    if let Some(p) = pk.mags.pop(b) {
         return p;
     }
-    let mut added = pk.bins[b].refill(classes.size(b), CAPACITY / 2, pk.flags);
+    let mut added = pk.mags.refill(b, classes.size(b), CAPACITY / 2, pk.flags);
     if added == 0 {
         added = refill_after_flush(pk, b);
         if added == 0 {
@@ -442,7 +456,7 @@ pub extern "C" fn malloc_small_slow(kind: &'static Kind, size: usize) -> *mut c_
         }
     }
     outstanding(kind.id(), added as isize);
-    pk.bins[b].pop().unwrap_or(null_mut())
+    pk.mags.pop(b).unwrap_or(null_mut())
 }
 
 /// The kind is out of memory (a PMEM kind at its `max`, a fixed kind's buffer full): give every
@@ -458,7 +472,8 @@ fn refill_after_flush(pk: &mut PerKind, b: usize) -> usize {
     if let Some(t) = tcache_of(pk.flags) {
         let _ = jemalloc::tcache_flush(t);
     }
-    pk.bins[b].refill(Classes::get().size(b), CAPACITY / 2, pk.flags)
+    pk.mags
+        .refill(b, Classes::get().size(b), CAPACITY / 2, pk.flags)
 }
 
 /// free of a block of non-default `kind` into this thread's magazine (or to jemalloc).
@@ -489,16 +504,37 @@ extern "C" fn free_slow_unsized(kind: &'static Kind, p: *mut c_void) {
 /// [`push`] by the block's jemalloc size-class index (`usize::MAX`: unknown).
 #[inline(always)]
 fn push_szind(kind: &'static Kind, p: *mut c_void, ind: usize) -> bool {
-    let Some(pk) = ready(kind) else {
-        return false;
-    };
+    match ready(kind) {
+        Some(pk) => push_szind_into(pk, p, ind),
+        None => false,
+    }
+}
+
+/// Push `p` (of size-class index `ind`) into ready record `pk`'s magazine.
+#[inline(always)]
+fn push_szind_into(pk: *mut PerKind, p: *mut c_void, ind: usize) -> bool {
     // SAFETY: see `ready`.
     let pk = unsafe { &mut *pk };
-    match classes(pk).bin_of_szind(ind) {
-        // SAFETY: `bin_of_szind` yields a class index, below the class count, which is at most
-        // MAX_BINS, the length of `bins`.
-        Some(b) => unsafe { pk.bins.get_unchecked_mut(b) }.push(p),
+    // A class below `direct` is its bin (`Classes::direct`).
+    if ind >= pk.direct {
+        return false;
+    }
+    // SAFETY: `direct` is at most the class count, at most MAX_BINS (`Classes::build`;
+    // checked by the magazine's tests). Told, the compiler drops the magazine's index mask.
+    unsafe { core::hint::assert_unchecked(ind < MAX_BINS) };
+    pk.mags.push(ind, p)
+}
+
+/// [`free`] of a block of `kind` whose id `id` the caller read from the extent map and found
+/// below [`INLINE_SLOTS`]: the id is not read again from the kind.
+#[inline(always)]
+pub fn free_inline_id(kind: &'static Kind, id: usize, p: *mut c_void) {
+    let pushed = match ready_inline(kind, id) {
+        Some(pk) => push_szind_into(pk, p, jemalloc::block_szind(p)),
         None => false,
+    };
+    if !pushed {
+        free_slow_unsized(kind, p)
     }
 }
 
@@ -521,9 +557,9 @@ fn push(kind: &'static Kind, p: *mut c_void, usable: usize) -> bool {
     // SAFETY: see `ready`.
     let pk = unsafe { &mut *pk };
     match classes(pk).bin_of_usable(usable) {
-        // SAFETY: `bin_of_usable` yields a class index, below the class count, which is at most
-        // MAX_BINS, the length of `bins`.
-        Some(b) => unsafe { pk.bins.get_unchecked_mut(b) }.push(p),
+        // `bin_of_usable` yields a class index, below the class count, which is at most
+        // MAX_BINS.
+        Some(b) => pk.mags.push(b, p),
         None => false,
     }
 }
@@ -542,10 +578,10 @@ extern "C" fn free_slow(kind: &'static Kind, p: *mut c_void, usable: usize) {
     let pk = unsafe { &mut *pk };
     match Classes::get().bin_of_usable(usable) {
         Some(b) if b < MAX_BINS => {
-            if !pk.bins[b].push(p) {
-                let n = pk.bins[b].drain(CAPACITY / 2, pk.flags);
+            if !pk.mags.push(b, p) {
+                let n = pk.mags.drain(b, CAPACITY / 2, pk.flags);
                 outstanding(kind.id(), -(n as isize));
-                pk.bins[b].push(p);
+                pk.mags.push(b, p);
             }
         }
         _ => {
@@ -604,12 +640,12 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
             r.tcache_due = due;
             r.next = null_mut();
             r.classes = Classes::get();
+            r.limit = Classes::get().limit();
+            r.direct = Classes::get().direct();
             // A released record's magazines were drained; their counts are zeroed again all the
             // same. A fresh one's are zeros: not even read, so its other pages stay untouched.
             if !fresh {
-                for b in r.bins.iter_mut() {
-                    b.forget_all();
-                }
+                r.mags.forget_all();
             }
         }
         if !slot_old.is_null() {
@@ -655,10 +691,7 @@ unsafe fn release(list: &mut List, pk: *mut PerKind) {
 }
 
 fn drain_all(pk: &mut PerKind) {
-    let mut n = 0;
-    for b in pk.bins.iter_mut() {
-        n += b.drain(CAPACITY, MALLOCX_TCACHE_NONE);
-    }
+    let n = pk.mags.drain_all(MALLOCX_TCACHE_NONE);
     outstanding(pk.kind, -(n as isize));
 }
 
@@ -845,9 +878,7 @@ mod tests {
         assert_eq!(a as usize % 64, 0);
         // SAFETY: a fresh record of the test's own list: zeros are a valid PerKind.
         let r = unsafe { &mut *a };
-        assert!(
-            r.next.is_null() && r.generation == 0 && r.bins.iter_mut().all(|b| b.pop().is_none())
-        );
+        assert!(r.next.is_null() && r.generation == 0 && r.mags.all_empty());
         let (b, fresh) = l.take_memory();
         assert!(fresh);
         assert_eq!(

@@ -169,6 +169,33 @@ nop5_entry!(
     fn memkind_arena_malloc(kind: MemkindT, size: usize) -> *mut c_void => arena_malloc
 );
 pub(crate) extern "C" fn arena_malloc(kind: MemkindT, size: usize) -> *mut c_void {
+    // Detached, first a block from the thread's magazine, with no more checks than that needs
+    // (see `heap::pop`); everything else takes the full path.
+    if probe::on() {
+        return malloc_attached(kind, size);
+    }
+    if let Some(k) = Kind::in_table(kind) {
+        if let Some(p) = heap::pop(k, size) {
+            return p;
+        }
+    }
+    arena_malloc_full(kind, size)
+}
+
+/// [`arena_malloc`] while a probe is attached.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_attached(kind: MemkindT, size: usize) -> *mut c_void {
+    match kind_arg(kind) {
+        Some(k) if size > 0 => malloc_probed(k, size),
+        _ => malloc_rare_probed(kind, size),
+    }
+}
+
+/// [`arena_malloc`] past the magazine. `extern "C"` (a panic aborts here), reached by a tail
+/// call.
+#[inline(never)]
+extern "C" fn arena_malloc_full(kind: MemkindT, size: usize) -> *mut c_void {
     // Detached, this is the code it was before the trace tier: `heap::malloc_or` is
     // `heap::malloc` with another target for the probed branch. The rare exits read the
     // semaphore too, so that a trace sees them.

@@ -250,6 +250,28 @@ impl Kind {
         }
     }
 
+    /// [`Kind::from_ptr`] without the liveness test: `Some` for the address of any slot, live
+    /// or not. Only for a fast path whose next test implies liveness (a thread's record of
+    /// the kind's current generation exists only for a live kind: records are made by slow
+    /// paths that validate the kind with `from_ptr`, and destroying a kind bumps its
+    /// generation), falling back to `from_ptr`'s full validation otherwise.
+    #[inline(always)]
+    pub fn in_table(p: *const Kind) -> Option<&'static Kind> {
+        const SIZE: usize = core::mem::size_of::<Kind>();
+        let off = (p as usize).wrapping_sub(KINDS.as_ptr() as usize);
+        if off.rotate_right(SIZE.trailing_zeros()) < MAX_KINDS {
+            #[allow(unsafe_code, reason = "pointer into a static table")]
+            // SAFETY: as in `from_ptr`: `p` is the address of a slot of KINDS.
+            let k: &'static Kind = unsafe {
+                core::hint::assert_unchecked(!p.is_null());
+                &*p
+            };
+            Some(k)
+        } else {
+            None
+        }
+    }
+
     /// A dynamic slot in use (static kinds: always).
     pub(crate) fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
