@@ -39,6 +39,10 @@ const COUNT_SHIFT: u32 = 16;
 /// yields an id ≥ [`OVERLAY_ID`] so the caller takes its slow path (the fixed-range table).
 /// Kind ids fit in 11 bits, so bit 15 of the id half is free. Sticky until the granule dies.
 const OVERLAY: u32 = 0x8000;
+/// The page count of a granule "pinned" to a fixed kind ([`ExtentMap::pin`]): memory of the
+/// caller's buffer, not ours to unmap, so never a real count (at most 512) and left out of the
+/// walks over our granules.
+const PINNED: u32 = 0xffff;
 /// Lowest id [`ExtentMap::lookup`] returns for a granule marked with a fixed-kind overlay.
 #[cfg(test)]
 pub const OVERLAY_ID: u16 = (OVERLAY - 1) as u16;
@@ -317,6 +321,56 @@ impl ExtentMap {
         }
     }
 
+    /// Give every granule that lies wholly inside `[addr, addr+len)` (a fixed kind's buffer,
+    /// the caller's memory) and is not registered to fixed kind `kind`, so that frees of its
+    /// blocks there take the hot path instead of the fixed-range table. A granule wholly
+    /// inside the buffer holds nothing else, so the answer is right for every address in it.
+    /// Pinned granules are never retired or unmapped and the walks over our granules skip
+    /// them; [`ExtentMap::unpin`] forgets them. Registered granules (a buffer carved from our
+    /// own memory) are left as they are (see [`ExtentMap::mark_overlay`]). Best effort: a
+    /// granule whose leaf cannot be mapped stays unregistered (the slow path finds it).
+    pub fn pin(&self, addr: usize, len: usize, kind: u16) {
+        let Some(end) = addr.checked_add(len) else {
+            return;
+        };
+        if self.flat().is_none() {
+            return;
+        }
+        let mut g = addr.next_multiple_of(HUGE_2M);
+        while g.checked_add(HUGE_2M).is_some_and(|e| e <= end) {
+            if let Some(s) = self.slot(g) {
+                let entry = (kind as u32 + 1) | (PINNED << COUNT_SHIFT);
+                if s.compare_exchange(0, entry, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    self.mirror(g, entry);
+                }
+            }
+            g += HUGE_2M;
+        }
+    }
+
+    /// Forget the granules [`ExtentMap::pin`] gave to `kind` in `[addr, addr+len)` (its
+    /// destruction); an entry that is no longer that pin (the buffer unmapped and the range
+    /// reused for an extent of ours) is left alone.
+    pub fn unpin(&self, addr: usize, len: usize, kind: u16) {
+        let Some(end) = addr.checked_add(len) else {
+            return;
+        };
+        let entry = (kind as u32 + 1) | (PINNED << COUNT_SHIFT);
+        let mut g = addr.next_multiple_of(HUGE_2M);
+        while g.checked_add(HUGE_2M).is_some_and(|e| e <= end) {
+            if let Some(s) = self.existing_slot(g) {
+                if s.compare_exchange(entry, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    self.mirror(g, 0);
+                }
+            }
+            g += HUGE_2M;
+        }
+    }
+
     fn slot(&self, addr: usize) -> Option<&AtomicU32> {
         let (t, l) = split(addr)?;
         let mut leaf = self.top[t].load(Ordering::Acquire);
@@ -403,7 +457,10 @@ impl ExtentMap {
             let g = p & !(HUGE_2M - 1);
             let chunk_end = end.min(g + HUGE_2M);
             let pages = ((chunk_end - p) / PAGE_SIZE) as u32;
-            if let Some(slot) = self.existing_slot(g) {
+            if let Some(slot) = self
+                .existing_slot(g)
+                .filter(|s| s.load(Ordering::Acquire) >> COUNT_SHIFT != PINNED)
+            {
                 let old = slot.fetch_sub(pages << COUNT_SHIFT, Ordering::AcqRel);
                 if old >> COUNT_SHIFT == pages {
                     slot.store(0, Ordering::Release);
@@ -429,7 +486,8 @@ impl ExtentMap {
     }
 
     /// Call `f(granule_addr, kind)` for every registered granule, in address order (a granule
-    /// shared with a fixed kind's buffer gives its underlying kind).
+    /// shared with a fixed kind's buffer gives its underlying kind; granules pinned to a fixed
+    /// kind, the caller's memory, are left out).
     pub fn for_each_granule(&self, mut f: impl FnMut(usize, u16)) {
         for (t, top) in self.top.iter().enumerate() {
             let leaf = top.load(Ordering::Acquire);
@@ -439,8 +497,9 @@ impl ExtentMap {
             // SAFETY: as in `lookup`.
             let leaf = unsafe { &*leaf };
             for (l, s) in leaf.slots.iter().enumerate() {
-                let id = s.load(Ordering::Acquire) & 0xffff & !OVERLAY;
-                if id != 0 {
+                let v = s.load(Ordering::Acquire);
+                let id = v & 0xffff & !OVERLAY;
+                if id != 0 && v >> COUNT_SHIFT != PINNED {
                     f(((t << LEAF_BITS) | l) << GRANULE_SHIFT, (id - 1) as u16);
                 }
             }
@@ -482,6 +541,35 @@ impl Default for ExtentMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinned_granules_are_whole_ones_and_never_retired() {
+        let m = Box::new(ExtentMap::new());
+        let g = 0x7e00_0000_0000usize;
+        // A registered granule stays as it is; the partial ones at both ends are not pinned.
+        assert!(m.register(g + 2 * HUGE_2M, HUGE_2M, 3));
+        m.pin(g + 5, 4 * HUGE_2M, 9);
+        assert_eq!(m.lookup(g), None);
+        assert_eq!(m.lookup(g + HUGE_2M), Some(9));
+        assert_eq!(m.lookup(g + 2 * HUGE_2M), Some(3));
+        assert_eq!(m.lookup(g + 3 * HUGE_2M + 77), Some(9));
+        assert_eq!(m.lookup(g + 4 * HUGE_2M), None);
+        // Not walked, never retired (so never released for unmapping).
+        let mut seen = Vec::new();
+        m.for_each_granule(|a, id| seen.push((a, id)));
+        assert_eq!(seen, vec![(g + 2 * HUGE_2M, 3)]);
+        let mut released = Vec::new();
+        m.retire(g + HUGE_2M, HUGE_2M, |a| released.push(a));
+        assert!(released.is_empty());
+        assert_eq!(m.lookup(g + HUGE_2M), Some(9));
+        // Unpinned: only the pins of that kind go.
+        m.unpin(g + 5, 4 * HUGE_2M, 8);
+        assert_eq!(m.lookup(g + HUGE_2M), Some(9));
+        m.unpin(g + 5, 4 * HUGE_2M, 9);
+        assert_eq!(m.lookup(g + HUGE_2M), None);
+        assert_eq!(m.lookup(g + 3 * HUGE_2M), None);
+        assert_eq!(m.lookup(g + 2 * HUGE_2M), Some(3));
+    }
 
     #[test]
     fn unknown_addresses_are_none() {
