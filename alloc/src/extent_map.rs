@@ -216,23 +216,15 @@ impl ExtentMap {
     /// [`ExtentMap::lookup_base`]" (see [`ExtentMap::fast_entry`]).
     #[inline(always)]
     pub fn lookup_fast(&self, addr: usize) -> Option<u16> {
-        let v = self.fast_entry(addr);
-        if v == 0 {
-            None
-        } else {
-            Some(v - 1)
-        }
+        // Entries are `kind_id + 1`, 0 = not ours.
+        self.fast_entry(addr).checked_sub(1)
     }
 
     /// The kind id owning `addr`, or `None` for an address we never mapped.
     #[inline(always)]
     pub fn lookup(&self, addr: usize) -> Option<u16> {
-        let v = self.flat_entry(addr);
-        if v == 0 {
-            None
-        } else {
-            Some(v - 1)
-        }
+        // Entries are `kind_id + 1`, 0 = not ours.
+        self.flat_entry(addr).checked_sub(1)
     }
 
     /// As [`ExtentMap::lookup`], ignoring a fixed-kind overlay mark: the kind whose extent
