@@ -81,10 +81,10 @@ pub extern "C" fn memkind_realloc(kind: MemkindT, ptr: *mut c_void, size: usize)
 pub extern "C" fn memkind_free(kind: MemkindT, ptr: *mut c_void) {
     // The owner decides, whatever the caller named. DEFAULT named with no probe attached (the
     // common case, one compare) and DEFAULT memory, recognised from the extent map's id alone,
-    // takes jemalloc's fast path; other memory is looked up in full. A named kind otherwise
-    // (DEFAULT too while a probe is attached) goes straight to the arena layer's entry point
-    // (one owner lookup there, where uprobes see it). Every exit is a tail call, so the fast
-    // paths build no frame.
+    // takes jemalloc's fast path; other memory is looked up in full. NULL, or DEFAULT while a
+    // probe is attached, takes the same look-up with the probe checked. Any other named kind
+    // goes straight to the arena layer's entry point (one owner lookup there, where uprobes
+    // see it). Every exit is a tail call, so the fast paths build no frame.
     if crate::probe::is_default_unprobed(kind.cast()) {
         if heap::is_default_memory(ptr) {
             return crate::arena::default::free(ptr);
