@@ -183,8 +183,9 @@ impl ExtentMap {
 
     /// True when `addr`'s granule in the process's [`MAP`] belongs to kind `ID` with no
     /// fixed-kind overlay; false may also mean "ask [`ExtentMap::lookup_base`]" (a hot-path
-    /// read, see [`ExtentMap::fast_entry`]). Written out so that it costs five instructions: shift, `and` with the mask in memory, the mirror
-    /// pointer's load, a 16-bit compare with the entry in memory, the branch.
+    /// read, see [`ExtentMap::fast_entry`]). Written out so that it costs five instructions:
+    /// shift, `and` with the mask in memory, the mirror pointer's load, a 16-bit compare with
+    /// the entry in memory, the branch.
     #[inline(always)]
     pub fn is_in_map<const ID: u16>(addr: usize) -> bool {
         // SAFETY: the same reads as `fast_entry` on MAP, in the same order (the mask with
@@ -313,8 +314,8 @@ impl ExtentMap {
         }
     }
 
-    /// Give every granule that lies wholly inside `[addr, addr+len)` (a fixed kind's buffer,
-    /// the caller's memory) and is not registered to fixed kind `kind`, so that frees of its
+    /// Register to fixed kind `kind` every granule that lies wholly inside `[addr, addr+len)`
+    /// (its buffer, the caller's memory) and is not registered yet, so that frees of its
     /// blocks there take the hot path instead of the fixed-range table. A granule wholly
     /// inside the buffer holds nothing else, so the answer is right for every address in it.
     /// Pinned granules are never retired or unmapped and the walks over our granules skip

@@ -108,9 +108,10 @@ impl Classes {
     }
 }
 
-/// One record's magazines, one per cached class: the block counts side by side (words, so
-/// the fast paths index with them as they are; four cache lines), then the stacks, each [`CAPACITY`] pointers (512 bytes, a power of two), so a fast
-/// path reaches magazine `b`'s count with a scaled index and its stack with one shift.
+/// One record's magazines, one per cached class: the block counts side by side (words, so the
+/// fast paths index with them as they are; four cache lines), then the stacks, each
+/// [`CAPACITY`] pointers (512 bytes, a power of two), so a fast path reaches magazine `b`'s
+/// count with a scaled index and its stack with one shift.
 #[repr(C)]
 pub struct Magazines {
     n: [usize; MAX_BINS],

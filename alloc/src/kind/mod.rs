@@ -223,31 +223,9 @@ impl Kind {
     /// Validate a `memkind_t` from C: `Some` only for the address of a live slot.
     #[inline(always)]
     pub fn from_ptr(p: *const Kind) -> Option<&'static Kind> {
-        const SIZE: usize = core::mem::size_of::<Kind>();
-        const _: () = assert!(SIZE.is_power_of_two(), "from_ptr's index is a rotate");
-        let base = KINDS.as_ptr() as usize;
-        // The slot index, in one rotate: an offset that is not a multiple of the slot size has
-        // low bits set, which the rotate moves to the top, so it fails the range test like an
-        // address outside the table (NULL included).
-        let off = (p as usize).wrapping_sub(base);
-        let i = off.rotate_right(SIZE.trailing_zeros());
-        if i < MAX_KINDS {
-            // Slot `i` is `p` itself: no index arithmetic, and `p` stays in its register (the
-            // table's address plus `off` made the compiler load the address again).
-            #[allow(unsafe_code, reason = "pointer into a static table")]
-            // SAFETY: `i < MAX_KINDS` and the rotate left no low bits, so `off == i * SIZE`:
-            // `p` is the address of slot `i` of KINDS, a static that lives for the whole
-            // program (C got it from us: the exported kind pointers or memkind_create_*).
-            let k: &'static Kind = unsafe {
-                // Not null: the table's address plus `off` (the compiler cannot see it).
-                core::hint::assert_unchecked(!p.is_null());
-                &*p
-            };
-            // Static slots are always live; the load is only needed for dynamic ones.
-            (i < STATIC_KINDS || k.live.load(Ordering::Acquire)).then_some(k)
-        } else {
-            None
-        }
+        let (i, k) = Self::slot_of(p)?;
+        // Static slots are always live; the load is only needed for dynamic ones.
+        (i < STATIC_KINDS || k.live.load(Ordering::Acquire)).then_some(k)
     }
 
     /// [`Kind::from_ptr`] without the liveness test: `Some` for the address of any slot, live
@@ -257,19 +235,35 @@ impl Kind {
     /// generation), falling back to `from_ptr`'s full validation otherwise.
     #[inline(always)]
     pub fn in_table(p: *const Kind) -> Option<&'static Kind> {
+        Self::slot_of(p).map(|(_, k)| k)
+    }
+
+    /// The slot index and kind of `p` if it is the address of a slot of [`KINDS`].
+    #[inline(always)]
+    fn slot_of(p: *const Kind) -> Option<(usize, &'static Kind)> {
         const SIZE: usize = core::mem::size_of::<Kind>();
-        let off = (p as usize).wrapping_sub(KINDS.as_ptr() as usize);
-        if off.rotate_right(SIZE.trailing_zeros()) < MAX_KINDS {
-            #[allow(unsafe_code, reason = "pointer into a static table")]
-            // SAFETY: as in `from_ptr`: `p` is the address of a slot of KINDS.
-            let k: &'static Kind = unsafe {
-                core::hint::assert_unchecked(!p.is_null());
-                &*p
-            };
-            Some(k)
-        } else {
-            None
+        const _: () = assert!(SIZE.is_power_of_two(), "from_ptr's index is a rotate");
+        let base = KINDS.as_ptr() as usize;
+        // The slot index, in one rotate: an offset that is not a multiple of the slot size has
+        // low bits set, which the rotate moves to the top, so it fails the range test like an
+        // address outside the table (NULL included).
+        let off = (p as usize).wrapping_sub(base);
+        let i = off.rotate_right(SIZE.trailing_zeros());
+        if i >= MAX_KINDS {
+            return None;
         }
+        // Slot `i` is `p` itself: no index arithmetic, and `p` stays in its register (the
+        // table's address plus `off` made the compiler load the address again).
+        #[allow(unsafe_code, reason = "pointer into a static table")]
+        // SAFETY: `i < MAX_KINDS` and the rotate left no low bits, so `off == i * SIZE`: `p`
+        // is the address of slot `i` of KINDS, a static that lives for the whole program (C
+        // got it from us: the exported kind pointers or memkind_create_*).
+        let k: &'static Kind = unsafe {
+            // Not null: the table's address plus `off` (the compiler cannot see it).
+            core::hint::assert_unchecked(!p.is_null());
+            &*p
+        };
+        Some((i, k))
     }
 
     /// A dynamic slot in use (static kinds: always).
