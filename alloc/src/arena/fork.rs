@@ -26,6 +26,7 @@ extern "C" fn child() {
     // The prepare handler holds the counters' list; the child has only this thread.
     crate::counters::thread::fork_child_locked(&mut crate::counters::thread::LIST.held());
     crate::counters::thread::LIST.release();
+    super::thread::fork_child_locked(&mut super::thread::LIST.held());
     super::thread::LIST.release();
     // Move every PMEM kind onto its own file, so parent and child never share file blocks.
     crate::kind::pmem::fork_child();

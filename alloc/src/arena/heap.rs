@@ -126,6 +126,14 @@ pub(crate) fn pop(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
     thread::pop(kind, size)
 }
 
+/// [`pop`] while a probe is attached (and no trace): the block counted in the thread's record
+/// of `kind`; `None` also while that record's counts are not armed (then the caller's counted
+/// path, which arms them).
+#[inline(always)]
+pub(crate) fn pop_counted(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
+    thread::pop_counted(kind, size)
+}
+
 #[inline(always)]
 pub(crate) fn malloc_uncounted(kind: &'static Kind, size: usize) -> *mut c_void {
     if kind.is_default() {
@@ -488,11 +496,17 @@ pub(crate) mod counted {
             return malloc_default(size);
         }
         if size <= thread::SMALL {
+            // The next calls count in the thread's record (`pop_counted`).
+            if thread::arm_counts(kind) {
+                crate::kind::announce_all();
+            }
             let p = thread::malloc_small(kind, size);
             if !p.is_null() {
                 // size ≤ SMALL ≤ CLASS_MAX (a request of 0 gets jemalloc's smallest class,
                 // as AllocClass counts it).
-                note_alloc_class(kind, size);
+                if !thread::count_alloc(kind, size) {
+                    note_alloc_class(kind, size);
+                }
                 return p;
             }
         }
@@ -558,16 +572,43 @@ pub(crate) mod counted {
         default::free_sized(p, usable);
     }
 
-    /// [`super::free`], counted (one owner lookup for the count and the free).
+    /// [`super::free`], counted: a block of a non-default kind with an inline slot goes into
+    /// the thread's magazine, counted in its record, as detached ([`super::free_uncounted`]);
+    /// anything else takes [`free_full`] (a tail call: this part builds no frame).
+    #[inline(always)]
+    pub(crate) fn free_inline(p: *mut c_void) {
+        let id = MAP.lookup_fast(p as usize).map_or(usize::MAX, usize::from);
+        if id != crate::kind::partition::DEFAULT
+            && id < thread::INLINE_SLOTS
+            && thread::push_counted_inline_id(&KINDS[id], id, p)
+        {
+            return;
+        }
+        free_full(p)
+    }
+
+    /// [`free_inline`] out of line, for [`super::free_or`].
     #[cold]
     #[inline(never)]
     pub(crate) extern "C" fn free(p: *mut c_void) {
+        free_inline(p)
+    }
+
+    /// [`free_inline`] past the magazine: one owner lookup for the count and the free.
+    #[cold]
+    #[inline(never)]
+    extern "C" fn free_full(p: *mut c_void) {
         match owner(p) {
             Owner::Kind(k) => {
+                if !k.is_default() && thread::arm_counts(k) {
+                    crate::kind::announce_all();
+                }
                 // `p` is a block start in our memory (see `free`).
                 let ind = crate::jemalloc::block_szind(p);
                 if ind < NCLASS {
-                    note_free_class(k, ind);
+                    if k.is_default() || !thread::count_free(k, ind) {
+                        note_free_class(k, ind);
+                    }
                     if k.is_default() {
                         return default::free_sized(p, class_size_of(ind));
                     }

@@ -85,6 +85,7 @@ pub fn destroy_kind(k: &'static Kind) -> Result<(), Error> {
     }
     let _g = INIT_LOCK.lock();
     crate::counters::thread::flush_kind(k.id());
+    super::thread::flush_kind_counts(k);
     kind::probe::kind_event(k, crate::probe::records::kind_op::DESTROY);
     let result = destroy_arenas_locked(k);
     kind::release_slot(k);

@@ -101,6 +101,12 @@ impl Classes {
         (self.size[b] as usize == usable).then_some(b)
     }
 
+    /// Size of every class (0 past the class count).
+    #[inline(always)]
+    pub fn sizes(&self) -> &[u32; MAX_BINS] {
+        &self.size
+    }
+
     /// Size of class `bin`.
     #[inline(always)]
     pub fn size(&self, bin: usize) -> usize {

@@ -33,9 +33,11 @@ use tikv_jemalloc_sys::{MALLOCX_ARENA, MALLOCX_TCACHE, MALLOCX_TCACHE_NONE};
 use super::magazine::{Classes, Magazines, CAPACITY, MAX_BINS, MAX_SMALL};
 use super::{owner_tag, TCACHE_LIMIT, TCACHE_OWNER};
 use crate::counters::outstanding;
+use crate::counters::thread::{MagazineCounts, MAG_BINS};
 use crate::error::Error;
 use crate::jemalloc;
 use crate::kind::{Kind, MAX_KINDS};
+use crate::probe::records::{flush_reason, MKP_NONE};
 
 /// One thread's state for one kind.
 #[repr(C)]
@@ -56,8 +58,13 @@ pub struct PerKind {
     /// of the record they already hold.
     limit: usize,
     direct: usize,
+    /// The probe's counts of this record's magazine traffic (only while a probe is attached).
+    counts: MagazineCounts,
     mags: Magazines,
 }
+
+// A record's bins are the counts' bins.
+const _: () = assert!(MAX_BINS == MAG_BINS);
 
 thread_local! {
     /// This thread's record per kind id below INLINE_SLOTS (null: none yet).
@@ -347,7 +354,12 @@ pub(crate) fn forget_own_record(kind: &Kind) {
     let mut list = LIST.lock();
     // SAFETY: this thread's own record, taken out of its slot above; destroy never frees
     // records, and an unlinked one (a destroyed kind's) is only freed.
-    unsafe { release(&mut list, pk) };
+    unsafe {
+        if (*pk).linked {
+            flush_counts(&*pk, flush_reason::EVENTS);
+        }
+        release(&mut list, pk)
+    };
 }
 
 /// This thread's record for `kind` if it is set up and of the kind's current generation (the
@@ -420,6 +432,131 @@ pub fn pop(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
     // compiler drops the magazine's index mask.
     unsafe { core::hint::assert_unchecked(b < MAX_BINS) };
     pk.mags.pop(b)
+}
+
+/// [`pop`] while a probe is attached: the block is counted in the record's
+/// [`MagazineCounts`]. `None` as for `pop`, and also while the record's counts are not armed
+/// for the probe's session (the counted slow path arms them: [`arm_counts`]).
+#[inline(always)]
+pub fn pop_counted(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
+    // SAFETY: see `ready`.
+    let pk = unsafe { &mut *ready(kind)? };
+    if !pk.counts.armed() || size.wrapping_sub(1) >= pk.limit {
+        return None;
+    }
+    // SAFETY: as in `pop`.
+    unsafe { core::hint::assert_unchecked(size <= MAX_SMALL) };
+    let b = classes(pk).bin_of(size);
+    // SAFETY: as in `pop`.
+    unsafe { core::hint::assert_unchecked(b < MAX_BINS) };
+    let p = pk.mags.pop(b)?;
+    pk.counts.alloc(b, size);
+    if tick(pk) {
+        return Some(flush_counts_then(pk, p));
+    }
+    Some(p)
+}
+
+/// [`free_inline_id`] while a probe is attached: true when the block went into the magazine
+/// and was counted in the record's [`MagazineCounts`]; false (nothing done) when the thread has
+/// no ready record with armed counts, or the magazine cannot take the block.
+#[inline(always)]
+pub fn push_counted_inline_id(kind: &'static Kind, id: usize, p: *mut c_void) -> bool {
+    let Some(pk) = ready_inline(kind, id) else {
+        return false;
+    };
+    // SAFETY: see `ready`.
+    let pk = unsafe { &mut *pk };
+    if !pk.counts.armed() {
+        return false;
+    }
+    let ind = jemalloc::block_szind(p);
+    if !push_szind_into(pk, p, ind) {
+        return false;
+    }
+    // A pushed block's class index is its bin (below `direct`).
+    pk.counts.free(ind);
+    if tick(pk) {
+        flush_counts_then(pk, null_mut());
+    }
+    true
+}
+
+/// One counted event less until record `pk`'s next flush (see `MagazineCounts::tick`).
+#[inline(always)]
+fn tick(pk: &PerKind) -> bool {
+    // SAFETY: `counts` of this thread's record.
+    unsafe {
+        MagazineCounts::tick::<{ core::mem::offset_of!(PerKind, counts) }>(
+            (pk as *const PerKind).cast(),
+        )
+    }
+}
+
+/// Count a small malloc of `size` bytes of `kind` that the counted slow path served, in this
+/// thread's record of the kind when its counts are armed (so that one accumulator holds all of
+/// the record's small traffic, and its allocs and frees reach the probe together). False when
+/// the caller must count it elsewhere.
+pub fn count_alloc(kind: &'static Kind, size: usize) -> bool {
+    let Some(pk) = ready(kind) else {
+        return false;
+    };
+    // SAFETY: see `ready`.
+    let pk = unsafe { &*pk };
+    if !pk.counts.armed() || size.wrapping_sub(1) >= pk.limit {
+        return false;
+    }
+    pk.counts.alloc(classes(pk).bin_of(size), size);
+    if tick(pk) {
+        flush_counts(pk, flush_reason::EVENTS);
+    }
+    true
+}
+
+/// [`count_alloc`] for a free of a block of `kind` of jemalloc size-class index `ind`.
+pub fn count_free(kind: &'static Kind, ind: usize) -> bool {
+    let Some(pk) = ready(kind) else {
+        return false;
+    };
+    // SAFETY: see `ready`.
+    let pk = unsafe { &*pk };
+    // A class below `direct` is its bin.
+    if !pk.counts.armed() || ind >= pk.direct {
+        return false;
+    }
+    pk.counts.free(ind);
+    if tick(pk) {
+        flush_counts(pk, flush_reason::EVENTS);
+    }
+    true
+}
+
+/// Arm the counts of this thread's ready record of `kind` for the probe's session, if they are
+/// not (the counted slow paths, so that the next calls take [`pop_counted`] and
+/// [`push_counted_inline_id`]). True when the caller must re-announce every kind and extent.
+pub fn arm_counts(kind: &'static Kind) -> bool {
+    match ready(kind) {
+        // SAFETY: see `ready`.
+        Some(pk) if !unsafe { &*pk }.counts.armed() => unsafe { &*pk }.counts.arm(),
+        _ => false,
+    }
+}
+
+/// The flush every `MKP_FLUSH_EVERY` counted events of record `pk`, then `p` back. `extern "C"`
+/// (a panic aborts here), so the counted fast paths reach it with a tail call and stay frameless.
+#[cold]
+#[inline(never)]
+extern "C" fn flush_counts_then(pk: &PerKind, p: *mut c_void) -> *mut c_void {
+    flush_counts(pk, flush_reason::EVENTS);
+    // Opaque, so that the compiler does not see `p` come back and keep it in a callee-saved
+    // register across the call (which would give the fast path a frame).
+    core::hint::black_box(p)
+}
+
+/// Hand record `pk`'s magazine counts to the probe.
+fn flush_counts(pk: &PerKind, reason: u32) {
+    let arena = super::arena_of_flags(pk.flags).unwrap_or(MKP_NONE);
+    pk.counts.flush(pk.kind, arena, classes(pk).sizes(), reason);
 }
 
 /// [`malloc_small`] when [`pop`] has no block: set up the record, refill the magazine, or
@@ -642,6 +779,7 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
             r.classes = Classes::get();
             r.limit = Classes::get().limit();
             r.direct = Classes::get().direct();
+            r.counts.disarm();
             // A released record's magazines were drained; their counts are zeroed again all the
             // same. A fresh one's are zeros: not even read, so its other pages stay untouched.
             if !fresh {
@@ -764,8 +902,68 @@ unsafe extern "C" fn on_thread_exit(_: *mut c_void) {
     let mut list = LIST.lock();
     take_all_slots(|pk| {
         // SAFETY: this thread's own record; lock held.
-        unsafe { release(&mut list, pk) };
+        unsafe {
+            if (*pk).linked {
+                flush_counts(&*pk, flush_reason::THREAD_EXIT);
+            }
+            release(&mut list, pk)
+        };
     });
+}
+
+/// Flush every thread's magazine counts of `kind` (it is being destroyed; with the kind's other
+/// counts, before the probe hears of the destroy).
+pub(crate) fn flush_kind_counts(kind: &Kind) {
+    if !crate::probe::on() {
+        return;
+    }
+    let list = LIST.lock();
+    let mut cur = list.head;
+    // SAFETY: walking the list under its lock; every node is a live record.
+    unsafe {
+        while !cur.is_null() {
+            if (*cur).kind == kind.id() && (*cur).generation == kind.generation() {
+                flush_counts(&*cur, flush_reason::KIND_DESTROY);
+            }
+            cur = (*cur).next;
+        }
+    }
+}
+
+/// At process exit: flush every record's magazine counts.
+extern "C" fn flush_all_counts_at_exit() {
+    if !crate::probe::on() {
+        return;
+    }
+    let list = LIST.lock();
+    let mut cur = list.head;
+    // SAFETY: as in `flush_kind_counts`.
+    unsafe {
+        while !cur.is_null() {
+            flush_counts(&*cur, flush_reason::PROCESS_EXIT);
+            cur = (*cur).next;
+        }
+    }
+}
+
+/// Runs [`flush_all_counts_at_exit`] when the process exits (or the library is unloaded), as
+/// the counters' own exit flush.
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static AT_EXIT: extern "C" fn() = flush_all_counts_at_exit;
+
+/// In a fork child, with [`LIST`] held since the prepare handler: the records' counts are the
+/// parent's (it flushes them itself), so every record's are dropped and disarmed; the child's
+/// next counted call arms them again (and announces what the child inherited).
+pub(crate) fn fork_child_locked(list: &mut List) {
+    let mut cur = list.head;
+    // SAFETY: walking the held list; every node is a live record.
+    unsafe {
+        while !cur.is_null() {
+            (*cur).counts.disarm();
+            cur = (*cur).next;
+        }
+    }
 }
 
 /// Marks this thread as initialising the library until dropped. While it lives, the Rust

@@ -456,6 +456,162 @@ impl Entry {
     }
 }
 
+/// Bins a [`MagazineCounts`] counts per class: the arena layer's magazine bins (checked there).
+pub(crate) const MAG_BINS: usize = 32;
+
+/// `MagazineCounts::session` of counts that belong to no probe session (`memkind_probe_request`
+/// is 0 or a CLOCK_MONOTONIC time, never this).
+const UNARMED: u64 = u64::MAX;
+
+/// One thread's counts of one non-default kind's magazine traffic (the small mallocs a magazine
+/// served and the frees it kept), held in the arena layer's per-thread record of the kind, so
+/// the counted fast path reaches them through the record it already holds: no look-up, no
+/// test of its own beyond [`MagazineCounts::armed`]. Everything else a kind does is counted in
+/// the thread's [`Entry`] of it, as before; both go to the probe as deltas of the same
+/// (kind, arena), which the BPF side sums.
+///
+/// The arena layer flushes them when [`MagazineCounts::alloc`] or [`MagazineCounts::free`]
+/// says so (every `MKP_FLUSH_EVERY` events), when it releases the record (thread exit, the
+/// record of a destroyed kind replaced), at kind destroy and at process exit (it walks its
+/// records), with [`MagazineCounts::flush`]. The owner counts with plain loads and stores, as
+/// in [`Entry`]; a flush by another thread (destroy, exit) reads atomics.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct MagazineCounts {
+    /// The probe session (`memkind_probe_request`) the counts belong to; [`UNARMED`]: none yet.
+    session: AtomicU64,
+    /// Events left until the next flush.
+    left: AtomicU32,
+    /// The owning thread, for the flush records.
+    tid: AtomicU32,
+    bytes_requested: AtomicU64,
+    /// Allocs of bin `i`'s class (at most `MKP_FLUSH_EVERY` between two flushes).
+    allocs: [AtomicU16; MAG_BINS],
+    /// Frees of bin `i`'s class.
+    frees: [AtomicU16; MAG_BINS],
+}
+
+impl MagazineCounts {
+    /// Empty and in no session (a new record's counts, or a fork child's).
+    pub(crate) fn disarm(&self) {
+        self.session.store(UNARMED, Relaxed);
+        self.clear();
+    }
+
+    fn clear(&self) {
+        self.left.store(MKP_FLUSH_EVERY, Relaxed);
+        self.bytes_requested.store(0, Relaxed);
+        for c in self.allocs.iter().chain(&self.frees) {
+            c.store(0, Relaxed);
+        }
+    }
+
+    /// The counts belong to the probe's current session: the counted fast path may add to them.
+    #[inline(always)]
+    pub(crate) fn armed(&self) -> bool {
+        self.session.load(Relaxed) == crate::probe::request()
+    }
+
+    /// Join the current session (the owning thread, while a probe is attached): counts of an
+    /// earlier one are dropped. True when the caller must re-announce every kind and extent
+    /// (a probe asked for it, or this is the process's first counted event), as [`count`].
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn arm(&self) -> bool {
+        let req = crate::probe::request();
+        self.clear();
+        self.tid.store(crate::probe::gettid(), Relaxed);
+        self.session.store(req, Relaxed);
+        ANNOUNCED.load(Relaxed) != req && ANNOUNCED.swap(req, Relaxed) != req
+    }
+
+    /// A malloc of `requested` bytes got a block of bin `bin`'s class; [`tick`](Self::tick)
+    /// next.
+    #[inline(always)]
+    pub(crate) fn alloc(&self, bin: usize, requested: usize) {
+        if let Some(c) = self.allocs.get(bin) {
+            add16(c);
+        }
+        add(&self.bytes_requested, requested as u64);
+    }
+
+    /// A block of bin `bin`'s class was freed; [`tick`](Self::tick) next.
+    #[inline(always)]
+    pub(crate) fn free(&self, bin: usize) {
+        if let Some(c) = self.frees.get(bin) {
+            add16(c);
+        }
+    }
+
+    /// One event less until the next flush of the counts at byte `AT` of `record`; true when
+    /// none are left (the caller must [`flush`](Self::flush)). One `decl` on the record's
+    /// address plus a constant and one branch, in asm: the compiler would load, decrement and
+    /// store to test the result, and compute the counter's address first.
+    ///
+    /// # Safety
+    /// `record` plus `AT` is the address of a `MagazineCounts` of the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn tick<const AT: usize>(record: *const u8) -> bool {
+        // SAFETY: by the caller's contract the address is the thread's own counter, which this
+        // decrements in place as its load and store would (a flush by another thread may race
+        // with it, as with every count here); no stack use, flags clobbered as asm! assumes.
+        unsafe {
+            core::arch::asm!(
+                "decl {off}({rec})",
+                "je {due}",
+                rec = in(reg) record,
+                off = const AT + core::mem::offset_of!(MagazineCounts, left),
+                due = label { return true; },
+                options(att_syntax, nostack),
+            );
+        }
+        false
+    }
+
+    /// Hand the counts to the probe and zero them: `kind`'s, made in `arena` (`MKP_NONE`: none
+    /// known), bin `i` of class size `sizes[i]`. Counts of an earlier session are dropped
+    /// instead, and nothing is sent when there are none or no probe is attached.
+    pub(crate) fn flush(&self, kind: u16, arena: u32, sizes: &[u32; MAG_BINS], reason: u32) {
+        if self.left.load(Relaxed) == MKP_FLUSH_EVERY {
+            return;
+        }
+        if !self.armed() || !crate::probe::on() {
+            self.clear();
+            return;
+        }
+        let rec = MkpFlush {
+            version: MKP_VERSION,
+            reason,
+            kind: u32::from(kind),
+            arena,
+            tid: self.tid.load(Relaxed),
+            pad: 0,
+            delta: self.take(sizes),
+        };
+        crate::probe::flush(&rec);
+    }
+
+    /// The counts as the flush record's fields, zeroed here (bin `i` of class size `sizes[i]`).
+    fn take(&self, sizes: &[u32; MAG_BINS]) -> MkpCounters {
+        let mut delta = MkpCounters {
+            bytes_requested: self.bytes_requested.swap(0, Relaxed),
+            ..MkpCounters::default()
+        };
+        for ((a, f), &size) in self.allocs.iter().zip(&self.frees).zip(sizes) {
+            let (a, f) = (u64::from(a.swap(0, Relaxed)), u64::from(f.swap(0, Relaxed)));
+            let size = u64::from(size);
+            delta.allocs += a;
+            delta.bytes_allocated += a * size;
+            // Every request of a class lies in the class size's bucket.
+            delta.size_buckets[size_bucket(size)] += a;
+            delta.frees += f;
+            delta.bytes_freed += f * size;
+        }
+        self.left.store(MKP_FLUSH_EVERY, Relaxed);
+        delta
+    }
+}
+
 impl ThreadCounters {
     /// The entry of kind id `id`, allocating its chunk on first use (None: out of memory or an
     /// id beyond the table).
@@ -709,6 +865,58 @@ mod tests {
                 "{n}"
             );
         }
+    }
+
+    /// A record's magazine counts: armed for the current session only, a flush due every
+    /// `MKP_FLUSH_EVERY` events, bins become the record's fields by their class sizes, and a
+    /// flush without a probe attached drops them.
+    #[test]
+    fn magazine_counts() {
+        let c = MagazineCounts::default();
+        c.disarm();
+        assert!(!c.armed(), "a new record's counts are in no session");
+        let _ = c.arm();
+        assert!(c.armed());
+        let at = |c: &MagazineCounts| (c as *const MagazineCounts).cast::<u8>();
+        let mut sizes = [0u32; MAG_BINS];
+        for (i, s) in sizes.iter_mut().enumerate().take(NCLASS) {
+            *s = CLASS_SIZES[i].into();
+        }
+        let mut due = 0;
+        for (bin, requested) in [(0, 1), (0, 8), (1, 9), (1, 16), (28, 4000)] {
+            c.alloc(bin, requested);
+            // SAFETY: `c` is this thread's counts.
+            due += usize::from(unsafe { MagazineCounts::tick::<0>(at(&c)) });
+        }
+        c.free(1);
+        c.free(28);
+        // SAFETY: as above.
+        due += usize::from(unsafe { MagazineCounts::tick::<0>(at(&c)) });
+        assert_eq!(due, 0);
+        assert_eq!(c.left.load(Relaxed), MKP_FLUSH_EVERY - 6);
+        let d = c.take(&sizes);
+        assert_eq!((d.allocs, d.frees, d.reallocs), (5, 2, 0));
+        assert_eq!(d.bytes_requested, 1 + 8 + 9 + 16 + 4000);
+        assert_eq!(d.bytes_allocated, 8 + 8 + 16 + 16 + 4096);
+        assert_eq!(d.bytes_freed, 16 + 4096);
+        let mut buckets = [0; MKP_SIZE_BUCKETS];
+        for n in [1u64, 8, 9, 16, 4000] {
+            buckets[size_bucket(n)] += 1;
+        }
+        assert_eq!(d.size_buckets, buckets);
+        assert_eq!(c.take(&sizes), MkpCounters::default(), "taken: zeroed");
+        // A flush is due at the MKP_FLUSH_EVERY-th event.
+        let ticks = (1..=MKP_FLUSH_EVERY)
+            // SAFETY: as above.
+            .map(|_| unsafe { MagazineCounts::tick::<0>(at(&c)) })
+            .collect::<Vec<_>>();
+        assert_eq!(ticks.iter().filter(|&&t| t).count(), 1);
+        assert!(ticks[MKP_FLUSH_EVERY as usize - 1]);
+        // No probe attached in unit tests: a flush drops the counts.
+        c.alloc(3, 40);
+        c.flush(7, 0, &sizes, flush_reason::EVENTS);
+        assert_eq!(c.take(&sizes), MkpCounters::default());
+        assert!(!crate::probe::on());
     }
 
     #[test]

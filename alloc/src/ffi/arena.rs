@@ -186,6 +186,15 @@ pub(crate) extern "C" fn arena_malloc(kind: MemkindT, size: usize) -> *mut c_voi
 #[cold]
 #[inline(never)]
 extern "C" fn malloc_attached(kind: MemkindT, size: usize) -> *mut c_void {
+    // Counted (no trace): first a block from the thread's magazine, counted in its record, with
+    // the checks of the detached fast path.
+    if !probe::tracing() {
+        if let Some(k) = Kind::in_table(kind) {
+            if let Some(p) = heap::pop_counted(k, size) {
+                return p;
+            }
+        }
+    }
     match kind_arg(kind) {
         Some(k) if size > 0 => malloc_probed(k, size),
         _ => malloc_rare_probed(kind, size),
@@ -601,7 +610,7 @@ extern "C" fn free_probed(ptr: *mut c_void) {
     if probe::tracing() {
         return free_traced(ptr, call::FREE);
     }
-    heap::counted::free(ptr)
+    heap::counted::free_inline(ptr)
 }
 
 /// [`arena_free_detect`] of a non-NULL pointer while a probe is attached.
