@@ -517,6 +517,22 @@ pub(crate) mod counted {
     /// usable size is the request's size class (what `sallocx` of the block would say).
     #[inline(always)]
     pub(crate) fn malloc_default(size: usize) -> *mut c_void {
+        // A small block from the thread's magazine of DEFAULT (its record made and armed here),
+        // so that the next ones take the counted fast path (`pop_counted`), as for the other
+        // kinds. Without a record (during set-up, out of memory), jemalloc's malloc.
+        if size <= thread::SMALL {
+            let k = default_kind();
+            if thread::arm_counts(k) {
+                crate::kind::announce_all();
+            }
+            let p = thread::malloc_small(k, size);
+            if !p.is_null() {
+                if !thread::count_alloc(k, size) {
+                    note_default_alloc_class(size);
+                }
+                return p;
+            }
+        }
         let p = default::malloc(size);
         if !p.is_null() {
             if size <= CLASS_MAX {
@@ -553,7 +569,13 @@ pub(crate) mod counted {
     /// size lets jemalloc's sized free skip its own look-up.
     #[inline(always)]
     pub(crate) fn free_default(p: *mut c_void) {
-        // `p` is a live DEFAULT block start (the caller's extent-map lookup said so).
+        // `p` is a live DEFAULT block start (the caller's extent-map lookup said so). Into the
+        // thread's magazine of DEFAULT, counted in its record, when it has one (see
+        // `malloc_default`); else to jemalloc.
+        let d = crate::kind::partition::DEFAULT;
+        if thread::push_counted_inline_id(&KINDS[d], d, p) {
+            return;
+        }
         let ind = crate::jemalloc::block_szind(p);
         if ind < NCLASS {
             note_default_free_class(ind);

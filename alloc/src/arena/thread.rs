@@ -742,20 +742,28 @@ fn record_slow(kind: &'static Kind) -> Result<*mut PerKind, Error> {
         return Err(Error::Unavailable); // the caller goes uncached (`uncached_flags`)
     }
     let _reentry = InitGuard::enter();
-    let rt = super::runtime(kind)?;
-    if rt.arenas.is_empty() {
-        return Err(Error::Invalid); // DEFAULT has no records (callers check first)
-    }
+    let arena = if kind.is_default() {
+        // DEFAULT's record is made only by its counted path (a probe attached), whose small
+        // blocks then come from magazines as the other kinds' do: the thread's own arena, as
+        // jemalloc's malloc would use, and no tcache of ours.
+        // SAFETY: `thread.arena` is an `unsigned` (jemalloc(3)).
+        unsafe { jemalloc::read::<u32>(c"thread.arena") }.map_err(|_| Error::Malloc)?
+    } else {
+        let rt = super::runtime(kind)?;
+        if rt.arenas.is_empty() {
+            return Err(Error::Invalid);
+        }
+        rt.take_arena()
+    };
     let id = kind.id() as usize;
     reserve_slot(id)?;
     let slot_old = slot(id);
-    let arena = rt.take_arena();
     // Every record is released by the thread-exit destructor. A record made while that
     // destructor already runs (another key's destructor allocating) sets the key again, so
     // glibc runs ours once more; such late records get no jemalloc tcache.
     register_exit();
     // The tcache comes at the record's next slow-path call (`tcache_due`).
-    let due = if EXITING.with(Cell::get) {
+    let due = if EXITING.with(Cell::get) || kind.is_default() {
         0
     } else {
         TCACHE_DUE

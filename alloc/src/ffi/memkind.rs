@@ -44,6 +44,9 @@ extern "C" fn malloc_default_other(size: usize) -> *mut c_void {
     if crate::probe::tracing() {
         return ar::memkind_arena_malloc(default_kind(), size);
     }
+    if let Some(p) = heap::pop_counted(default_kind(), size) {
+        return p;
+    }
     heap::counted::malloc_default(size)
 }
 
