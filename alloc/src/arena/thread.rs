@@ -11,6 +11,11 @@
 //! from the TLS block; those of higher ids are a table `calloc`ed on the thread's first use of
 //! one. So every thread of a process pays 512 bytes of static TLS for us, not a slot per
 //! possible kind (8 KiB), and typical programs never need the table.
+//!
+//! MEMKIND_DEFAULT's blocks come from jemalloc's own thread cache, with no record, except while a
+//! probe is attached: its counted path then makes the thread a record of DEFAULT (the thread's
+//! jemalloc arena, no tcache of ours) and serves small blocks from its magazines, so that they
+//! are counted where the other kinds' are (the record's `MagazineCounts`, see `pop_counted`).
 #![allow(
     unsafe_code,
     reason = "thread-local records reached by raw pointer, pthread key clean-up"
@@ -237,8 +242,9 @@ fn record(kind: &'static Kind) -> Result<*mut PerKind, Error> {
     record_slow(kind)
 }
 
-/// The mallocx flags for a non-default `kind` in this thread (arena + tcache). DEFAULT has no
-/// records: callers ([`super::heap`], [`super::thread_arena`]) send it elsewhere first.
+/// The mallocx flags for a non-default `kind` in this thread (arena + tcache). DEFAULT's record
+/// (see below) is only its counted path's: callers ([`super::heap`], [`super::thread_arena`])
+/// send DEFAULT elsewhere first.
 #[inline(always)]
 pub fn flags(kind: &'static Kind) -> Result<i32, Error> {
     match record(kind) {
@@ -412,9 +418,9 @@ pub fn malloc_small(kind: &'static Kind, size: usize) -> *mut c_void {
 }
 
 /// The fast path of [`malloc_small`]: a block from the magazine of `size`'s class, `None` when
-/// the thread has no ready record of `kind` (DEFAULT never has one; a kind that is not live has
-/// none of its current generation), `size` is 0 or above the cached classes, or the magazine
-/// is empty.
+/// the thread has no ready record of `kind` (DEFAULT has one only once its counted path made it;
+/// a kind that is not live has none of its current generation), `size` is 0 or above the
+/// cached classes, or the magazine is empty.
 #[inline(always)]
 pub fn pop(kind: &'static Kind, size: usize) -> Option<*mut c_void> {
     // SAFETY: see `ready`.
