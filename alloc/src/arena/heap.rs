@@ -569,19 +569,22 @@ pub(crate) mod counted {
     /// size lets jemalloc's sized free skip its own look-up.
     #[inline(always)]
     pub(crate) fn free_default(p: *mut c_void) {
-        // `p` is a live DEFAULT block start (the caller's extent-map lookup said so). Into the
-        // thread's magazine of DEFAULT, counted in its record, when it has one (see
-        // `malloc_default`); else to jemalloc.
-        let d = crate::kind::partition::DEFAULT;
-        if thread::push_counted_inline_id(&KINDS[d], d, p) {
-            return;
-        }
+        // `p` is a live DEFAULT block start (the caller's extent-map lookup said so).
         let ind = crate::jemalloc::block_szind(p);
         if ind < NCLASS {
             note_default_free_class(ind);
             return default::free_sized(p, class_size_of(ind));
         }
         free_default_large(p)
+    }
+
+    /// Free of a live DEFAULT block `p` into the thread's magazine of DEFAULT, counted in its
+    /// record, when the thread has one (see [`malloc_default`]) and the magazine takes it;
+    /// false when nothing was done (then [`free_default`]).
+    #[inline(always)]
+    pub(crate) fn push_default(p: *mut c_void) -> bool {
+        let d = crate::kind::partition::DEFAULT;
+        thread::push_counted_inline_id(&KINDS[d], d, p)
     }
 
     /// [`free_default`] of a block above the counted classes (or when the page map cannot be

@@ -38,14 +38,25 @@ extern "C" fn malloc_default_other(size: usize) -> *mut c_void {
     if !crate::probe::on() {
         return crate::arena::default::malloc_any(size);
     }
+    // Counted: first a block from the thread's magazine of DEFAULT, counted in its record (the
+    // frameless part); anything else is a tail call.
+    if !crate::probe::tracing() {
+        if let Some(p) = heap::pop_counted(default_kind(), size) {
+            return p;
+        }
+    }
+    malloc_default_probed(size)
+}
+
+/// [`malloc_default_other`] past the magazine while a probe is attached.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_default_probed(size: usize) -> *mut c_void {
     if size == 0 {
         return core::ptr::null_mut();
     }
     if crate::probe::tracing() {
         return ar::memkind_arena_malloc(default_kind(), size);
-    }
-    if let Some(p) = heap::pop_counted(default_kind(), size) {
-        return p;
     }
     heap::counted::malloc_default(size)
 }
@@ -140,6 +151,18 @@ fn free_default(ptr: *mut c_void) {
 #[cold]
 #[inline(never)]
 extern "C" fn free_default_probed(ptr: *mut c_void) {
+    // Counted: into the thread's magazine of DEFAULT, counted in its record (the frameless
+    // part); anything else is a tail call.
+    if !crate::probe::tracing() && heap::counted::push_default(ptr) {
+        return;
+    }
+    free_default_probed_full(ptr)
+}
+
+/// [`free_default_probed`] past the magazine.
+#[cold]
+#[inline(never)]
+extern "C" fn free_default_probed_full(ptr: *mut c_void) {
     if crate::probe::tracing() {
         return ar::memkind_arena_free(default_kind(), ptr);
     }
