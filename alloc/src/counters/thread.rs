@@ -463,18 +463,19 @@ pub(crate) const MAG_BINS: usize = 32;
 /// is 0 or a CLOCK_MONOTONIC time, never this).
 const UNARMED: u64 = u64::MAX;
 
-/// One thread's counts of one non-default kind's magazine traffic (the small mallocs a magazine
-/// served and the frees it kept), held in the arena layer's per-thread record of the kind, so
-/// the counted fast path reaches them through the record it already holds: no look-up, no
-/// test of its own beyond [`MagazineCounts::armed`]. Everything else a kind does is counted in
-/// the thread's [`Entry`] of it, as before; both go to the probe as deltas of the same
-/// (kind, arena), which the BPF side sums.
+/// One thread's counts of one kind's small blocks (the mallocs its magazines served, the frees
+/// they kept, their refills and drains), held in the arena layer's per-thread record of the kind
+/// (MEMKIND_DEFAULT's too, which has a record only while a probe is attached), so the counted
+/// fast path reaches them through the record it already holds: no look-up, no test of its own
+/// beyond [`MagazineCounts::armed`]. Everything else a kind does is counted in the thread's
+/// [`Entry`] of it; both go to the probe as deltas of the same (kind, arena), which the BPF side
+/// sums.
 ///
-/// The arena layer flushes them when [`MagazineCounts::alloc`] or [`MagazineCounts::free`]
-/// says so (every `MKP_FLUSH_EVERY` events), when it releases the record (thread exit, the
-/// record of a destroyed kind replaced), at kind destroy and at process exit (it walks its
-/// records), with [`MagazineCounts::flush`]. The owner counts with plain loads and stores, as
-/// in [`Entry`]; a flush by another thread (destroy, exit) reads atomics.
+/// The arena layer flushes them when [`MagazineCounts::tick`] says so (every `MKP_FLUSH_EVERY`
+/// events), when it releases the record (thread exit, a changed usage policy), at kind destroy
+/// and at process exit (it walks its records), with [`MagazineCounts::flush`]. The owner
+/// counts with plain loads and stores (and the countdown's `decl`), as in [`Entry`]; a flush by
+/// another thread (destroy, exit) reads atomics.
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct MagazineCounts {
@@ -888,12 +889,13 @@ mod tests {
             // SAFETY: `c` is this thread's counts.
             due += usize::from(unsafe { MagazineCounts::tick::<0>(at(&c)) });
         }
-        c.free(1);
-        c.free(28);
-        // SAFETY: as above.
-        due += usize::from(unsafe { MagazineCounts::tick::<0>(at(&c)) });
+        for bin in [1, 28] {
+            c.free(bin);
+            // SAFETY: as above.
+            due += usize::from(unsafe { MagazineCounts::tick::<0>(at(&c)) });
+        }
         assert_eq!(due, 0);
-        assert_eq!(c.left.load(Relaxed), MKP_FLUSH_EVERY - 6);
+        assert_eq!(c.left.load(Relaxed), MKP_FLUSH_EVERY - 7);
         let d = c.take(&sizes);
         assert_eq!((d.allocs, d.frees, d.reallocs), (5, 2, 0));
         assert_eq!(d.bytes_requested, 1 + 8 + 9 + 16 + 4000);
