@@ -441,7 +441,7 @@ impl Builder {
             check_cnt: self.check_cnt,
             trigger: self.trigger,
             degree: self.degree,
-            adjusting: AtomicBool::new(false),
+            adjusting: crate::counters::CacheLine(AtomicBool::new(false)),
         })
     }
 }

@@ -43,8 +43,10 @@ pub(super) struct Thresholds {
     pub(super) check_cnt: u32,
     pub(super) trigger: f32,
     pub(super) degree: f32,
-    /// Held by the one thread moving the thresholds.
-    pub(super) adjusting: AtomicBool,
+    /// Held by the one thread moving the thresholds. In a cache line of its own: taken and
+    /// released at every check, it would otherwise invalidate the line of the fields above,
+    /// which every operation of every thread reads.
+    pub(super) adjusting: CacheLine<AtomicBool>,
 }
 
 pub(super) enum Route {
@@ -125,9 +127,9 @@ impl Thresholds {
             countdown.store(left, Ordering::Relaxed);
             return;
         }
-        if !self.adjusting.swap(true, Ordering::Acquire) {
+        if !self.adjusting.0.swap(true, Ordering::Acquire) {
             self.adjust(|i| tiers.get(i).map_or(0, |t| t.counters.flushed()));
-            self.adjusting.store(false, Ordering::Release);
+            self.adjusting.0.store(false, Ordering::Release);
         }
         countdown.store(self.check_cnt, Ordering::Relaxed);
     }
@@ -148,7 +150,12 @@ impl Thresholds {
                 current = next as f32 / prev as f32;
                 let last = f32::from_bits(t.diff.load(Ordering::Relaxed));
                 let diff = (current - t.expected).abs();
-                t.diff.store(diff.to_bits(), Ordering::Relaxed);
+                // Written only when it changed: the threshold's line is read by every
+                // operation of every thread, and the tiers' bytes (flushed in 50 KiB steps)
+                // mostly stay the same from one check to the next.
+                if diff.to_bits() != t.diff.load(Ordering::Relaxed) {
+                    t.diff.store(diff.to_bits(), Ordering::Relaxed);
+                }
                 if diff < self.trigger || diff < last {
                     continue;
                 }

@@ -481,7 +481,7 @@ fn thresholds(list: &[(usize, usize, usize, f32)], trigger: f32, degree: f32) ->
         check_cnt: 1,
         trigger,
         degree,
-        adjusting: AtomicBool::new(false),
+        adjusting: crate::counters::CacheLine(AtomicBool::new(false)),
     }
 }
 
