@@ -928,6 +928,20 @@ unsafe extern "C" fn on_thread_exit(_: *mut c_void) {
 /// Flush every thread's magazine counts of `kind` (it is being destroyed; with the kind's other
 /// counts, before the probe hears of the destroy).
 pub(crate) fn flush_kind_counts(kind: &Kind) {
+    flush_listed(
+        |pk| pk.kind == kind.id() && pk.generation == kind.generation(),
+        flush_reason::KIND_DESTROY,
+    );
+}
+
+/// At process exit: flush every record's magazine counts.
+extern "C" fn flush_all_counts_at_exit() {
+    flush_listed(|_| true, flush_reason::PROCESS_EXIT);
+}
+
+/// Flush the magazine counts of every listed record `which` picks (nothing while no probe is
+/// attached).
+fn flush_listed(which: impl Fn(&PerKind) -> bool, reason: u32) {
     if !crate::probe::on() {
         return;
     }
@@ -936,25 +950,9 @@ pub(crate) fn flush_kind_counts(kind: &Kind) {
     // SAFETY: walking the list under its lock; every node is a live record.
     unsafe {
         while !cur.is_null() {
-            if (*cur).kind == kind.id() && (*cur).generation == kind.generation() {
-                flush_counts(&*cur, flush_reason::KIND_DESTROY);
+            if which(&*cur) {
+                flush_counts(&*cur, reason);
             }
-            cur = (*cur).next;
-        }
-    }
-}
-
-/// At process exit: flush every record's magazine counts.
-extern "C" fn flush_all_counts_at_exit() {
-    if !crate::probe::on() {
-        return;
-    }
-    let list = LIST.lock();
-    let mut cur = list.head;
-    // SAFETY: as in `flush_kind_counts`.
-    unsafe {
-        while !cur.is_null() {
-            flush_counts(&*cur, flush_reason::PROCESS_EXIT);
             cur = (*cur).next;
         }
     }

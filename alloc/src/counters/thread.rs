@@ -423,16 +423,12 @@ impl Entry {
         for (o, b) in out.size_buckets.iter_mut().zip(&c.size_buckets) {
             *o = b.swap(0, Relaxed);
         }
-        for ((a, f), &size) in c.class_allocs.iter().zip(&c.class_frees).zip(&CLASS_SIZES) {
-            let (a, f) = (u64::from(a.swap(0, Relaxed)), u64::from(f.swap(0, Relaxed)));
-            let size = u64::from(size);
-            out.allocs += a;
-            out.bytes_allocated += a * size;
-            // Every request of a class lies in the class size's bucket.
-            out.size_buckets[size_bucket(size)] += a;
-            out.frees += f;
-            out.bytes_freed += f * size;
-        }
+        take_classes(
+            &mut out,
+            &c.class_allocs,
+            &c.class_frees,
+            CLASS_SIZES.iter().map(|&s| u64::from(s)),
+        );
         self.events.store(0, Relaxed);
         out
     }
@@ -453,6 +449,25 @@ impl Entry {
             delta: self.take(),
         };
         crate::probe::flush(&rec);
+    }
+}
+
+/// Add per-class alloc and free counts (class `i` of `sizes`' `i`-th size) to a flush record's
+/// fields, zeroing them.
+fn take_classes(
+    out: &mut MkpCounters,
+    allocs: &[AtomicU16],
+    frees: &[AtomicU16],
+    sizes: impl Iterator<Item = u64>,
+) {
+    for ((a, f), size) in allocs.iter().zip(frees).zip(sizes) {
+        let (a, f) = (u64::from(a.swap(0, Relaxed)), u64::from(f.swap(0, Relaxed)));
+        out.allocs += a;
+        out.bytes_allocated += a * size;
+        // Every request of a class lies in the class size's bucket.
+        out.size_buckets[size_bucket(size)] += a;
+        out.frees += f;
+        out.bytes_freed += f * size;
     }
 }
 
@@ -598,16 +613,12 @@ impl MagazineCounts {
             bytes_requested: self.bytes_requested.swap(0, Relaxed),
             ..MkpCounters::default()
         };
-        for ((a, f), &size) in self.allocs.iter().zip(&self.frees).zip(sizes) {
-            let (a, f) = (u64::from(a.swap(0, Relaxed)), u64::from(f.swap(0, Relaxed)));
-            let size = u64::from(size);
-            delta.allocs += a;
-            delta.bytes_allocated += a * size;
-            // Every request of a class lies in the class size's bucket.
-            delta.size_buckets[size_bucket(size)] += a;
-            delta.frees += f;
-            delta.bytes_freed += f * size;
-        }
+        take_classes(
+            &mut delta,
+            &self.allocs,
+            &self.frees,
+            sizes.iter().map(|&s| u64::from(s)),
+        );
         self.left.store(MKP_FLUSH_EVERY, Relaxed);
         delta
     }
