@@ -68,9 +68,21 @@ while read -r name exe; do
         # shellcheck disable=SC2086 # TEST_ARGS: words for the test harness
         if "$exe" --test-threads=1 --nocapture ${TEST_ARGS:-}; then
             say "=== $name: ok ($((SECONDS - t0)) s)"
-        elif [[ ${RERUN_FAILED:-0} == 1 ]] && say "=== $name: failed, running it once more (vmtest/run: rerun_failed_for)" \
-            && "$exe" --test-threads=1 --nocapture ${TEST_ARGS:-}; then
-            say "=== $name: FLAKY: failed, then passed on the rerun ($((SECONDS - t0)) s)"
+            continue
+        fi
+        # RERUN_FAILED: how many more runs a failed test executable gets (vmtest/run:
+        # rerun_failed_for); it passes as FLAKY if one of them passes whole.
+        passed=0
+        for rerun in $(seq "${RERUN_FAILED:-0}"); do
+            say "=== $name: failed, running it again ($rerun of ${RERUN_FAILED}; vmtest/run: rerun_failed_for)"
+            # shellcheck disable=SC2086
+            if "$exe" --test-threads=1 --nocapture ${TEST_ARGS:-}; then
+                passed=1
+                break
+            fi
+        done
+        if [[ $passed == 1 ]]; then
+            say "=== $name: FLAKY: failed, then passed on rerun $rerun ($((SECONDS - t0)) s)"
         else
             say "=== $name: FAILED ($((SECONDS - t0)) s)"
             fail=1
