@@ -21,6 +21,12 @@ static OVERSIZE: AtomicUsize = AtomicUsize::new(0);
 /// `0 < size < OVERSIZE` in one compare, the whole test of [`malloc_any`]'s fast path.
 static FAST_BELOW: AtomicUsize = AtomicUsize::new(0);
 
+/// True once start-up set the thresholds (so DEFAULT's automatic arenas carry our hooks).
+#[inline]
+pub(crate) fn started() -> bool {
+    FAST_BELOW.load(Ordering::Relaxed) != 0
+}
+
 /// Called once at start-up with jemalloc's `opt.oversize_threshold` (0 = feature disabled);
 /// fills the size-class table too.
 pub(crate) fn set_oversize(threshold: usize) {

@@ -519,8 +519,9 @@ pub(crate) mod counted {
     pub(crate) fn malloc_default(size: usize) -> *mut c_void {
         // A small block from the thread's magazine of DEFAULT (its record made and armed here),
         // so that the next ones take the counted fast path (`pop_counted`), as for the other
-        // kinds. Without a record (during set-up, out of memory), jemalloc's malloc.
-        if size <= thread::SMALL {
+        // kinds. Before start-up (the automatic arenas not yet hooked), without a record (during
+        // set-up, out of memory): jemalloc's malloc, which starts the library first.
+        if size <= thread::SMALL && default::started() {
             let k = default_kind();
             if thread::arm_counts(k) {
                 crate::kind::announce_all();
