@@ -496,21 +496,32 @@ pub(crate) mod counted {
             return malloc_default(size);
         }
         if size <= thread::SMALL {
-            // The next calls count in the thread's record (`pop_counted`).
-            if thread::arm_counts(kind) {
-                crate::kind::announce_all();
-            }
-            let p = thread::malloc_small(kind, size);
-            if !p.is_null() {
-                // size ≤ SMALL ≤ CLASS_MAX (a request of 0 gets jemalloc's smallest class,
-                // as AllocClass counts it).
-                if !thread::count_alloc(kind, size) {
-                    note_alloc_class(kind, size);
-                }
+            if let Some(p) = malloc_small(kind, size, || note_alloc_class(kind, size)) {
                 return p;
             }
         }
         alloc(malloc_uncounted(kind, size), size)
+    }
+
+    /// A small block (`size` ≤ SMALL) of `kind` from this thread's magazine, counted: in the
+    /// thread's record of the kind, armed here first so that the next calls take the counted
+    /// fast path (`pop_counted`), or by `note` when the record's counts cannot take it. `None`
+    /// when the magazine path has no block (no record can be made, out of memory).
+    #[inline(always)]
+    fn malloc_small(kind: &'static Kind, size: usize, note: impl FnOnce()) -> Option<*mut c_void> {
+        if thread::arm_counts(kind) {
+            crate::kind::announce_all();
+        }
+        let p = thread::malloc_small(kind, size);
+        if p.is_null() {
+            return None;
+        }
+        // size ≤ SMALL ≤ CLASS_MAX (a request of 0 gets jemalloc's smallest class, as
+        // AllocClass counts it).
+        if !thread::count_alloc(kind, size) {
+            note();
+        }
+        Some(p)
     }
 
     /// malloc of DEFAULT (`size` > 0), counted: the kind is known, so no owner lookup, and the
@@ -522,15 +533,7 @@ pub(crate) mod counted {
         // kinds. Before start-up (the automatic arenas not yet hooked), without a record (during
         // set-up, out of memory): jemalloc's malloc, which starts the library first.
         if size <= thread::SMALL && default::started() {
-            let k = default_kind();
-            if thread::arm_counts(k) {
-                crate::kind::announce_all();
-            }
-            let p = thread::malloc_small(k, size);
-            if !p.is_null() {
-                if !thread::count_alloc(k, size) {
-                    note_default_alloc_class(size);
-                }
+            if let Some(p) = malloc_small(default_kind(), size, || note_default_alloc_class(size)) {
                 return p;
             }
         }

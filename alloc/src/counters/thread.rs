@@ -182,6 +182,11 @@ thread_local! {
 /// first counted event of a process announces the kinds once).
 static ANNOUNCED: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// True for the first thread to see request `req` (it must re-announce every kind and extent).
+fn announce_due(req: u64) -> bool {
+    ANNOUNCED.load(Relaxed) != req && ANNOUNCED.swap(req, Relaxed) != req
+}
+
 /// An entry's [`Entry::ready`] value for kind generation `generation`.
 #[inline(always)]
 fn ready(generation: u32) -> u64 {
@@ -323,7 +328,7 @@ fn count_slow(kind: u16, generation: u32, arena: impl FnOnce() -> u32, op: Op) -
         t.for_each(|_, e| e.reset());
         t.seen_request.store(req, Relaxed);
     }
-    let announce = ANNOUNCED.load(Relaxed) != req && ANNOUNCED.swap(req, Relaxed) != req;
+    let announce = announce_due(req);
     let Some(e) = t.entry(kind as usize) else {
         return announce;
     };
@@ -491,8 +496,10 @@ const UNARMED: u64 = u64::MAX;
 /// and at process exit (it walks its records), with [`MagazineCounts::flush`]. The owner
 /// counts with plain loads and stores (and the countdown's `decl`), as in [`Entry`]; a flush by
 /// another thread (destroy, exit) reads atomics.
+///
+/// No `Default`: zeros would read as armed for request 0. Records start from zeroed memory and
+/// are disarmed when made (`disarm`).
 #[repr(C)]
-#[derive(Default)]
 pub(crate) struct MagazineCounts {
     /// The probe session (`memkind_probe_request`) the counts belong to; [`UNARMED`]: none yet.
     session: AtomicU64,
@@ -538,7 +545,7 @@ impl MagazineCounts {
         self.clear();
         self.tid.store(crate::probe::gettid(), Relaxed);
         self.session.store(req, Relaxed);
-        ANNOUNCED.load(Relaxed) != req && ANNOUNCED.swap(req, Relaxed) != req
+        announce_due(req)
     }
 
     /// A malloc of `requested` bytes got a block of bin `bin`'s class; [`tick`](Self::tick)
@@ -884,7 +891,8 @@ mod tests {
     /// flush without a probe attached drops them.
     #[test]
     fn magazine_counts() {
-        let c = MagazineCounts::default();
+        // SAFETY: all-zero bytes are valid atomics; disarmed at once, as a new record's are.
+        let c: MagazineCounts = unsafe { core::mem::zeroed() };
         c.disarm();
         assert!(!c.armed(), "a new record's counts are in no session");
         let _ = c.arm();
